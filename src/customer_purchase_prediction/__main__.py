@@ -1,6 +1,7 @@
-"""Customer Purchase Prediction file for ensuring the package is executable
-as `customer-purchase-prediction` and `python -m customer_purchase_prediction`
-"""
+"""Run the project as ``customer-purchase-prediction`` or ``python -m ...``."""
+
+from __future__ import annotations
+
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,13 +10,11 @@ from kedro.framework.cli.utils import find_run_command
 from kedro.framework.project import configure_project
 
 
-def main(*args, **kwargs) -> Any:
+def main(*args: Any, **kwargs: Any) -> Any:
+    """Run the project's ``kedro run`` command with the given arguments."""
     package_name = Path(__file__).parent.name
     configure_project(package_name)
-
-    interactive = hasattr(sys, 'ps1')
-    kwargs["standalone_mode"] = not interactive
-
+    kwargs["standalone_mode"] = not hasattr(sys, "ps1")
     run = find_run_command(package_name)
     return run(*args, **kwargs)
 

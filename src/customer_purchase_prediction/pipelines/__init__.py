@@ -1,0 +1,1 @@
+"""The project's pipelines, one folder each; ``find_pipelines`` registers them."""

@@ -1,0 +1,381 @@
+"""The data contract for raw sessions, written once for training and inference.
+
+Every row of a sessions file is either kept, with its values coerced to the
+contract's types, or rejected with its original values and a reason that names
+the column and the bad value. Missing feature values are kept as missing: they
+are imputed by the fitted feature transformer from training statistics only.
+
+The checks work on plain column arrays so that a single record (the
+``PurchasePredictor`` path) and a million-row file go through the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from customer_purchase_prediction.errors import SessionsFileError
+
+ID_COLUMN = "customer_id"
+LABEL_COLUMN = "purchase"
+NUMERIC_COLUMNS: tuple[str, ...] = ("time_spent", "pages_viewed", "basket_value")
+CATEGORICAL_COLUMNS: tuple[str, ...] = ("device_type", "customer_type")
+FEATURE_COLUMNS: tuple[str, ...] = NUMERIC_COLUMNS + CATEGORICAL_COLUMNS
+SESSION_COLUMNS: tuple[str, ...] = (ID_COLUMN, *FEATURE_COLUMNS)
+TRAINING_COLUMNS: tuple[str, ...] = (*SESSION_COLUMNS, LABEL_COLUMN)
+
+DEVICE_TYPES: tuple[str, ...] = ("Mobile", "Desktop", "Tablet", "Unknown")
+CUSTOMER_TYPES: tuple[str, ...] = ("New", "Returning")
+ALLOWED_LABELS: dict[str, tuple[str, ...]] = {
+    "device_type": DEVICE_TYPES,
+    "customer_type": CUSTOMER_TYPES,
+}
+INTEGER_COLUMNS = frozenset({ID_COLUMN, "pages_viewed"})
+
+REJECT_COLUMNS: tuple[str, ...] = ("source_row", "reject_rule", "reject_reason")
+
+_MAX_VALUE_CHARS = 40
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Rows that meet the contract, and rows that do not with their reasons."""
+
+    valid: pd.DataFrame
+    rejects: pd.DataFrame
+
+    @property
+    def rows_in(self) -> int:
+        """Number of rows that were checked."""
+        return len(self.valid) + len(self.rejects)
+
+
+class SessionsSchema(pa.DataFrameModel):
+    """Validated sessions: the contract's columns and types after coercion."""
+
+    customer_id: Series[int] = pa.Field(unique=True, nullable=False)
+    time_spent: Series[float] = pa.Field(ge=0, nullable=True)
+    pages_viewed: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
+    basket_value: Series[float] = pa.Field(ge=0, nullable=True)
+    device_type: Series[str] = pa.Field(isin=DEVICE_TYPES, nullable=True)
+    customer_type: Series[str] = pa.Field(isin=CUSTOMER_TYPES, nullable=True)
+
+    class Config:
+        strict = True
+        ordered = True
+
+    @pa.dataframe_check
+    def finite_numbers(cls, df: pd.DataFrame) -> bool:
+        """time_spent and basket_value are finite where present."""
+        values = df[["time_spent", "basket_value"]].to_numpy(dtype=float)
+        return bool(~np.isinf(values).any())
+
+
+class TrainingSessionsSchema(SessionsSchema):
+    """Validated training sessions: the session columns plus a 0/1 label."""
+
+    purchase: Series[int] = pa.Field(isin=[0, 1], nullable=False)
+
+
+def required_columns(*, labelled: bool) -> tuple[str, ...]:
+    """The columns a sessions file must have."""
+    return TRAINING_COLUMNS if labelled else SESSION_COLUMNS
+
+
+def normalise_header(raw: pd.DataFrame) -> pd.DataFrame:
+    """Strip and lower-case column names (`` Customer_ID`` is ``customer_id``)."""
+    return raw.rename(columns=lambda name: str(name).strip().lower())
+
+
+def check_sessions_frame(raw: pd.DataFrame, *, labelled: bool, source: str) -> None:
+    """Stop on a frame that cannot be a sessions file at all.
+
+    Raises:
+        SessionsFileError: a required column is missing or there are no data rows.
+    """
+    if LABEL_COLUMN not in raw.columns and labelled:
+        raise SessionsFileError(
+            f"column '{LABEL_COLUMN}' is missing from {source}; training needs the "
+            f"0/1 purchase label. To score unlabelled sessions run "
+            f"'kedro run --pipelines=inference' instead."
+        )
+    expected = required_columns(labelled=labelled)
+    missing = [column for column in expected if column not in raw.columns]
+    if missing:
+        found = ", ".join(_short(str(column)) for column in raw.columns) or "none"
+        raise SessionsFileError(
+            f"column {_quoted(missing)} missing from {source}; expected columns: "
+            f"{', '.join(expected)}; found: {found}"
+        )
+    if raw.empty:
+        raise SessionsFileError(
+            f"{source} has no data rows: it holds a header but no sessions"
+        )
+
+
+def validate_sessions(
+    raw: pd.DataFrame, *, labelled: bool, source: str = "the input"
+) -> ValidationResult:
+    """Split raw sessions into rows that meet the contract and rejected rows.
+
+    Args:
+        raw: Sessions as read, any dtypes (text from a CSV file is fine).
+        labelled: Whether the ``purchase`` label is required (training data).
+        source: What the rows came from, for error messages.
+
+    Returns:
+        Valid rows with typed contract columns, and rejected rows with their
+        original values plus ``source_row``, ``reject_rule`` and ``reject_reason``.
+
+    Raises:
+        SessionsFileError: the frame cannot be a sessions file at all.
+    """
+    raw = normalise_header(raw)
+    check_sessions_frame(raw, labelled=labelled, source=source)
+    columns = {
+        name: raw[name].to_numpy() for name in required_columns(labelled=labelled)
+    }
+    typed, problems = check_columns(columns, labelled=labelled)
+    bad = np.zeros(len(raw), dtype=bool)
+    bad[list(problems)] = True
+    valid = build_valid_frame({name: values[~bad] for name, values in typed.items()})
+    rows = sorted(problems)
+    rejects = raw.iloc[rows].assign(
+        source_row=pd.Series(np.array(rows, dtype="int64") + 1, index=raw.index[rows]),
+        reject_rule=pd.Series(
+            [";".join(rule for rule, _ in problems[i]) for i in rows],
+            index=raw.index[rows],
+            dtype="str",
+        ),
+        reject_reason=pd.Series(
+            ["; ".join(reason for _, reason in problems[i]) for i in rows],
+            index=raw.index[rows],
+            dtype="str",
+        ),
+    )
+    return ValidationResult(valid=valid, rejects=rejects.reset_index(drop=True))
+
+
+def build_valid_frame(typed: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Assemble typed column arrays into a frame with the contract's dtypes."""
+    frame = pd.DataFrame(
+        {
+            ID_COLUMN: typed[ID_COLUMN].astype("int64"),
+            "time_spent": typed["time_spent"],
+            "pages_viewed": pd.array(typed["pages_viewed"], dtype="Int64"),
+            "basket_value": typed["basket_value"],
+            "device_type": pd.array(typed["device_type"], dtype="str"),
+            "customer_type": pd.array(typed["customer_type"], dtype="str"),
+        }
+    )
+    if LABEL_COLUMN in typed:
+        frame[LABEL_COLUMN] = typed[LABEL_COLUMN].astype("int64")
+    return frame
+
+
+Problems = dict[int, list[tuple[str, str]]]
+
+
+def check_columns(
+    columns: Mapping[str, np.ndarray], *, labelled: bool
+) -> tuple[dict[str, np.ndarray], Problems]:
+    """Apply the row rules to column arrays of equal length.
+
+    Returns:
+        The typed arrays (float for numbers, NaN where missing; object arrays of
+        canonical labels, ``None`` where missing) and, for every row that breaks
+        a rule, a list of ``(rule, reason)`` pairs in column order.
+    """
+    problems: Problems = {}
+
+    def report(mask: np.ndarray, rule: str, describe: Any, values: np.ndarray) -> None:
+        for index in np.flatnonzero(mask):
+            problems.setdefault(int(index), []).append((rule, describe(values[index])))
+
+    typed: dict[str, np.ndarray] = {}
+    for name in (ID_COLUMN, *NUMERIC_COLUMNS):
+        raw = columns[name]
+        numbers, missing, not_number = parse_numbers(raw)
+        present = ~missing & ~not_number
+        if name == ID_COLUMN:
+            report(missing, f"{name}:missing", lambda _: f"{ID_COLUMN} is missing", raw)
+        integer = name in INTEGER_COLUMNS
+        kind = "a whole number" if integer else "a number"
+        report(
+            not_number,
+            f"{name}:not_a_number",
+            lambda value, name=name, kind=kind: (
+                f"{name} must be {kind}; got {_show(value)}"
+            ),
+            raw,
+        )
+        with np.errstate(invalid="ignore"):
+            infinite = present & np.isinf(numbers)
+            negative = present & ~infinite & (numbers < 0)
+            fractional = (
+                present & ~infinite & (numbers != np.floor(numbers))
+                if integer
+                else np.zeros_like(present)
+            )
+        report(
+            infinite,
+            f"{name}:not_finite",
+            lambda value, name=name: f"{name} must be finite; got {_show(value)}",
+            numbers,
+        )
+        report(
+            fractional,
+            f"{name}:not_whole",
+            lambda value, name=name: (
+                f"{name} must be a whole number; got {_show(value)}"
+            ),
+            numbers,
+        )
+        report(
+            negative,
+            f"{name}:negative",
+            lambda value, name=name: f"{name} must be >= 0; got {_show(value)}",
+            numbers,
+        )
+        typed[name] = numbers
+
+    _report_duplicates(typed[ID_COLUMN], problems)
+
+    for name, allowed in ALLOWED_LABELS.items():
+        raw = columns[name]
+        labels, unknown = normalise_labels(raw, allowed)
+        report(
+            unknown,
+            f"{name}:unknown_label",
+            lambda value, name=name, allowed=allowed: (
+                f"{name} must be one of {', '.join(allowed)}; got {_show(value)}"
+            ),
+            raw,
+        )
+        typed[name] = labels
+
+    if labelled:
+        raw = columns[LABEL_COLUMN]
+        numbers, missing, not_number = parse_numbers(raw)
+        with np.errstate(invalid="ignore"):
+            not_binary = not_number | (~missing & ~np.isin(numbers, (0.0, 1.0)))
+        report(missing, f"{LABEL_COLUMN}:missing", lambda _: "purchase is missing", raw)
+        report(
+            not_binary,
+            f"{LABEL_COLUMN}:not_binary",
+            lambda value: f"purchase must be 0 or 1; got {_show(value)}",
+            raw,
+        )
+        typed[LABEL_COLUMN] = numbers
+    for index in problems:
+        problems[index].sort(key=lambda pair: _column_order(pair[0]))
+    return typed, problems
+
+
+def _report_duplicates(ids: np.ndarray, problems: Problems) -> None:
+    """Reject every row whose customer_id appears more than once in the file."""
+    present = ~np.isnan(ids)
+    if present.sum() < 2:  # noqa: PLR2004 - one id cannot be duplicated
+        return
+    counts = pd.Series(ids[present]).value_counts()
+    repeated = counts[counts > 1]
+    if repeated.empty:
+        return
+    duplicated = present & np.isin(ids, repeated.index.to_numpy())
+    for index in np.flatnonzero(duplicated):
+        value = ids[index]
+        problems.setdefault(int(index), []).append(
+            (
+                f"{ID_COLUMN}:duplicated",
+                f"{ID_COLUMN} {int(value)} is duplicated "
+                f"({int(repeated[value])} rows in the file)",
+            )
+        )
+
+
+def parse_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Read numbers from an array of any dtype.
+
+    Returns:
+        The values as floats (NaN where missing or unreadable), a mask of
+        missing values (None, NaN, blank text) and a mask of values that are
+        present but not numbers (``"abc"``, ``"12 min"``).
+    """
+    if values.dtype.kind in "iuf":
+        numbers = values.astype(float)
+        return numbers, np.isnan(numbers), np.zeros(len(values), dtype=bool)
+    if values.dtype.kind == "b":
+        numbers = values.astype(float)
+        return numbers, np.zeros(len(values), dtype=bool), np.ones(len(values), bool)
+    # One pass finds blank text (missing) and booleans (never numbers).
+    kinds = np.fromiter(map(_value_kind, values), np.int8, len(values))
+    missing = pd.isna(values) | (kinds == _BLANK)
+    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    numbers = np.where(
+        (kinds == _BOOLEAN) | missing, np.nan, numbers.to_numpy(float, na_value=np.nan)
+    )
+    not_number = ~missing & np.isnan(numbers)
+    return numbers, missing, not_number
+
+
+_PLAIN, _BLANK, _BOOLEAN = 0, 1, 2
+
+
+def _value_kind(value: Any) -> int:
+    if isinstance(value, str):
+        return _BLANK if not value.strip() else _PLAIN
+    return _BOOLEAN if isinstance(value, bool | np.bool_) else _PLAIN
+
+
+def normalise_labels(
+    values: np.ndarray, allowed: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map labels to their canonical spelling, ignoring case and outer spaces.
+
+    Returns:
+        An object array of canonical labels (``None`` where missing) and a mask
+        of values that are present but not one of ``allowed``.
+    """
+    lookup = {label.casefold(): label for label in allowed}
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    canonical = np.empty(len(uniques) + 1, dtype=object)
+    unknown = np.zeros(len(uniques) + 1, dtype=bool)
+    for position, unique in enumerate(uniques):
+        key = str(unique).strip().casefold()
+        canonical[position] = lookup.get(key) if key else None
+        unknown[position] = bool(key) and key not in lookup
+    # code -1 (missing) picks the last slot: canonical None, not unknown.
+    return canonical[codes], unknown[codes]
+
+
+def _show(value: Any) -> str:
+    """Render a bad value for a message: text quoted, numbers as they are."""
+    if isinstance(value, str):
+        return repr(_short(value))
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e15 else str(value)  # noqa: PLR2004
+    return _short(str(value))
+
+
+def _short(text: str) -> str:
+    return (
+        text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
+    )
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f"'{name}'" for name in names) + (
+        " is" if len(names) == 1 else " are"
+    )
+
+
+def _column_order(rule: str) -> int:
+    column = rule.split(":", 1)[0]
+    return TRAINING_COLUMNS.index(column) if column in TRAINING_COLUMNS else 99

@@ -1,0 +1,97 @@
+"""A table dataset that is CSV or Parquet by its file's extension.
+
+Run-time paths (``--params=inference_input_path=...``) may name either format, so
+the format cannot be fixed in ``catalog.yml``. Reading and writing are delegated
+to kedro-datasets; this class only picks the format and turns low-level failures
+into one message that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import PurePosixPath
+from typing import Any
+
+import pandas as pd
+from kedro.io import AbstractDataset
+from kedro.io.core import DatasetError, get_protocol_and_path
+from kedro_datasets.pandas import CSVDataset, ParquetDataset
+
+from customer_purchase_prediction.errors import SessionsFileError
+
+logger = logging.getLogger(__name__)
+
+_FORMATS: dict[str, type[AbstractDataset]] = {
+    ".csv": CSVDataset,
+    ".txt": CSVDataset,
+    ".parquet": ParquetDataset,
+    ".pq": ParquetDataset,
+}
+# CSV cells stay text on load so the data contract sees (and reports) the
+# values exactly as written, e.g. "12 min" or " mobile".
+_CSV_LOAD_ARGS = {"dtype": str}
+_CSV_SAVE_ARGS = {"index": False}
+
+
+class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
+    """Loads and saves a DataFrame as CSV or Parquet, chosen by extension.
+
+    The loaded frame carries its path in ``DataFrame.attrs["source"]`` so that
+    nodes can name the file in their messages.
+    """
+
+    def __init__(
+        self,
+        *,
+        filepath: str,
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._filepath = str(filepath)
+        suffix = PurePosixPath(get_protocol_and_path(self._filepath)[1]).suffix
+        dataset_type = _FORMATS.get(suffix.lower())
+        if dataset_type is None:
+            raise SessionsFileError(
+                f"cannot tell the format of {self._filepath}: its extension "
+                f"'{suffix}' is not one of {', '.join(_FORMATS)}"
+            )
+        is_csv = dataset_type is CSVDataset
+        self._dataset = dataset_type(
+            filepath=self._filepath,
+            load_args={**(_CSV_LOAD_ARGS if is_csv else {}), **(load_args or {})},
+            save_args={**(_CSV_SAVE_ARGS if is_csv else {}), **(save_args or {})},
+        )
+        self.metadata = metadata
+
+    def load(self) -> pd.DataFrame:
+        """Read the table; a missing or unreadable file stops with one message."""
+        if not self._dataset.exists():
+            raise SessionsFileError(f"{self._filepath} does not exist")
+        try:
+            data = self._dataset.load()
+        except DatasetError as exc:
+            cause = exc.__cause__ or exc
+            if isinstance(cause, pd.errors.EmptyDataError):
+                problem = "the file is empty"
+            else:
+                problem = f"{type(cause).__name__}: {str(cause).splitlines()[0]}"
+            raise SessionsFileError(
+                f"{self._filepath} is not a readable {self._format} file ({problem})"
+            ) from exc
+        data.attrs["source"] = self._filepath
+        return data
+
+    def save(self, data: pd.DataFrame) -> None:
+        """Write the table in the format of the file's extension."""
+        self._dataset.save(data)
+
+    def _exists(self) -> bool:
+        return self._dataset.exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath, "format": self._format}
+
+    @property
+    def _format(self) -> str:
+        return "CSV" if isinstance(self._dataset, CSVDataset) else "Parquet"

@@ -1,0 +1,23 @@
+"""Errors a user can act on; each message names the file, column or key at fault."""
+
+from __future__ import annotations
+
+
+class PurchasePredictionError(Exception):
+    """Base class of the errors this project raises for bad input."""
+
+
+class SessionsFileError(PurchasePredictionError, ValueError):
+    """A file cannot be a sessions file at all (missing, unreadable, wrong columns)."""
+
+
+class InvalidRecordError(PurchasePredictionError, ValueError):
+    """A single session record breaks the data contract."""
+
+
+class ModelNotFoundError(PurchasePredictionError, FileNotFoundError):
+    """No trained model artifact exists where one was expected."""
+
+
+class ParameterError(PurchasePredictionError, ValueError):
+    """A parameter has a value the pipeline cannot work with."""

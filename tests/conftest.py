@@ -1,0 +1,60 @@
+"""Shared fixtures: a throw-away copy of the project for end-to-end runs."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RAW_DIR = Path("data") / "01_raw"
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the project's config and embedded data; the test runs inside it.
+
+    Runs write their outputs under the copy, never into the repository, so no
+    test depends on files another test (or a developer's run) left behind.
+    """
+    root = tmp_path / "project"
+    (root / RAW_DIR).mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    (root / "src").mkdir()  # the package itself is installed; Kedro wants the folder
+    shutil.copytree(
+        PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
+    )
+    (root / "conf" / "local").mkdir()
+    for name in ("customer_sessions.csv", "new_sessions.csv"):
+        if (PROJECT_ROOT / RAW_DIR / name).exists():
+            shutil.copy(PROJECT_ROOT / RAW_DIR / name, root / RAW_DIR)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    yield root
+
+
+def run_project(
+    project: Path,
+    *,
+    pipeline: str | None = None,
+    params: dict[str, Any] | None = None,
+    env: str = "test",
+) -> dict[str, Any]:
+    """Run a pipeline of the project copy in ``env`` the way ``kedro run`` does."""
+    bootstrap_project(project)
+    with KedroSession.create(
+        project_path=project, env=env, runtime_params=params or {}
+    ) as session:
+        return session.run(pipeline_names=[pipeline] if pipeline else None)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]] | pd.DataFrame) -> Path:
+    """Write rows to a CSV file exactly as given (no index)."""
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
