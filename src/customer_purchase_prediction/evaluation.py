@@ -1,0 +1,98 @@
+"""Metrics and the decision threshold, one definition for modelling and reporting."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+
+from customer_purchase_prediction.params import ThresholdParams
+
+THRESHOLD_FREE = frozenset({"roc_auc", "average_precision"})
+METRIC_NAMES: tuple[str, ...] = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "average_precision",
+)
+# Candidate thresholds: a fixed grid keeps tuning deterministic and stable.
+THRESHOLD_GRID = np.round(np.linspace(0.01, 0.99, 99), 2)
+
+
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, threshold: float
+) -> dict[str, float]:
+    """All metrics of probabilities ``proba`` at ``threshold``."""
+    predicted = (proba >= threshold).astype(int)
+    both_classes = len(np.unique(y_true)) == 2  # noqa: PLR2004
+    return {
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "precision": float(precision_score(y_true, predicted, zero_division=0.0)),
+        "recall": float(recall_score(y_true, predicted, zero_division=0.0)),
+        "f1": float(f1_score(y_true, predicted, zero_division=0.0)),
+        "roc_auc": float(roc_auc_score(y_true, proba))
+        if both_classes
+        else float("nan"),
+        "average_precision": (
+            float(average_precision_score(y_true, proba))
+            if both_classes
+            else float("nan")
+        ),
+    }
+
+
+def tune_threshold(
+    y_true: np.ndarray, proba: np.ndarray, metric: str, params: ThresholdParams
+) -> tuple[float, float]:
+    """The threshold that serves ``metric`` best, and the metric's value there.
+
+    ``f1`` and ``accuracy`` are maximised. ``precision`` is maximised among
+    thresholds that keep recall >= ``min_recall`` (else one customer would do),
+    and ``recall`` among those that keep precision >= ``min_precision``. The
+    threshold-free metrics (``roc_auc``, ``average_precision``) take the F1
+    threshold. A fixed ``params.value`` is used as it is.
+    """
+    y_true = np.asarray(y_true)
+    if params.value is not None:
+        return params.value, _score(y_true, proba, params.value, metric)
+    target = "f1" if metric in THRESHOLD_FREE else metric
+    predicted = proba[None, :] >= THRESHOLD_GRID[:, None]
+    positives = y_true == 1
+    true_pos = (predicted & positives).sum(axis=1)
+    flagged = predicted.sum(axis=1)
+    precision = np.divide(
+        true_pos, flagged, out=np.zeros(len(flagged)), where=flagged > 0
+    )
+    recall = true_pos / max(int(positives.sum()), 1)
+    if target == "f1":
+        objective = np.divide(
+            2 * precision * recall,
+            precision + recall,
+            out=np.zeros(len(flagged)),
+            where=(precision + recall) > 0,
+        )
+    elif target == "accuracy":
+        objective = (predicted == positives[None, :]).mean(axis=1)
+    elif target == "precision":
+        objective = np.where(recall >= params.min_recall, precision, -1.0)
+    else:
+        objective = np.where(precision >= params.min_precision, recall, -1.0)
+    if objective.max() < 0:  # the constraint cannot be met: fall back to F1
+        threshold, _ = tune_threshold(y_true, proba, "f1", params)
+        return threshold, _score(y_true, proba, threshold, metric)
+    threshold = float(THRESHOLD_GRID[int(np.argmax(objective))])
+    return threshold, _score(y_true, proba, threshold, metric)
+
+
+def _score(
+    y_true: np.ndarray, proba: np.ndarray, threshold: float, metric: str
+) -> float:
+    return classification_metrics(y_true, proba, threshold)[metric]

@@ -1,0 +1,196 @@
+"""The feature transformer shared by training, batch scoring and ``PurchasePredictor``.
+
+``SessionFeatures`` follows scikit-learn's estimator contract. ``fit`` learns every
+statistic from the rows it is given (imputation values, scaling ranges, the
+engagement cut-off, category levels); ``transform`` applies them. Its core works
+on plain column arrays, so one record and a million rows run the same code.
+
+Rules (documented in ``docs/features.md``):
+
+- Imputation: ``time_spent`` by the training median, ``pages_viewed`` by the
+  training mean rounded to a whole number, ``basket_value`` by 0,
+  ``device_type`` by ``"Unknown"`` and ``customer_type`` by ``"New"``.
+- ``engagement_score`` = mean of ``log1p(time_spent) / log1p(time_cap)`` and
+  ``log1p(pages_viewed) / log1p(pages_cap)``, each clipped to [0, 1], where the
+  caps are the training rows' ``cap_quantile`` quantiles.
+- ``basket_intensity`` = ``basket_value / (pages_viewed + 1)``.
+- ``behavioral_segment``: engaged = ``engagement_score >= `` the training median
+  engagement; has basket = ``basket_value > 0``. Engaged with a basket is
+  ``high_engagement``; not engaged with a basket ``focused_shopper``; engaged
+  without a basket ``window_shopper``; neither ``casual_browser``.
+- Numeric features are MinMax-scaled to [0, 1] with the training ranges (values
+  outside them are clipped); categoricals are one-hot encoded over the levels
+  seen in training, and an unseen level encodes as all zeros.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from customer_purchase_prediction.contract import CATEGORICAL_COLUMNS, FEATURE_COLUMNS
+
+SEGMENTS: tuple[str, ...] = (
+    "high_engagement",
+    "focused_shopper",
+    "window_shopper",
+    "casual_browser",
+)
+ENGINEERED_NUMERIC: tuple[str, ...] = ("engagement_score", "basket_intensity")
+SCALED_COLUMNS: tuple[str, ...] = (
+    "time_spent",
+    "pages_viewed",
+    "basket_value",
+    *ENGINEERED_NUMERIC,
+)
+ONE_HOT_COLUMNS: tuple[str, ...] = (*CATEGORICAL_COLUMNS, "behavioral_segment")
+CATEGORY_DEFAULTS = {"device_type": "Unknown", "customer_type": "New"}
+
+Columns = Mapping[str, np.ndarray]
+
+
+class SessionFeatures(TransformerMixin, BaseEstimator):
+    """Impute, engineer, scale and one-hot encode validated session columns.
+
+    Args:
+        cap_quantile: Quantile of the training rows used as the upper cap of
+            time and pages in ``engagement_score``.
+    """
+
+    def __init__(self, *, cap_quantile: float = 0.99) -> None:
+        self.cap_quantile = cap_quantile
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> SessionFeatures:
+        """Learn imputation values, caps, cut-offs, ranges and levels from ``X``."""
+        columns = _columns_of(X)
+        time = _floats(columns["time_spent"])
+        pages = _floats(columns["pages_viewed"])
+        if np.isnan(time).all() or np.isnan(pages).all():
+            raise ValueError(
+                "cannot fit SessionFeatures: time_spent or pages_viewed has no "
+                "values in the training rows"
+            )
+        self.time_fill_ = float(np.nanmedian(time))
+        self.pages_fill_ = float(np.round(np.nanmean(pages)))
+        filled = self._impute(columns)
+        self.time_cap_ = max(
+            float(np.quantile(filled["time_spent"], self.cap_quantile)), 1e-9
+        )
+        self.pages_cap_ = max(
+            float(np.quantile(filled["pages_viewed"], self.cap_quantile)), 1e-9
+        )
+        engagement = self._engagement(filled["time_spent"], filled["pages_viewed"])
+        self.engagement_cut_ = float(np.median(engagement))
+        engineered = self._engineer(filled)
+        numeric = np.column_stack([engineered[name] for name in SCALED_COLUMNS])
+        self.data_min_ = numeric.min(axis=0)
+        self.data_range_ = np.where(
+            numeric.max(axis=0) > self.data_min_,
+            numeric.max(axis=0) - self.data_min_,
+            1.0,
+        )
+        self.categories_ = {
+            name: tuple(sorted(set(engineered[name].tolist())))
+            for name in ONE_HOT_COLUMNS
+        }
+        self.feature_names_in_ = np.array(FEATURE_COLUMNS, dtype=object)
+        self.n_features_in_ = len(FEATURE_COLUMNS)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """The model matrix of ``X``: scaled numerics then one-hot categoricals."""
+        return self.transform_columns(_columns_of(X))
+
+    def transform_columns(self, columns: Columns) -> np.ndarray:
+        """The model matrix from column arrays (the core both paths call)."""
+        check_is_fitted(self)
+        engineered = self._engineer(self._impute(columns))
+        numeric = np.column_stack([engineered[name] for name in SCALED_COLUMNS])
+        scaled = np.clip((numeric - self.data_min_) / self.data_range_, 0.0, 1.0)
+        one_hot = [
+            (engineered[name] == level)
+            for name in ONE_HOT_COLUMNS
+            for level in self.categories_[name]
+        ]
+        return np.column_stack([scaled, *one_hot]).astype(np.float64)
+
+    def engineer(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Readable engineered features of ``X``: imputed inputs, scores, segment."""
+        check_is_fitted(self)
+        engineered = self._engineer(self._impute(_columns_of(X)))
+        names = (*FEATURE_COLUMNS, *ENGINEERED_NUMERIC, "behavioral_segment")
+        frame = pd.DataFrame({name: engineered[name] for name in names}, index=X.index)
+        return frame.astype({name: "str" for name in ONE_HOT_COLUMNS})
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """Names of the model matrix's columns, e.g. ``device_type_Mobile``."""
+        check_is_fitted(self)
+        names = [*SCALED_COLUMNS]
+        names += [
+            f"{name}_{level}"
+            for name in ONE_HOT_COLUMNS
+            for level in self.categories_[name]
+        ]
+        return np.array(names, dtype=object)
+
+    def _impute(self, columns: Columns) -> dict[str, np.ndarray]:
+        time = _floats(columns["time_spent"])
+        pages = _floats(columns["pages_viewed"])
+        basket = _floats(columns["basket_value"])
+        filled = {
+            "time_spent": np.where(np.isnan(time), self.time_fill_, time),
+            "pages_viewed": np.where(np.isnan(pages), self.pages_fill_, pages),
+            "basket_value": np.where(np.isnan(basket), 0.0, basket),
+        }
+        for name, default in CATEGORY_DEFAULTS.items():
+            values = np.asarray(columns[name], dtype=object)
+            filled[name] = np.where(pd.isna(values), default, values)
+        return filled
+
+    def _engagement(self, time: np.ndarray, pages: np.ndarray) -> np.ndarray:
+        time_part = np.clip(np.log1p(time) / np.log1p(self.time_cap_), 0.0, 1.0)
+        pages_part = np.clip(np.log1p(pages) / np.log1p(self.pages_cap_), 0.0, 1.0)
+        return (time_part + pages_part) / 2.0
+
+    def _engineer(self, filled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        engagement = self._engagement(filled["time_spent"], filled["pages_viewed"])
+        basket = filled["basket_value"]
+        engaged = engagement >= self.engagement_cut_
+        has_basket = basket > 0
+        segment = np.select(
+            [engaged & has_basket, ~engaged & has_basket, engaged & ~has_basket],
+            SEGMENTS[:3],
+            default=SEGMENTS[3],
+        ).astype(object)
+        return {
+            **filled,
+            "engagement_score": engagement,
+            "basket_intensity": basket / (filled["pages_viewed"] + 1.0),
+            "behavioral_segment": segment,
+        }
+
+
+def _columns_of(X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Column arrays of a frame: numbers as floats (NaN where missing)."""
+    missing = [name for name in FEATURE_COLUMNS if name not in X.columns]
+    if missing:
+        raise ValueError(
+            f"columns {missing} are missing; SessionFeatures expects "
+            f"{', '.join(FEATURE_COLUMNS)}"
+        )
+    columns = {
+        name: X[name].to_numpy(dtype=float, na_value=np.nan)
+        for name in ("time_spent", "pages_viewed", "basket_value")
+    }
+    return columns | {
+        name: X[name].to_numpy(dtype=object) for name in CATEGORICAL_COLUMNS
+    }
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """Values as a float array; ``None`` becomes NaN."""
+    return np.asarray(values, dtype=float)

@@ -1,0 +1,7 @@
+"""Training sessions in; the fitted feature transformer and a feature table out."""
+
+from customer_purchase_prediction.pipelines.feature_engineering.pipeline import (
+    create_pipeline,
+)
+
+__all__ = ["create_pipeline"]

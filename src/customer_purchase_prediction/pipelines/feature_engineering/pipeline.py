@@ -1,0 +1,37 @@
+"""Wiring of the feature_engineering pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.pipeline import Node, Pipeline
+
+from customer_purchase_prediction.pipelines.feature_engineering.nodes import (
+    build_feature_table,
+    fit_feature_transformer,
+)
+
+
+def create_pipeline(**kwargs: Any) -> Pipeline:
+    """Fit the feature transformer on training rows; tabulate the features."""
+    return Pipeline(
+        [
+            Node(
+                func=fit_feature_transformer,
+                inputs=["train_sessions", "params:feature_engineering"],
+                outputs="feature_transformer",
+                name="fit_feature_transformer",
+            ),
+            Node(
+                func=build_feature_table,
+                inputs=[
+                    "feature_transformer",
+                    "train_sessions",
+                    "validation_sessions",
+                    "test_sessions",
+                ],
+                outputs="session_features",
+                name="build_feature_table",
+            ),
+        ]
+    )

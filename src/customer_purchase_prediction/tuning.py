@@ -1,0 +1,228 @@
+"""Bounded hyperparameter search and cross-validation of one candidate.
+
+Cost grows about linearly with the data: the search and the cross-validation run
+on a stratified subsample of at most ``search.max_rows`` training rows, and the
+search is successive halving (every sampled configuration starts on
+``search.min_resources`` rows; only the best ``1/halving_factor`` go on to
+``halving_factor`` times more rows). Each fold refits the whole transformer +
+model pipeline, so no statistic leaks across folds. Only the final refit of the
+chosen configuration sees every training row.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import clone
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.model_selection import (
+    HalvingGridSearchCV,
+    ParameterSampler,
+    StratifiedKFold,
+    cross_val_predict,
+    train_test_split,
+)
+from sklearn.pipeline import Pipeline
+
+from customer_purchase_prediction.contract import LABEL_COLUMN
+from customer_purchase_prediction.estimators import make_estimator
+from customer_purchase_prediction.evaluation import (
+    METRIC_NAMES,
+    classification_metrics,
+    tune_threshold,
+)
+from customer_purchase_prediction.features import SessionFeatures
+from customer_purchase_prediction.params import (
+    CandidateParams,
+    Distribution,
+    ModellingParams,
+)
+
+logger = logging.getLogger(__name__)
+
+# Models whose single fit parallelises poorly on small data (Python overhead per
+# tree or per solver run) are run one fold per core instead; XGBoost uses the
+# cores inside each fit.
+PARALLEL_OVER_FOLDS = frozenset({"logistic_regression", "random_forest"})
+
+
+@dataclass(frozen=True)
+class TuningResult:
+    """The chosen configuration of one candidate and how it cross-validated."""
+
+    name: str
+    params: dict[str, Any]
+    cv_threshold: float
+    selection_score: float
+    cv_metrics: dict[str, dict[str, float]]
+    trials: pd.DataFrame
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready summary (without the trials table)."""
+        return {
+            "params": self.params,
+            "cv_threshold": self.cv_threshold,
+            "selection_score": self.selection_score,
+            "cv": self.cv_metrics,
+        }
+
+
+def candidate_pipeline(
+    name: str,
+    hyperparameters: dict[str, Any],
+    transformer: SessionFeatures,
+    params: ModellingParams,
+    positive_share: float,
+    *,
+    n_jobs: int | None = None,
+) -> Pipeline:
+    """An unfitted transformer + estimator pipeline for one configuration."""
+    estimator = make_estimator(
+        name,
+        hyperparameters,
+        seed=params.seed,
+        n_jobs=params.n_jobs if n_jobs is None else n_jobs,
+        positive_share=positive_share if params.class_weighting else None,
+    )
+    return Pipeline([("features", clone(transformer)), ("model", estimator)])
+
+
+def sample_configurations(
+    spec: CandidateParams, n: int, seed: int
+) -> list[dict[str, Any]]:
+    """The candidate's defaults, then ``n - 1`` configurations sampled from its space."""
+    space = {key: _distribution(value) for key, value in spec.space.items()}
+    sampled = (
+        list(ParameterSampler(space, n_iter=n - 1, random_state=seed)) if space else []
+    )
+    configurations = [dict(spec.defaults)]
+    for sample in sampled:
+        configuration = {**spec.defaults, **{k: _plain(v) for k, v in sample.items()}}
+        if configuration not in configurations:
+            configurations.append(configuration)
+    return configurations
+
+
+def tune_candidate(
+    name: str,
+    train: pd.DataFrame,
+    transformer: SessionFeatures,
+    params: ModellingParams,
+) -> TuningResult:
+    """Search the candidate's space, then cross-validate the best configuration."""
+    sample = stratified_subsample(train, params.search.max_rows, params.seed)
+    y = sample[LABEL_COLUMN].to_numpy()
+    positive_share = float(train[LABEL_COLUMN].mean())
+    spec = params.candidates[name]
+    configurations = sample_configurations(
+        spec, params.search.n_candidates, params.seed
+    )
+    folds = StratifiedKFold(params.cv_folds, shuffle=True, random_state=params.seed)
+    over_folds = name in PARALLEL_OVER_FOLDS
+    fit_jobs, fold_jobs = (1, params.n_jobs) if over_folds else (params.n_jobs, 1)
+    base = candidate_pipeline(
+        name, spec.defaults, transformer, params, positive_share, n_jobs=fit_jobs
+    )
+    search = HalvingGridSearchCV(
+        base,
+        [{f"model__{k}": [v] for k, v in c.items()} for c in configurations],
+        factor=params.search.halving_factor,
+        resource="n_samples",
+        min_resources=min(params.search.min_resources, len(sample)),
+        cv=folds,
+        scoring=params.search.scoring,
+        refit=False,
+        random_state=params.seed,
+        error_score="raise",
+        n_jobs=fold_jobs,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tiny last halving rounds
+        search.fit(sample, y)
+    best = {
+        k.removeprefix("model__"): _plain(v) for k, v in search.best_params_.items()
+    }
+    best = {**spec.defaults, **best}
+    pipeline = candidate_pipeline(name, best, transformer, params, positive_share)
+    proba = cross_val_predict(pipeline, sample, y, cv=folds, method="predict_proba")[
+        :, 1
+    ]
+    threshold, score = tune_threshold(
+        y, proba, params.selection_metric, params.threshold
+    )
+    fold_metrics = [
+        classification_metrics(y[test], proba[test], threshold)
+        for _, test in folds.split(sample, y)
+    ]
+    cv_metrics = {
+        metric: {
+            "mean": float(np.mean([fold[metric] for fold in fold_metrics])),
+            "std": float(np.std([fold[metric] for fold in fold_metrics], ddof=1)),
+        }
+        for metric in METRIC_NAMES
+    }
+    logger.info(
+        "%s: best of %d configurations %s; CV %s %.4f (%d rows, %d folds)",
+        name,
+        len(configurations),
+        best,
+        params.selection_metric,
+        score,
+        len(sample),
+        params.cv_folds,
+    )
+    return TuningResult(name, best, threshold, score, cv_metrics, _trials(name, search))
+
+
+def stratified_subsample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
+    """At most ``max_rows`` rows of ``frame``, stratified by the label."""
+    if len(frame) <= max_rows:
+        return frame
+    sample, _ = train_test_split(
+        frame, train_size=max_rows, stratify=frame[LABEL_COLUMN], random_state=seed
+    )
+    return sample.sort_index()
+
+
+def _trials(name: str, search: HalvingGridSearchCV) -> pd.DataFrame:
+    results = pd.DataFrame(search.cv_results_)
+    return pd.DataFrame(
+        {
+            "candidate": name,
+            "iteration": results["iter"],
+            "n_rows": results["n_resources"],
+            "params": results["params"].map(
+                lambda p: ", ".join(
+                    f"{k.removeprefix('model__')}={v}" for k, v in p.items()
+                )
+            ),
+            "mean_score": results["mean_test_score"],
+            "std_score": results["std_test_score"],
+            "rank": results["rank_test_score"],
+        }
+    )
+
+
+def _distribution(value: list[Any] | Distribution) -> Any:
+    if isinstance(value, list):
+        return value
+    if value.distribution == "randint":
+        return stats.randint(int(value.low), int(value.high))
+    if value.distribution == "loguniform":
+        return stats.loguniform(value.low, value.high)
+    return stats.uniform(value.low, value.high - value.low)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones, floats rounded, so JSON and YAML stay clean."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(f"{float(value):.6g}")
+    return value
