@@ -58,3 +58,33 @@ def write_csv(path: Path, rows: list[dict[str, Any]] | pd.DataFrame) -> Path:
     """Write rows to a CSV file exactly as given (no index)."""
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
+
+
+def validated_sessions(rows: int, seed: int) -> pd.DataFrame:
+    """Clean generated sessions as the data_processing pipeline would keep them."""
+    from customer_purchase_prediction.contract import validate_sessions
+    from customer_purchase_prediction.synthetic import generate_sessions
+
+    raw, _ = generate_sessions(rows, seed, messy_fraction=0.0)
+    return validate_sessions(raw, labelled=True).valid
+
+
+@pytest.fixture(scope="session")
+def small_sessions() -> pd.DataFrame:
+    """600 clean validated sessions, shared read-only by the modelling tests."""
+    return validated_sessions(600, seed=3)
+
+
+def modelling_params(**overrides: Any) -> Any:
+    """ModellingParams as conf/base and conf/test give them, plus overrides."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from customer_purchase_prediction.params import ModellingParams
+
+    base = yaml.safe_load(
+        (PROJECT_ROOT / "conf/base/parameters_modelling.yml").read_text()
+    )
+    test = yaml.safe_load((PROJECT_ROOT / "conf/test/parameters.yml").read_text())
+    merged = OmegaConf.merge(base["modelling"], test["modelling"], overrides)
+    return ModellingParams.model_validate(OmegaConf.to_container(merged))

@@ -178,6 +178,7 @@ def package_model(
         "training_positive_rate": float(train_sessions[LABEL_COLUMN].mean()),
         "data_fingerprint": fingerprint(train_sessions),
         "selection_metric": model_selection["selection_metric"],
+        "selection_scores": model_selection["selection_scores"],
         "threshold": model_selection["thresholds"][name],
         "cv": candidate_tuning[name]["cv"],
         "validation": model_selection["validation"][name],

@@ -1,0 +1,63 @@
+"""Metrics and threshold tuning, checked against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from customer_purchase_prediction.evaluation import (
+    classification_metrics,
+    tune_threshold,
+)
+from customer_purchase_prediction.params import ThresholdParams
+
+Y = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+P = np.array([0.9, 0.8, 0.3, 0.7, 0.2, 0.1, 0.1, 0.05])
+
+
+def test_metrics_at_a_threshold_match_hand_counts() -> None:
+    metrics = classification_metrics(Y, P, 0.5)  # TP=2, FP=1, FN=1, TN=4
+    assert metrics["accuracy"] == 6 / 8
+    assert metrics["precision"] == 2 / 3
+    assert metrics["recall"] == 2 / 3
+    assert metrics["f1"] == pytest.approx(2 / 3)
+    assert metrics["roc_auc"] == pytest.approx(14 / 15)  # one discordant pair of 15
+
+
+def test_f1_threshold_is_the_best_on_the_grid() -> None:
+    threshold, f1 = tune_threshold(Y, P, "f1", ThresholdParams())
+    # Taking 0.3 in (all three buyers and one non-buyer) gives F1 = 6/7.
+    assert 0.2 < threshold <= 0.3
+    assert f1 == pytest.approx(6 / 7)
+
+
+def test_precision_is_maximised_under_the_recall_floor() -> None:
+    threshold, precision = tune_threshold(
+        Y, P, "precision", ThresholdParams(min_recall=0.6)
+    )
+    assert precision == 1.0  # 0.8 and 0.9 only: recall 2/3 >= 0.6
+    assert 0.7 < threshold <= 0.8
+    _, unconstrained = tune_threshold(
+        Y, P, "precision", ThresholdParams(min_recall=1.0)
+    )
+    assert unconstrained == pytest.approx(3 / 4)
+
+
+def test_recall_is_maximised_under_the_precision_floor() -> None:
+    threshold, recall = tune_threshold(
+        Y, P, "recall", ThresholdParams(min_precision=0.7)
+    )
+    assert recall == 1.0
+    assert threshold <= 0.3
+
+
+def test_threshold_free_metric_uses_the_f1_threshold_and_reports_itself() -> None:
+    threshold, auc = tune_threshold(Y, P, "roc_auc", ThresholdParams())
+    assert threshold == tune_threshold(Y, P, "f1", ThresholdParams())[0]
+    assert auc == pytest.approx(14 / 15)
+
+
+def test_a_fixed_threshold_is_used_as_it_is() -> None:
+    threshold, accuracy = tune_threshold(Y, P, "accuracy", ThresholdParams(value=0.5))
+    assert threshold == 0.5
+    assert accuracy == 6 / 8
