@@ -8,6 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from customer_purchase_prediction.contract import check_columns
 from customer_purchase_prediction.features import SessionFeatures
 
 
@@ -134,17 +135,16 @@ def test_same_rows_give_the_same_output_in_any_batch() -> None:
 
 def test_array_core_matches_the_dataframe_path() -> None:
     transformer = SessionFeatures().fit(TRAIN)
-    row = TRAIN.iloc[1]
-    columns = {
-        "time_spent": np.array([row["time_spent"]], dtype=float),
-        "pages_viewed": np.array([float(row["pages_viewed"])]),
-        "basket_value": np.array([row["basket_value"]], dtype=float),
-        "device_type": np.array([row["device_type"]], dtype=object),
-        "customer_type": np.array([row["customer_type"]], dtype=object),
-    }
-    np.testing.assert_array_equal(
-        transformer.transform_columns(columns), transformer.transform(TRAIN.iloc[[1]])
-    )
+    for i in range(len(TRAIN)):
+        record = TRAIN.iloc[i].to_dict()
+        columns = {
+            name: np.array([value], dtype=object) for name, value in record.items()
+        }
+        typed, problems = check_columns(columns, labelled=False)
+        assert not problems
+        np.testing.assert_array_equal(
+            transformer.transform_columns(typed), transformer.transform(TRAIN.iloc[[i]])
+        )
 
 
 def test_transform_does_not_mutate_its_input() -> None:

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
+import pyarrow.compute as pc
 from pandera.typing import Series
 
 from customer_purchase_prediction.errors import SessionsFileError
@@ -40,6 +42,40 @@ ALLOWED_LABELS: dict[str, tuple[str, ...]] = {
 INTEGER_COLUMNS = frozenset({ID_COLUMN, "pages_viewed"})
 
 REJECT_COLUMNS: tuple[str, ...] = ("source_row", "reject_rule", "reject_reason")
+MISSING_CODE = -1
+MAX_INTEGER = 2**53 - 1  # the largest whole number a float holds exactly
+UNKNOWN_CODE = -2
+
+# Text read as missing, the same as pandas' default missing markers in CSV files,
+# so a value means the same in a file, a DataFrame and a single record.
+NA_TOKENS = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
+_NA_ARRAY = pa.array(sorted(NA_TOKENS), type=pa.large_string())
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity)$"
+_STR = pd.StringDtype(na_value=np.nan)
+
+ArrayLike = np.ndarray | pd.api.extensions.ExtensionArray
 
 _MAX_VALUE_CHARS = 40
 
@@ -57,21 +93,21 @@ class ValidationResult:
         return len(self.valid) + len(self.rejects)
 
 
-class SessionsSchema(pa.DataFrameModel):
+class SessionsSchema(pandera.DataFrameModel):
     """Validated sessions: the contract's columns and types after coercion."""
 
-    customer_id: Series[int] = pa.Field(unique=True, nullable=False)
-    time_spent: Series[float] = pa.Field(ge=0, nullable=True)
-    pages_viewed: Series[pd.Int64Dtype] = pa.Field(ge=0, nullable=True)
-    basket_value: Series[float] = pa.Field(ge=0, nullable=True)
-    device_type: Series[str] = pa.Field(isin=DEVICE_TYPES, nullable=True)
-    customer_type: Series[str] = pa.Field(isin=CUSTOMER_TYPES, nullable=True)
+    customer_id: Series[int] = pandera.Field(unique=True, nullable=False)
+    time_spent: Series[float] = pandera.Field(ge=0, nullable=True)
+    pages_viewed: Series[pd.Int64Dtype] = pandera.Field(ge=0, nullable=True)
+    basket_value: Series[float] = pandera.Field(ge=0, nullable=True)
+    device_type: Series[str] = pandera.Field(isin=DEVICE_TYPES, nullable=True)
+    customer_type: Series[str] = pandera.Field(isin=CUSTOMER_TYPES, nullable=True)
 
     class Config:
         strict = True
         ordered = True
 
-    @pa.dataframe_check
+    @pandera.dataframe_check
     def finite_numbers(cls, df: pd.DataFrame) -> bool:
         """time_spent and basket_value are finite where present."""
         values = df[["time_spent", "basket_value"]].to_numpy(dtype=float)
@@ -81,7 +117,7 @@ class SessionsSchema(pa.DataFrameModel):
 class TrainingSessionsSchema(SessionsSchema):
     """Validated training sessions: the session columns plus a 0/1 label."""
 
-    purchase: Series[int] = pa.Field(isin=[0, 1], nullable=False)
+    purchase: Series[int] = pandera.Field(isin=[0, 1], nullable=False)
 
 
 def required_columns(*, labelled: bool) -> tuple[str, ...]:
@@ -139,9 +175,7 @@ def validate_sessions(
     """
     raw = normalise_header(raw)
     check_sessions_frame(raw, labelled=labelled, source=source)
-    columns = {
-        name: raw[name].to_numpy() for name in required_columns(labelled=labelled)
-    }
+    columns = {name: _values(raw[name]) for name in required_columns(labelled=labelled)}
     typed, problems = check_columns(columns, labelled=labelled)
     bad = np.zeros(len(raw), dtype=bool)
     bad[list(problems)] = True
@@ -164,15 +198,17 @@ def validate_sessions(
 
 
 def build_valid_frame(typed: Mapping[str, np.ndarray]) -> pd.DataFrame:
-    """Assemble typed column arrays into a frame with the contract's dtypes."""
+    """Assemble typed column arrays (labels as codes) into a contract-typed frame."""
     frame = pd.DataFrame(
         {
             ID_COLUMN: typed[ID_COLUMN].astype("int64"),
             "time_spent": typed["time_spent"],
             "pages_viewed": pd.array(typed["pages_viewed"], dtype="Int64"),
             "basket_value": typed["basket_value"],
-            "device_type": pd.array(typed["device_type"], dtype="str"),
-            "customer_type": pd.array(typed["customer_type"], dtype="str"),
+            **{
+                name: labels_from_codes(typed[name], allowed)
+                for name, allowed in ALLOWED_LABELS.items()
+            },
         }
     )
     if LABEL_COLUMN in typed:
@@ -184,14 +220,15 @@ Problems = dict[int, list[tuple[str, str]]]
 
 
 def check_columns(
-    columns: Mapping[str, np.ndarray], *, labelled: bool
+    columns: Mapping[str, ArrayLike], *, labelled: bool
 ) -> tuple[dict[str, np.ndarray], Problems]:
     """Apply the row rules to column arrays of equal length.
 
     Returns:
-        The typed arrays (float for numbers, NaN where missing; object arrays of
-        canonical labels, ``None`` where missing) and, for every row that breaks
-        a rule, a list of ``(rule, reason)`` pairs in column order.
+        The typed arrays (float for numbers, NaN where missing; for labels int8
+        codes into ``ALLOWED_LABELS``, ``MISSING_CODE`` where missing) and, for
+        every row that breaks a rule, a list of ``(rule, reason)`` pairs in
+        column order.
     """
     problems: Problems = {}
 
@@ -224,6 +261,11 @@ def check_columns(
                 if integer
                 else np.zeros_like(present)
             )
+            too_large = (
+                present & ~infinite & (np.abs(numbers) > MAX_INTEGER)
+                if integer
+                else np.zeros_like(present)
+            )
         report(
             infinite,
             f"{name}:not_finite",
@@ -239,6 +281,14 @@ def check_columns(
             numbers,
         )
         report(
+            too_large,
+            f"{name}:too_large",
+            lambda value, name=name: (
+                f"{name} must be at most {MAX_INTEGER}; got {_show(value)}"
+            ),
+            numbers,
+        )
+        report(
             negative,
             f"{name}:negative",
             lambda value, name=name: f"{name} must be >= 0; got {_show(value)}",
@@ -250,7 +300,8 @@ def check_columns(
 
     for name, allowed in ALLOWED_LABELS.items():
         raw = columns[name]
-        labels, unknown = normalise_labels(raw, allowed)
+        labels = label_codes(raw, allowed)
+        unknown = labels == UNKNOWN_CODE
         report(
             unknown,
             f"{name}:unknown_label",
@@ -282,77 +333,122 @@ def check_columns(
 def _report_duplicates(ids: np.ndarray, problems: Problems) -> None:
     """Reject every row whose customer_id appears more than once in the file."""
     present = ~np.isnan(ids)
-    if present.sum() < 2:  # noqa: PLR2004 - one id cannot be duplicated
+    duplicated = present & pd.Series(ids).duplicated(keep=False).to_numpy()
+    if not duplicated.any():
         return
-    counts = pd.Series(ids[present]).value_counts()
-    repeated = counts[counts > 1]
-    if repeated.empty:
-        return
-    duplicated = present & np.isin(ids, repeated.index.to_numpy())
+    counts = pd.Series(ids[duplicated]).value_counts()
     for index in np.flatnonzero(duplicated):
         value = ids[index]
         problems.setdefault(int(index), []).append(
             (
                 f"{ID_COLUMN}:duplicated",
-                f"{ID_COLUMN} {int(value)} is duplicated "
-                f"({int(repeated[value])} rows in the file)",
+                f"{ID_COLUMN} {_show(value)} is duplicated "
+                f"({int(counts[value])} rows in the file)",
             )
         )
 
 
-def parse_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def parse_numbers(values: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read numbers from an array of any dtype.
+
+    Text follows one grammar (``_NUMBER``): decimal or scientific notation with
+    optional sign and surrounding spaces, or ``inf``; the tokens in
+    ``NA_TOKENS`` (and blank text) are missing.
 
     Returns:
         The values as floats (NaN where missing or unreadable), a mask of
-        missing values (None, NaN, blank text) and a mask of values that are
-        present but not numbers (``"abc"``, ``"12 min"``).
+        missing values and a mask of values that are present but not numbers
+        (``"abc"``, ``"12 min"``, ``True``).
     """
-    if values.dtype.kind in "iuf":
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
         numbers = values.astype(float)
         return numbers, np.isnan(numbers), np.zeros(len(values), dtype=bool)
-    if values.dtype.kind == "b":
-        numbers = values.astype(float)
-        return numbers, np.zeros(len(values), dtype=bool), np.ones(len(values), bool)
-    # One pass finds blank text (missing) and booleans (never numbers).
-    kinds = np.fromiter(map(_value_kind, values), np.int8, len(values))
-    missing = pd.isna(values) | (kinds == _BLANK)
-    numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
-    numbers = np.where(
-        (kinds == _BOOLEAN) | missing, np.nan, numbers.to_numpy(float, na_value=np.nan)
-    )
-    not_number = ~missing & np.isnan(numbers)
+    if not (isinstance(values, np.ndarray) and values.dtype == object):
+        if pd.api.types.is_string_dtype(getattr(values, "dtype", None)):
+            return _parse_text(
+                pa.array(values, type=pa.large_string(), from_pandas=True)
+            )
+        values = np.asarray(values, dtype=object)
+    size = len(values)
+    numbers = np.full(size, np.nan)
+    missing = np.zeros(size, dtype=bool)
+    not_number = np.zeros(size, dtype=bool)
+    text: list[int] = []
+    for index, value in enumerate(values):
+        if isinstance(value, str):
+            text.append(index)
+        elif isinstance(value, bool | np.bool_):
+            not_number[index] = True
+        elif isinstance(value, int | float | np.integer | np.floating):
+            numbers[index] = value
+            missing[index] = value != value  # noqa: PLR0124 - NaN is missing
+        elif value is None or value is pd.NA or value is pd.NaT:
+            missing[index] = True
+        else:
+            not_number[index] = True
+    if text:
+        parsed = _parse_text(pa.array(values[text].tolist(), type=pa.large_string()))
+        numbers[text], missing[text], not_number[text] = parsed
     return numbers, missing, not_number
 
 
-_PLAIN, _BLANK, _BOOLEAN = 0, 1, 2
+def _parse_text(text: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, ...]:
+    """Vectorised ``parse_numbers`` of text (nulls are missing)."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    missing = pc.or_(
+        pc.is_null(trimmed), pc.fill_null(pc.is_in(trimmed, value_set=_NA_ARRAY), False)
+    )
+    number = pc.fill_null(
+        pc.match_substring_regex(trimmed, _NUMBER, ignore_case=True), False
+    )
+    floats = pc.cast(
+        pc.if_else(number, trimmed, pa.scalar(None, pa.large_string())), pa.float64()
+    )
+    missing_np = _bools(missing)
+    return (
+        floats.to_numpy(zero_copy_only=False).astype(float, copy=False),
+        missing_np,
+        ~missing_np & ~_bools(number),
+    )
 
 
-def _value_kind(value: Any) -> int:
-    if isinstance(value, str):
-        return _BLANK if not value.strip() else _PLAIN
-    return _BOOLEAN if isinstance(value, bool | np.bool_) else _PLAIN
-
-
-def normalise_labels(
-    values: np.ndarray, allowed: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Map labels to their canonical spelling, ignoring case and outer spaces.
+def label_codes(values: ArrayLike, allowed: Sequence[str]) -> np.ndarray:
+    """Codes of labels into ``allowed``, ignoring case and outer spaces.
 
     Returns:
-        An object array of canonical labels (``None`` where missing) and a mask
-        of values that are present but not one of ``allowed``.
+        int8 codes: the position in ``allowed``, ``MISSING_CODE`` for a missing
+        value (``None``, NaN, blank or an ``NA_TOKENS`` text) and
+        ``UNKNOWN_CODE`` for a value outside ``allowed``.
     """
-    lookup = {label.casefold(): label for label in allowed}
+    lookup = {label.casefold(): code for code, label in enumerate(allowed)}
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    canonical = np.empty(len(uniques) + 1, dtype=object)
-    unknown = np.zeros(len(uniques) + 1, dtype=bool)
+    # One slot per unique value, plus a last one that code -1 (missing) picks.
+    mapping = np.full(len(uniques) + 1, MISSING_CODE, dtype=np.int8)
     for position, unique in enumerate(uniques):
-        key = str(unique).strip().casefold()
-        canonical[position] = lookup.get(key) if key else None
-        unknown[position] = bool(key) and key not in lookup
-    # code -1 (missing) picks the last slot: canonical None, not unknown.
-    return canonical[codes], unknown[codes]
+        key = str(unique).strip()
+        if key not in NA_TOKENS:
+            mapping[position] = lookup.get(key.casefold(), UNKNOWN_CODE)
+    return mapping[codes]
+
+
+def labels_from_codes(codes: np.ndarray, allowed: Sequence[str]) -> pd.Series:
+    """Text labels (NaN where missing) from codes into ``allowed``."""
+    indices = pa.array(codes, type=pa.int8(), mask=codes < 0)
+    text = pa.DictionaryArray.from_arrays(indices, pa.array(allowed)).cast(pa.string())
+    return pd.Series(text.to_pandas(types_mapper={pa.string(): _STR}.get), dtype=_STR)
+
+
+def _values(column: pd.Series) -> ArrayLike:
+    """A column's values without converting text to Python objects."""
+    return (
+        column.array
+        if pd.api.types.is_string_dtype(column.dtype)
+        else column.to_numpy()
+    )
+
+
+def _bools(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _show(value: Any) -> str:

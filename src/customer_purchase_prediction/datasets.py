@@ -1,4 +1,4 @@
-"""A table dataset that is CSV or Parquet by its file's extension.
+"""Project datasets: tables in CSV or Parquet by extension, and the model artifact.
 
 Run-time paths (``--params=inference_input_path=...``) may name either format, so
 the format cannot be fixed in ``catalog.yml``. Reading and writing are delegated
@@ -12,12 +12,17 @@ import logging
 from pathlib import PurePosixPath
 from typing import Any
 
+import fsspec
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from kedro.io import AbstractDataset
-from kedro.io.core import DatasetError, get_protocol_and_path
+from kedro.io.core import DatasetError, VersionNotFoundError, get_protocol_and_path
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
+from kedro_datasets.pickle import PickleDataset
 
-from customer_purchase_prediction.errors import SessionsFileError
+from customer_purchase_prediction.errors import ModelNotFoundError, SessionsFileError
+from customer_purchase_prediction.model import PurchaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +33,11 @@ _FORMATS: dict[str, type[AbstractDataset]] = {
     ".pq": ParquetDataset,
 }
 # CSV cells stay text on load so the data contract sees (and reports) the
-# values exactly as written, e.g. "12 min" or " mobile".
-_CSV_LOAD_ARGS = {"dtype": str}
+# values exactly as written, e.g. "12 min" or " mobile". The pyarrow engine reads
+# a million rows in a fraction of the time of the default one.
+_CSV_LOAD_ARGS = {"dtype": str, "engine": "pyarrow"}
 _CSV_SAVE_ARGS = {"index": False}
+_CSV_WRITE_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
 
 
 class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
@@ -83,8 +90,20 @@ class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         return data
 
     def save(self, data: pd.DataFrame) -> None:
-        """Write the table in the format of the file's extension."""
-        self._dataset.save(data)
+        """Write the table in the format of the file's extension.
+
+        CSV is written by pyarrow: several times faster than pandas for a
+        million predictions, and floats still read back to the same bits.
+        """
+        if not isinstance(self._dataset, CSVDataset):
+            self._dataset.save(data)
+            return
+        protocol, path = get_protocol_and_path(self._filepath)
+        filesystem = fsspec.filesystem(protocol)
+        filesystem.makedirs(str(PurePosixPath(path).parent), exist_ok=True)
+        table = pa.Table.from_pandas(data, preserve_index=False)
+        with filesystem.open(path, "wb") as file:
+            pa_csv.write_csv(table, file, write_options=_CSV_WRITE_OPTIONS)
 
     def _exists(self) -> bool:
         return self._dataset.exists()
@@ -95,3 +114,38 @@ class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
     @property
     def _format(self) -> str:
         return "CSV" if isinstance(self._dataset, CSVDataset) else "Parquet"
+
+
+class ModelArtifactDataset(PickleDataset):
+    """A versioned pickled ``PurchaseModel`` that knows which version it is.
+
+    On load the Kedro version folder of the artifact (the latest, or the one
+    given with ``--load-versions``) is set as the model's ``version``, so reports,
+    run summaries and ``PurchasePredictor`` can say which model they used.
+    """
+
+    def load(self) -> Any:
+        """Load the artifact and record its version on it."""
+        try:
+            version = self.resolve_load_version()
+        except VersionNotFoundError as exc:
+            raise ModelNotFoundError(
+                f"no trained model found under {self._filepath}; run 'kedro run' "
+                f"first to train one"
+            ) from exc
+        if version is not None and not self._exists():
+            raise ModelNotFoundError(
+                f"model version '{version}' not found under {self._filepath}; "
+                f"available versions: {', '.join(self.available_versions()) or 'none'}"
+            )
+        model = super().load()
+        if isinstance(model, PurchaseModel):
+            model.version = version
+        return model
+
+    def available_versions(self) -> list[str]:
+        """Versions saved so far, oldest first."""
+        pattern = f"{self._filepath}/*/{self._filepath.name}"
+        return sorted(
+            PurePosixPath(path).parent.name for path in self._fs.glob(pattern)
+        )

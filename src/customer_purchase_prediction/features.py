@@ -21,6 +21,9 @@ Rules (documented in ``docs/features.md``):
 - Numeric features are MinMax-scaled to [0, 1] with the training ranges (values
   outside them are clipped); categoricals are one-hot encoded over the levels
   seen in training, and an unseen level encodes as all zeros.
+
+Labels travel as int8 codes into the contract's allowed levels, never as Python
+strings, which keeps a million rows fast.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from customer_purchase_prediction.contract import CATEGORICAL_COLUMNS, FEATURE_COLUMNS
+from customer_purchase_prediction.contract import (
+    ALLOWED_LABELS,
+    CATEGORICAL_COLUMNS,
+    FEATURE_COLUMNS,
+    MISSING_CODE,
+    label_codes,
+    labels_from_codes,
+)
 
 SEGMENTS: tuple[str, ...] = (
     "high_engagement",
@@ -48,7 +58,12 @@ SCALED_COLUMNS: tuple[str, ...] = (
     *ENGINEERED_NUMERIC,
 )
 ONE_HOT_COLUMNS: tuple[str, ...] = (*CATEGORICAL_COLUMNS, "behavioral_segment")
-CATEGORY_DEFAULTS = {"device_type": "Unknown", "customer_type": "New"}
+LEVELS: dict[str, tuple[str, ...]] = {**ALLOWED_LABELS, "behavioral_segment": SEGMENTS}
+# Missing labels are imputed with these codes (into ALLOWED_LABELS).
+CATEGORY_DEFAULTS = {
+    "device_type": ALLOWED_LABELS["device_type"].index("Unknown"),
+    "customer_type": ALLOWED_LABELS["customer_type"].index("New"),
+}
 
 Columns = Mapping[str, np.ndarray]
 
@@ -94,7 +109,9 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
             1.0,
         )
         self.categories_ = {
-            name: tuple(sorted(set(engineered[name].tolist())))
+            name: tuple(
+                sorted(LEVELS[name][code] for code in np.unique(engineered[name]))
+            )
             for name in ONE_HOT_COLUMNS
         }
         self.feature_names_in_ = np.array(FEATURE_COLUMNS, dtype=object)
@@ -106,13 +123,17 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         return self.transform_columns(_columns_of(X))
 
     def transform_columns(self, columns: Columns) -> np.ndarray:
-        """The model matrix from column arrays (the core both paths call)."""
+        """The model matrix from column arrays (the core both paths call).
+
+        ``columns`` are as ``contract.check_columns`` types them: floats (NaN
+        where missing) for numbers, int8 codes into ``ALLOWED_LABELS`` for labels.
+        """
         check_is_fitted(self)
         engineered = self._engineer(self._impute(columns))
         numeric = np.column_stack([engineered[name] for name in SCALED_COLUMNS])
         scaled = np.clip((numeric - self.data_min_) / self.data_range_, 0.0, 1.0)
         one_hot = [
-            (engineered[name] == level)
+            engineered[name] == LEVELS[name].index(level)
             for name in ONE_HOT_COLUMNS
             for level in self.categories_[name]
         ]
@@ -122,9 +143,15 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         """Readable engineered features of ``X``: imputed inputs, scores, segment."""
         check_is_fitted(self)
         engineered = self._engineer(self._impute(_columns_of(X)))
-        names = (*FEATURE_COLUMNS, *ENGINEERED_NUMERIC, "behavioral_segment")
-        frame = pd.DataFrame({name: engineered[name] for name in names}, index=X.index)
-        return frame.astype({name: "str" for name in ONE_HOT_COLUMNS})
+        readable = {
+            name: labels_from_codes(engineered[name], LEVELS[name]).to_numpy()
+            if name in LEVELS
+            else engineered[name]
+            for name in (*FEATURE_COLUMNS, *ENGINEERED_NUMERIC, "behavioral_segment")
+        }
+        return pd.DataFrame(readable, index=X.index).astype(
+            {name: "str" for name in ONE_HOT_COLUMNS}
+        )
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """Names of the model matrix's columns, e.g. ``device_type_Mobile``."""
@@ -147,8 +174,10 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
             "basket_value": np.where(np.isnan(basket), 0.0, basket),
         }
         for name, default in CATEGORY_DEFAULTS.items():
-            values = np.asarray(columns[name], dtype=object)
-            filled[name] = np.where(pd.isna(values), default, values)
+            codes = columns[name]
+            filled[name] = np.where(codes == MISSING_CODE, default, codes).astype(
+                np.int8
+            )
         return filled
 
     def _engagement(self, time: np.ndarray, pages: np.ndarray) -> np.ndarray:
@@ -163,9 +192,9 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         has_basket = basket > 0
         segment = np.select(
             [engaged & has_basket, ~engaged & has_basket, engaged & ~has_basket],
-            SEGMENTS[:3],
-            default=SEGMENTS[3],
-        ).astype(object)
+            [0, 1, 2],
+            default=3,
+        ).astype(np.int8)
         return {
             **filled,
             "engagement_score": engagement,
@@ -175,7 +204,7 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
 
 
 def _columns_of(X: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Column arrays of a frame: numbers as floats (NaN where missing)."""
+    """Column arrays of a frame: floats for numbers, int8 codes for labels."""
     missing = [name for name in FEATURE_COLUMNS if name not in X.columns]
     if missing:
         raise ValueError(
@@ -187,8 +216,18 @@ def _columns_of(X: pd.DataFrame) -> dict[str, np.ndarray]:
         for name in ("time_spent", "pages_viewed", "basket_value")
     }
     return columns | {
-        name: X[name].to_numpy(dtype=object) for name in CATEGORICAL_COLUMNS
+        name: label_codes(_values(X[name]), ALLOWED_LABELS[name])
+        for name in CATEGORICAL_COLUMNS
     }
+
+
+def _values(column: pd.Series) -> object:
+    """A column's values without converting text to Python objects."""
+    return (
+        column.array
+        if pd.api.types.is_string_dtype(column.dtype)
+        else column.to_numpy()
+    )
 
 
 def _floats(values: np.ndarray) -> np.ndarray:

@@ -52,6 +52,8 @@ class PurchaseModel:
         self.threshold = threshold
         self.confidence_margins = confidence_margins
         self.metadata = metadata
+        # Set by ModelArtifactDataset on load: the Kedro version of the artifact.
+        self.version: str | None = None
 
     @property
     def features(self) -> SessionFeatures:

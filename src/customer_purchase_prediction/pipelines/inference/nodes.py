@@ -1,0 +1,91 @@
+"""Nodes of the inference pipeline: the training contract and artifact, reused."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from customer_purchase_prediction.contract import ID_COLUMN, validate_sessions
+from customer_purchase_prediction.model import CONFIDENCE_LEVELS, PurchaseModel
+
+logger = logging.getLogger(__name__)
+
+SCORE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+
+
+def validate_new_sessions(
+    new_sessions: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Apply the data contract, without the label, to sessions to be scored."""
+    source = new_sessions.attrs.get("source", "the new sessions")
+    result = validate_sessions(new_sessions, labelled=False, source=source)
+    logger.info(
+        "%s: %d rows in, %d valid, %d rejected",
+        source,
+        result.rows_in,
+        len(result.valid),
+        len(result.rejects),
+    )
+    return result.valid, result.rejects, {"source": source, "rows_in": result.rows_in}
+
+
+def score_sessions(
+    sessions: pd.DataFrame, purchase_model: PurchaseModel
+) -> pd.DataFrame:
+    """Predictions for valid sessions, in their order."""
+    return purchase_model.score(sessions)
+
+
+def rank_predictions(scored_sessions: pd.DataFrame) -> pd.DataFrame:
+    """Predictions ranked, the most likely buyers first (ties by customer_id)."""
+    order = np.lexsort(
+        (
+            scored_sessions[ID_COLUMN].to_numpy(),
+            -scored_sessions["purchase_probability"].to_numpy(),
+        )
+    )
+    return scored_sessions.iloc[order].reset_index(drop=True)
+
+
+def summarise_inference(
+    scored_sessions: pd.DataFrame,
+    rejected_new_sessions: pd.DataFrame,
+    new_sessions_summary: dict[str, Any],
+    purchase_model: PurchaseModel,
+) -> dict[str, Any]:
+    """Rows in, scored and rejected (by rule), and the distribution of scores."""
+    proba = scored_sessions["purchase_probability"]
+    rules = rejected_new_sessions["reject_rule"].astype(str).str.split(";").explode()
+    return {
+        "source": new_sessions_summary["source"],
+        "model": {
+            "name": purchase_model.name,
+            "version": purchase_model.version,
+            "trained_at": purchase_model.metadata.get("trained_at"),
+            "threshold": purchase_model.threshold,
+        },
+        "rows": {
+            "in": new_sessions_summary["rows_in"],
+            "scored": len(scored_sessions),
+            "rejected": len(rejected_new_sessions),
+        },
+        "rejects_by_rule": {str(k): int(v) for k, v in rules.value_counts().items()},
+        "predicted_buyers": int(scored_sessions["purchase_prediction"].sum()),
+        "confidence": {
+            level: int((scored_sessions["prediction_confidence"] == level).sum())
+            for level in CONFIDENCE_LEVELS
+        },
+        "probability": {
+            "mean": _rounded(proba.mean()),
+            **{
+                f"p{int(q * 100)}": _rounded(proba.quantile(q)) for q in SCORE_QUANTILES
+            },
+        },
+    }
+
+
+def _rounded(value: float) -> float | None:
+    return None if pd.isna(value) else round(float(value), 4)
