@@ -39,19 +39,24 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     yield root
 
 
+TRAINING = ["data_processing", "feature_engineering", "modelling"]
+
+
 def run_project(
     project: Path,
     *,
-    pipeline: str | None = None,
+    pipeline: str | list[str] | None = None,
     params: dict[str, Any] | None = None,
     env: str = "test",
+    load_versions: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run a pipeline of the project copy in ``env`` the way ``kedro run`` does."""
+    """Run pipelines of the project copy in ``env`` the way ``kedro run`` does."""
     bootstrap_project(project)
+    names = [pipeline] if isinstance(pipeline, str) else pipeline
     with KedroSession.create(
         project_path=project, env=env, runtime_params=params or {}
     ) as session:
-        return session.run(pipeline_names=[pipeline] if pipeline else None)
+        return session.run(pipeline_names=names, load_versions=load_versions)
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]] | pd.DataFrame) -> Path:
@@ -88,3 +93,24 @@ def modelling_params(**overrides: Any) -> Any:
     test = yaml.safe_load((PROJECT_ROOT / "conf/test/parameters.yml").read_text())
     merged = OmegaConf.merge(base["modelling"], test["modelling"], overrides)
     return ModellingParams.model_validate(OmegaConf.to_container(merged))
+
+
+@pytest.fixture(scope="session")
+def trained_model(small_sessions: pd.DataFrame) -> Any:
+    """A PurchaseModel trained on ``small_sessions`` with the test parameters."""
+    from kedro.io import DataCatalog, MemoryDataset
+    from kedro.runner import SequentialRunner
+
+    from customer_purchase_prediction.params import FeatureParams
+    from customer_purchase_prediction.pipelines import feature_engineering, modelling
+
+    catalog = DataCatalog(
+        {
+            "sessions": MemoryDataset(small_sessions),
+            "params:modelling": MemoryDataset(modelling_params()),
+            "params:feature_engineering": MemoryDataset(FeatureParams()),
+        }
+    )
+    pipeline = feature_engineering.create_pipeline() + modelling.create_pipeline()
+    SequentialRunner().run(pipeline, catalog)
+    return catalog.load("purchase_model")

@@ -21,7 +21,11 @@ from kedro.io.core import DatasetError, VersionNotFoundError, get_protocol_and_p
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.pickle import PickleDataset
 
-from customer_purchase_prediction.errors import ModelNotFoundError, SessionsFileError
+from customer_purchase_prediction.errors import (
+    ModelNotFoundError,
+    PurchasePredictionError,
+    SessionsFileError,
+)
 from customer_purchase_prediction.model import PurchaseModel
 
 logger = logging.getLogger(__name__)
@@ -149,3 +153,17 @@ class ModelArtifactDataset(PickleDataset):
         return sorted(
             PurePosixPath(path).parent.name for path in self._fs.glob(pattern)
         )
+
+
+def load_unwrapped(dataset: AbstractDataset) -> Any:
+    """``dataset.load()``, raising this project's own error rather than Kedro's wrapper.
+
+    Kedro wraps any error raised while loading in a ``DatasetError``; outside a
+    pipeline run the project's error (which already names the file) is clearer.
+    """
+    try:
+        return dataset.load()
+    except DatasetError as exc:
+        if isinstance(exc.__cause__, PurchasePredictionError):
+            raise exc.__cause__ from None
+        raise

@@ -8,11 +8,17 @@ threshold, the confidence bands and the training metadata.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
@@ -26,6 +32,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "prediction_confidence",
 )
 CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium", "low")
+_FOREST_CHUNK = 50_000
 
 
 class PurchaseModel:
@@ -79,14 +86,13 @@ class PurchaseModel:
         return self.predict_proba_matrix(self.features.transform_columns(columns))
 
     def predict_proba_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """Purchase probability from the transformer's model matrix."""
-        estimator = self.estimator
-        if isinstance(estimator, XGBClassifier):
-            # What XGBClassifier.predict_proba calls, without its wrapper overhead.
-            proba = estimator.get_booster().inplace_predict(matrix)
-        else:
-            proba = estimator.predict_proba(matrix)[:, 1]
-        return np.asarray(proba, dtype=np.float64)
+        """Purchase probability from the transformer's model matrix.
+
+        Each row's probability is computed on its own, in a fixed order of
+        operations, so a session gets the same bits alone or in any batch (BLAS
+        and threaded tree averaging would not guarantee that).
+        """
+        return row_independent_proba(self.estimator, matrix)
 
     def label(self, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """0/1 predictions and confidence levels for probabilities."""
@@ -117,3 +123,40 @@ class PurchaseModel:
             f"PurchaseModel(model={self.name!r}, threshold={self.threshold}, "
             f"trained_at={self.metadata.get('trained_at')!r})"
         )
+
+
+def row_independent_proba(estimator: Any, matrix: np.ndarray) -> np.ndarray:
+    """Positive-class probabilities whose value for a row never depends on the batch."""
+    if isinstance(estimator, XGBClassifier):
+        # What XGBClassifier.predict_proba calls, without its wrapper overhead.
+        return np.asarray(
+            estimator.get_booster().inplace_predict(matrix), dtype=np.float64
+        )
+    if isinstance(estimator, LogisticRegression) and estimator.coef_.shape[0] == 1:
+        margin = (matrix * estimator.coef_[0]).sum(axis=1) + estimator.intercept_[0]
+        return expit(margin)
+    if isinstance(estimator, RandomForestClassifier):
+        return _forest_proba(estimator, np.ascontiguousarray(matrix, dtype=np.float32))
+    return np.asarray(estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
+
+
+def _forest_proba(forest: RandomForestClassifier, matrix: np.ndarray) -> np.ndarray:
+    """The forest's averaged class shares, accumulated tree by tree in order.
+
+    Bit for bit what ``predict_proba`` gives with ``n_jobs=1``; large batches
+    are split into row chunks scored on all cores (each row still sums its
+    trees in the same order).
+    """
+    if len(matrix) > _FOREST_CHUNK:
+        chunks = np.array_split(matrix, -(-len(matrix) // _FOREST_CHUNK))
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            return np.concatenate(
+                list(pool.map(partial(_forest_proba, forest), chunks))
+            )
+    total = np.zeros((len(matrix), forest.n_classes_))
+    for tree in forest.estimators_:
+        shares = tree.tree_.predict(matrix)[:, : forest.n_classes_]
+        normaliser = shares.sum(axis=1)[:, np.newaxis]
+        normaliser[normaliser == 0.0] = 1.0
+        total += shares / normaliser
+    return (total / len(forest.estimators_))[:, 1]

@@ -40,7 +40,11 @@ from customer_purchase_prediction.contract import (
     check_columns,
     validate_sessions,
 )
-from customer_purchase_prediction.datasets import ModelArtifactDataset, TableDataset
+from customer_purchase_prediction.datasets import (
+    ModelArtifactDataset,
+    TableDataset,
+    load_unwrapped,
+)
 from customer_purchase_prediction.errors import InvalidRecordError, ModelNotFoundError
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.pipelines.inference.nodes import (
@@ -132,7 +136,7 @@ class PurchasePredictor:
         Raises:
             SessionsFileError: the file cannot be a sessions file at all.
         """
-        raw = TableDataset(filepath=str(csv_path)).load()
+        raw = load_unwrapped(TableDataset(filepath=str(csv_path)))
         result = validate_sessions(raw, labelled=False, source=str(csv_path))
         scored = rank_predictions(score_sessions(result.valid, self.model))
         if not return_probabilities:
@@ -240,7 +244,7 @@ def _load_file(path: Path) -> PurchaseModel:
     if not path.exists():
         raise ModelNotFoundError(f"no model artifact at {path}")
     dataset = ModelArtifactDataset(filepath=str(path), backend="joblib")
-    return _checked(dataset.load(), str(path))
+    return _checked(load_unwrapped(dataset), str(path))
 
 
 def _load_from_project(root: Path, version: str | None) -> PurchaseModel:
@@ -253,7 +257,7 @@ def _load_from_project(root: Path, version: str | None) -> PurchaseModel:
         backend=entry.get("backend", "joblib"),
         version=Version(version, None),
     )
-    return _checked(dataset.load(), entry["filepath"])
+    return _checked(load_unwrapped(dataset), entry["filepath"])
 
 
 def _checked(model: Any, source: str) -> PurchaseModel:

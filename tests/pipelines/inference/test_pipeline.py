@@ -1,0 +1,160 @@
+"""The inference pipeline: ranked predictions, rejects, summary, paths and versions."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from customer_purchase_prediction import PurchasePredictor
+from customer_purchase_prediction.errors import ModelNotFoundError
+from customer_purchase_prediction.pipelines.inference import create_pipeline
+from tests.conftest import TRAINING, run_project
+
+PREDICTIONS = "data/07_model_output/purchase_predictions.csv"
+REJECTS = "data/07_model_output/rejected_sessions.csv"
+SUMMARY = "data/07_model_output/inference_summary.json"
+
+
+def test_runner_slice_scores_ranks_and_summarises(trained_model: object) -> None:
+    raw = pd.DataFrame(
+        {
+            "customer_id": ["1", "2", "3", "4"],
+            "time_spent": ["3", "40", "-1", "8"],
+            "pages_viewed": ["2", "30", "3", ""],
+            "basket_value": ["0", "120", "5", "10"],
+            "device_type": ["Mobile", "desktop", "Tablet", "SmartTV"],
+            "customer_type": ["New", "Returning", "New", "New"],
+        }
+    )
+    catalog = DataCatalog(
+        {
+            "new_sessions": MemoryDataset(raw),
+            "purchase_model": MemoryDataset(trained_model, copy_mode="assign"),
+            "purchase_predictions": MemoryDataset(),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    predictions = catalog.load("purchase_predictions")
+    summary = catalog.load("inference_summary")
+    assert sorted(predictions["customer_id"]) == [1, 2]
+    assert predictions["purchase_probability"].is_monotonic_decreasing
+    assert summary["rows"] == {"in": 4, "scored": 2, "rejected": 2}
+    assert summary["rejects_by_rule"] == {
+        "time_spent:negative": 1,
+        "device_type:unknown_label": 1,
+    }
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy with two trained model versions (the module's tests share it)."""
+    monkeypatch = pytest.MonkeyPatch()
+    import shutil
+
+    from tests.conftest import PROJECT_ROOT, RAW_DIR
+
+    root = tmp_path_factory.mktemp("inference") / "project"
+    (root / RAW_DIR).mkdir(parents=True)
+    (root / "src").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    shutil.copytree(
+        PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
+    )
+    (root / "conf" / "local").mkdir()
+    for name in ("customer_sessions.csv", "new_sessions.csv"):
+        shutil.copy(PROJECT_ROOT / RAW_DIR / name, root / RAW_DIR)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    run_project(root, pipeline=TRAINING)
+    time.sleep(0.01)  # distinct version timestamps
+    run_project(
+        root, pipeline=TRAINING, params={"modelling.selection_metric": "precision"}
+    )
+    yield root
+    monkeypatch.undo()
+
+
+@pytest.fixture
+def in_project(trained_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(trained_project)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    return trained_project
+
+
+@pytest.mark.slow
+def test_scores_the_embedded_new_sessions_losing_no_row(in_project: Path) -> None:
+    run_project(in_project, pipeline="inference")
+    raw = pd.read_csv("data/01_raw/new_sessions.csv", dtype=str)
+    predictions = pd.read_csv(PREDICTIONS)
+    rejects = pd.read_csv(REJECTS, dtype=str)
+    summary = json.loads(Path(SUMMARY).read_text())
+    assert list(predictions.columns) == [
+        "customer_id",
+        "purchase_prediction",
+        "purchase_probability",
+        "prediction_confidence",
+    ]
+    assert len(predictions) + len(rejects) == len(raw) == summary["rows"]["in"]
+    assert summary["rows"]["rejected"] == len(rejects) > 0
+    assert rejects["reject_reason"].str.len().gt(0).all()
+    assert predictions["purchase_probability"].is_monotonic_decreasing
+    assert predictions["purchase_probability"].notna().all()
+    # The same rows through PurchasePredictor give the same bits.
+    api, _ = PurchasePredictor(project_path=in_project).predict_from_csv(
+        "data/01_raw/new_sessions.csv"
+    )
+    pd.testing.assert_series_equal(
+        api["purchase_probability"].reset_index(drop=True),
+        predictions["purchase_probability"],
+        check_exact=True,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_paths_come_from_runtime_params_in_either_format(
+    in_project: Path, suffix: str
+) -> None:
+    source = pd.read_csv("data/01_raw/new_sessions.csv", dtype=str)
+    given = in_project / f"given{suffix}"
+    out = in_project / f"out{suffix}"
+    source.to_parquet(given) if suffix == ".parquet" else source.to_csv(
+        given, index=False
+    )
+    run_project(
+        in_project,
+        pipeline="inference",
+        params={"inference_input_path": str(given), "inference_output_path": str(out)},
+    )
+    scored = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
+    summary = json.loads(Path(SUMMARY).read_text())
+    assert summary["source"] == str(given)
+    assert len(scored) == summary["rows"]["scored"]
+
+
+@pytest.mark.slow
+def test_load_versions_chooses_the_model(in_project: Path) -> None:
+    versions = sorted(
+        p.name for p in Path("data/06_models/purchase_model.pkl").iterdir()
+    )
+    assert len(versions) == 2
+    oldest = versions[0]
+    run_project(
+        in_project, pipeline="inference", load_versions={"purchase_model": oldest}
+    )
+    assert json.loads(Path(SUMMARY).read_text())["model"]["version"] == oldest
+    run_project(in_project, pipeline="inference")
+    assert json.loads(Path(SUMMARY).read_text())["model"]["version"] == versions[-1]
+    assert (
+        PurchasePredictor(project_path=in_project, version=oldest).model.version
+        == oldest
+    )
+    assert PurchasePredictor(project_path=in_project).model.version == versions[-1]
+    with pytest.raises(ModelNotFoundError, match="model version 'nope' not found"):
+        PurchasePredictor(project_path=in_project, version="nope")
