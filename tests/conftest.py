@@ -114,3 +114,27 @@ def trained_model(small_sessions: pd.DataFrame) -> Any:
     pipeline = feature_engineering.create_pipeline() + modelling.create_pipeline()
     SequentialRunner().run(pipeline, catalog)
     return catalog.load("purchase_model")
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A project copy trained twice in ``test`` (two model versions), shared read-only."""
+    monkeypatch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("trained") / "project"
+    (root / RAW_DIR).mkdir(parents=True)
+    (root / "src").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+    shutil.copytree(
+        PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
+    )
+    (root / "conf" / "local").mkdir()
+    for name in ("customer_sessions.csv", "new_sessions.csv"):
+        shutil.copy(PROJECT_ROOT / RAW_DIR / name, root / RAW_DIR)
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    run_project(root, pipeline=TRAINING)
+    run_project(
+        root, pipeline=TRAINING, params={"modelling.selection_metric": "precision"}
+    )
+    yield root
+    monkeypatch.undo()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +13,7 @@ from kedro.runner import SequentialRunner
 from customer_purchase_prediction import PurchasePredictor
 from customer_purchase_prediction.errors import ModelNotFoundError
 from customer_purchase_prediction.pipelines.inference import create_pipeline
-from tests.conftest import TRAINING, run_project
+from tests.conftest import run_project
 
 PREDICTIONS = "data/07_model_output/purchase_predictions.csv"
 REJECTS = "data/07_model_output/rejected_sessions.csv"
@@ -49,35 +48,6 @@ def test_runner_slice_scores_ranks_and_summarises(trained_model: object) -> None
         "time_spent:negative": 1,
         "device_type:unknown_label": 1,
     }
-
-
-@pytest.fixture(scope="module")
-def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project copy with two trained model versions (the module's tests share it)."""
-    monkeypatch = pytest.MonkeyPatch()
-    import shutil
-
-    from tests.conftest import PROJECT_ROOT, RAW_DIR
-
-    root = tmp_path_factory.mktemp("inference") / "project"
-    (root / RAW_DIR).mkdir(parents=True)
-    (root / "src").mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
-    shutil.copytree(
-        PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
-    )
-    (root / "conf" / "local").mkdir()
-    for name in ("customer_sessions.csv", "new_sessions.csv"):
-        shutil.copy(PROJECT_ROOT / RAW_DIR / name, root / RAW_DIR)
-    monkeypatch.chdir(root)
-    monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
-    run_project(root, pipeline=TRAINING)
-    time.sleep(0.01)  # distinct version timestamps
-    run_project(
-        root, pipeline=TRAINING, params={"modelling.selection_metric": "precision"}
-    )
-    yield root
-    monkeypatch.undo()
 
 
 @pytest.fixture
