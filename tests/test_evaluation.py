@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from customer_purchase_prediction.evaluation import (
+    choose_candidate,
     classification_metrics,
     tune_threshold,
 )
@@ -61,3 +62,41 @@ def test_a_fixed_threshold_is_used_as_it_is() -> None:
     threshold, accuracy = tune_threshold(Y, P, "accuracy", ThresholdParams(value=0.5))
     assert threshold == 0.5
     assert accuracy == 6 / 8
+
+
+def cv(f1: float, f1_std: float, auc: float) -> dict[str, dict[str, float]]:
+    return {"f1": {"mean": f1, "std": f1_std}, "roc_auc": {"mean": auc, "std": 0.01}}
+
+
+def test_the_best_cv_score_wins_when_clearly_ahead() -> None:
+    scores = {
+        "logistic_regression": cv(0.60, 0.02, 0.90),
+        "xgboost": cv(0.70, 0.02, 0.80),
+    }
+    assert choose_candidate(scores, "f1", 5, within_standard_error=True) == (
+        "xgboost",
+        ["xgboost"],
+    )
+
+
+def test_within_one_standard_error_ranking_quality_decides() -> None:
+    # 0.02 / sqrt(4) = 0.01: random_forest (0.695) is within it of xgboost (0.70).
+    scores = {
+        "logistic_regression": cv(0.60, 0.02, 0.90),
+        "random_forest": cv(0.695, 0.02, 0.86),
+        "xgboost": cv(0.70, 0.02, 0.85),
+    }
+    assert choose_candidate(scores, "f1", 4, within_standard_error=True) == (
+        "random_forest",
+        ["random_forest", "xgboost"],
+    )
+    assert (
+        choose_candidate(scores, "f1", 4, within_standard_error=False)[0] == "xgboost"
+    )
+
+
+def test_exact_ties_go_to_the_simpler_candidate() -> None:
+    scores = {"logistic_regression": cv(0.7, 0.0, 0.8), "xgboost": cv(0.7, 0.0, 0.8)}
+    assert choose_candidate(scores, "f1", 5, within_standard_error=True)[0] == (
+        "logistic_regression"
+    )

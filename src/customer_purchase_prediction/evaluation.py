@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -96,3 +98,34 @@ def _score(
     y_true: np.ndarray, proba: np.ndarray, threshold: float, metric: str
 ) -> float:
     return classification_metrics(y_true, proba, threshold)[metric]
+
+
+def choose_candidate(
+    cv: dict[str, dict[str, dict[str, float]]],
+    metric: str,
+    folds: int,
+    *,
+    within_standard_error: bool,
+) -> tuple[str, list[str]]:
+    """The candidate to select from cross-validated metrics.
+
+    The best CV mean of ``metric`` wins. With ``within_standard_error``, every
+    candidate whose mean is within one standard error (fold std / sqrt(folds))
+    of the best is a contender too, since CV cannot tell them apart on
+    ``metric``; among contenders the best CV ROC AUC (ranking quality) wins.
+    Remaining ties go to the earlier (simpler) candidate.
+
+    Returns:
+        The selected candidate and the contenders it was chosen from.
+    """
+    order = list(cv)
+    means = {name: cv[name][metric]["mean"] for name in order}
+    best = max(order, key=lambda name: (means[name], -order.index(name)))
+    if not within_standard_error or metric == "roc_auc":
+        return best, [best]
+    margin = cv[best][metric]["std"] / math.sqrt(folds)
+    contenders = [name for name in order if means[name] >= means[best] - margin]
+    chosen = max(
+        contenders, key=lambda name: (cv[name]["roc_auc"]["mean"], -order.index(name))
+    )
+    return chosen, contenders

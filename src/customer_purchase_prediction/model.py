@@ -20,7 +20,7 @@ from scipy.special import expit
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from xgboost import XGBClassifier
+from xgboost import Booster, XGBClassifier
 
 from customer_purchase_prediction.contract import ID_COLUMN
 from customer_purchase_prediction.features import SessionFeatures
@@ -33,6 +33,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
 )
 CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium", "low")
 _FOREST_CHUNK = 50_000
+_SMALL_BATCH = 64
 
 
 class PurchaseModel:
@@ -92,7 +93,22 @@ class PurchaseModel:
         operations, so a session gets the same bits alone or in any batch (BLAS
         and threaded tree averaging would not guarantee that).
         """
+        if len(matrix) <= _SMALL_BATCH and isinstance(self.estimator, XGBClassifier):
+            # Threads only cost time on a few rows; the per-row sums are the same.
+            return _booster_proba(self._single_thread_booster(), matrix)
         return row_independent_proba(self.estimator, matrix)
+
+    def _single_thread_booster(self) -> Booster:
+        booster = self.__dict__.get("_small_booster")
+        if booster is None:
+            booster = self.estimator.get_booster().copy()
+            booster.set_param({"nthread": 1})
+            self.__dict__["_small_booster"] = booster
+        return booster
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The single-thread booster is a cache, rebuilt on first use.
+        return {k: v for k, v in self.__dict__.items() if k != "_small_booster"}
 
     def label(self, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """0/1 predictions and confidence levels for probabilities."""
@@ -138,6 +154,11 @@ def row_independent_proba(estimator: Any, matrix: np.ndarray) -> np.ndarray:
     if isinstance(estimator, RandomForestClassifier):
         return _forest_proba(estimator, np.ascontiguousarray(matrix, dtype=np.float32))
     return np.asarray(estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
+
+
+def _booster_proba(booster: Booster, matrix: np.ndarray) -> np.ndarray:
+    """What ``XGBClassifier.predict_proba`` computes, without its wrapper overhead."""
+    return np.asarray(booster.inplace_predict(matrix), dtype=np.float64)
 
 
 def _forest_proba(forest: RandomForestClassifier, matrix: np.ndarray) -> np.ndarray:

@@ -129,6 +129,7 @@ class ModellingParams(_Params):
     selection_metric: SelectionMetric = "f1"
     threshold: ThresholdParams = Field(default_factory=ThresholdParams)
     class_weighting: bool = True
+    tie_break_within_standard_error: bool = True
     cv_folds: int = Field(5, ge=2, le=20)
     seed: int = 42
     n_jobs: int = Field(2, ge=1)

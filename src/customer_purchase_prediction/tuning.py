@@ -177,7 +177,10 @@ def tune_candidate(
         len(sample),
         params.cv_folds,
     )
-    return TuningResult(name, best, threshold, score, cv_metrics, _trials(name, search))
+    selection_score = cv_metrics[params.selection_metric]["mean"]
+    return TuningResult(
+        name, best, threshold, selection_score, cv_metrics, _trials(name, search)
+    )
 
 
 def stratified_subsample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:

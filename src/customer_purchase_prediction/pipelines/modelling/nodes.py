@@ -14,6 +14,7 @@ from sklearn.pipeline import Pipeline
 
 from customer_purchase_prediction.contract import LABEL_COLUMN
 from customer_purchase_prediction.evaluation import (
+    choose_candidate,
     classification_metrics,
     tune_threshold,
 )
@@ -113,9 +114,8 @@ def select_model(
 ) -> dict[str, Any]:
     """Tune each threshold on validation; select by the CV selection metric.
 
-    The selection score is the selection metric on the candidates' out-of-fold
-    CV predictions (more rows than validation, so less noise); ties go to the
-    simpler model, in the order of ``modelling.candidates``.
+    Selection uses the cross-validated metrics (more rows than the validation
+    part, so less noise), with ``evaluation.choose_candidate``'s rule.
     """
     y = validation_sessions[LABEL_COLUMN].to_numpy()
     thresholds, validation = {}, {}
@@ -125,17 +125,26 @@ def select_model(
             y, proba, params.selection_metric, params.threshold
         )
         validation[name] = classification_metrics(y, proba, thresholds[name])
-    scores = {
-        name: candidate_tuning[name]["selection_score"] for name in candidate_models
-    }
-    selected = max(
-        scores, key=lambda name: (round(scores[name], 10), -list(scores).index(name))
+    cv = {name: candidate_tuning[name]["cv"] for name in candidate_models}
+    selected, contenders = choose_candidate(
+        cv,
+        params.selection_metric,
+        params.cv_folds,
+        within_standard_error=params.tie_break_within_standard_error,
     )
-    logger.info("Selected %s by CV %s: %s", selected, params.selection_metric, scores)
+    scores = {name: cv[name][params.selection_metric]["mean"] for name in cv}
+    logger.info(
+        "Selected %s by CV %s %s (contenders %s)",
+        selected,
+        params.selection_metric,
+        scores,
+        contenders,
+    )
     return {
         "selected_model": selected,
         "selection_metric": params.selection_metric,
         "selection_scores": scores,
+        "contenders": contenders,
         "thresholds": thresholds,
         "validation": validation,
     }
@@ -179,6 +188,7 @@ def package_model(
         "data_fingerprint": fingerprint(train_sessions),
         "selection_metric": model_selection["selection_metric"],
         "selection_scores": model_selection["selection_scores"],
+        "contenders": model_selection["contenders"],
         "threshold": model_selection["thresholds"][name],
         "cv": candidate_tuning[name]["cv"],
         "validation": model_selection["validation"][name],
