@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 from sklearn.model_selection import (
     HalvingGridSearchCV,
     ParameterSampler,
@@ -50,6 +52,11 @@ logger = logging.getLogger(__name__)
 # tree or per solver run) are run one fold per core instead; XGBoost uses the
 # cores inside each fit.
 PARALLEL_OVER_FOLDS = frozenset({"logistic_regression", "random_forest"})
+SEARCH_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "roc_auc": roc_auc_score,
+    "average_precision": average_precision_score,
+    "neg_log_loss": lambda y, proba: -log_loss(y, proba, labels=[0, 1]),
+}
 
 
 @dataclass(frozen=True)
@@ -145,20 +152,37 @@ def tune_candidate(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # tiny last halving rounds
         search.fit(sample, y)
-    best = {
+    searched = {
         k.removeprefix("model__"): _plain(v) for k, v in search.best_params_.items()
     }
-    best = {**spec.defaults, **best}
-    pipeline = candidate_pipeline(name, best, transformer, params, positive_share)
-    proba = cross_val_predict(pipeline, sample, y, cv=folds, method="predict_proba")[
-        :, 1
-    ]
+
+    def out_of_fold(configuration: dict[str, Any]) -> np.ndarray:
+        pipeline = candidate_pipeline(
+            name, configuration, transformer, params, positive_share, n_jobs=fit_jobs
+        )
+        return cross_val_predict(
+            pipeline, sample, y, cv=folds, method="predict_proba", n_jobs=fold_jobs
+        )[:, 1]
+
+    fold_indices = [test for _, test in folds.split(sample, y)]
+    best, proba = {**spec.defaults, **searched}, None
+    if best != spec.defaults:
+        # The defaults stand unless the search beats them by more than one
+        # standard error: a smaller CV edge is noise, and would not carry over.
+        proba = out_of_fold(best)
+        default_proba = out_of_fold(spec.defaults)
+        found = _fold_scores(params.search.scoring, y, proba, fold_indices)
+        default = _fold_scores(params.search.scoring, y, default_proba, fold_indices)
+        margin = np.std(found, ddof=1) / np.sqrt(len(found))
+        if np.mean(found) - np.mean(default) <= margin:
+            best, proba = dict(spec.defaults), default_proba
+    if proba is None:
+        proba = out_of_fold(best)
     threshold, score = tune_threshold(
         y, proba, params.selection_metric, params.threshold
     )
     fold_metrics = [
-        classification_metrics(y[test], proba[test], threshold)
-        for _, test in folds.split(sample, y)
+        classification_metrics(y[test], proba[test], threshold) for test in fold_indices
     ]
     cv_metrics = {
         metric: {
@@ -168,10 +192,11 @@ def tune_candidate(
         for metric in METRIC_NAMES
     }
     logger.info(
-        "%s: best of %d configurations %s; CV %s %.4f (%d rows, %d folds)",
+        "%s: chose %s of %d configurations%s; CV %s %.4f (%d rows, %d folds)",
         name,
-        len(configurations),
         best,
+        len(configurations),
+        " (the defaults)" if best == spec.defaults else "",
         params.selection_metric,
         score,
         len(sample),
@@ -181,6 +206,13 @@ def tune_candidate(
     return TuningResult(
         name, best, threshold, selection_score, cv_metrics, _trials(name, search)
     )
+
+
+def _fold_scores(
+    scoring: str, y: np.ndarray, proba: np.ndarray, folds: list[np.ndarray]
+) -> np.ndarray:
+    """The search's score on each fold, from out-of-fold probabilities."""
+    return np.array([SEARCH_SCORES[scoring](y[test], proba[test]) for test in folds])
 
 
 def stratified_subsample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:
