@@ -1,4 +1,4 @@
-"""Project datasets: tables in CSV or Parquet by extension, and the model artifact.
+"""Project datasets: CSV-or-Parquet tables, the model artifact, Markdown reports.
 
 Run-time paths (``--params=inference_input_path=...``) may name either format, so
 the format cannot be fixed in ``catalog.yml``. Reading and writing are delegated
@@ -8,6 +8,7 @@ into one message that names the file and the problem.
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import PurePosixPath
 from typing import Any
@@ -18,8 +19,10 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from kedro.io import AbstractDataset
 from kedro.io.core import DatasetError, VersionNotFoundError, get_protocol_and_path
+from kedro_datasets._typing import HTMLPreview
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.pickle import PickleDataset
+from kedro_datasets.text import TextDataset
 
 from customer_purchase_prediction.errors import (
     ModelNotFoundError,
@@ -167,3 +170,12 @@ def load_unwrapped(dataset: AbstractDataset) -> Any:
         if isinstance(exc.__cause__, PurchasePredictionError):
             raise exc.__cause__ from None
         raise
+
+
+class MarkdownDataset(TextDataset):
+    """A Markdown report; ``kedro viz`` previews it as text."""
+
+    def preview(self) -> HTMLPreview:
+        """The Markdown source, escaped, as a preformatted HTML block."""
+        text = html.escape(self.load())
+        return HTMLPreview(f'<pre style="white-space: pre-wrap">{text}</pre>')

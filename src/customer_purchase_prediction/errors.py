@@ -21,3 +21,7 @@ class ModelNotFoundError(PurchasePredictionError, FileNotFoundError):
 
 class ParameterError(PurchasePredictionError, ValueError):
     """A parameter has a value the pipeline cannot work with."""
+
+
+class ArtifactMismatchError(PurchasePredictionError, ValueError):
+    """The loaded model artifact is not the one the modelling outputs describe."""

@@ -12,6 +12,7 @@ chosen configuration sees every training row.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,7 +142,12 @@ def tune_candidate(
         [{f"model__{k}": [v] for k, v in c.items()} for c in configurations],
         factor=params.search.halving_factor,
         resource="n_samples",
-        min_resources=min(params.search.min_resources, len(sample)),
+        min_resources=halving_start(
+            len(sample),
+            len(configurations),
+            params.search.min_resources,
+            params.search.halving_factor,
+        ),
         cv=folds,
         scoring=params.search.scoring,
         refit=False,
@@ -213,6 +219,21 @@ def _fold_scores(
 ) -> np.ndarray:
     """The search's score on each fold, from out-of-fold probabilities."""
     return np.array([SEARCH_SCORES[scoring](y[test], proba[test]) for test in folds])
+
+
+def halving_start(rows: int, configurations: int, min_rows: int, factor: int) -> int:
+    """Rows of the first halving round, so that the last round uses every row.
+
+    As many rounds as both the rows (starting from at least ``min_rows``) and the
+    configurations (a ``1/factor`` survive each round) allow; one round is every
+    configuration on every row.
+    """
+    if rows <= min_rows:
+        return rows
+    by_rows = 1 + math.floor(math.log(rows / min_rows, factor))
+    by_configurations = 1 + math.floor(math.log(max(configurations, 1), factor))
+    rounds = min(by_rows, by_configurations)
+    return math.ceil(rows / factor ** (rounds - 1))
 
 
 def stratified_subsample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.DataFrame:

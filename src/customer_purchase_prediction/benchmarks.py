@@ -1,0 +1,404 @@
+"""Benchmarks that print figures: model quality, training cost, scoring speed.
+
+Run from the project root (each builds a throw-away project copy under a
+temporary folder and never touches ``data/``)::
+
+    python -m customer_purchase_prediction.benchmarks quality
+    python -m customer_purchase_prediction.benchmarks training --rows 1000 100000 1000000
+    python -m customer_purchase_prediction.benchmarks inference --rows 1000000
+    python -m customer_purchase_prediction.benchmarks latency
+
+Figures go to standard output as Markdown tables (the format of
+``docs/performance.md``). They are measurements, not tests: nothing here
+passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from customer_purchase_prediction.contract import LABEL_COLUMN, validate_sessions
+from customer_purchase_prediction.datasets import ModelArtifactDataset
+from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.predictor import PurchasePredictor
+from customer_purchase_prediction.synthetic import generate_sessions
+from customer_purchase_prediction.tuning import candidate_pipeline
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TRAINING = "data_processing,feature_engineering,modelling"
+FRESH_SEED = 2024
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark named on the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    quality = commands.add_parser("quality", help="ROC AUC next to the oracle")
+    quality.add_argument("--rows", type=int, nargs="+", default=[1_000, 10_000])
+    quality.add_argument("--fresh-rows", type=int, default=20_000)
+    training = commands.add_parser("training", help="wall time and memory of kedro run")
+    training.add_argument(
+        "--rows", type=int, nargs="+", default=[1_000, 100_000, 1_000_000]
+    )
+    training.add_argument(
+        "--pipelines", default=None, help="default: the whole training run"
+    )
+    inference = commands.add_parser("inference", help="batch scoring speed")
+    inference.add_argument("--rows", type=int, default=1_000_000)
+    inference.add_argument("--train-rows", type=int, default=1_000)
+    latency = commands.add_parser("latency", help="one-record prediction latency")
+    latency.add_argument("--calls", type=int, default=5_000)
+    latency.add_argument("--train-rows", type=int, default=1_000)
+    args = parser.parse_args(argv)
+    _print_machine()
+    if args.command == "quality":
+        bench_quality(args.rows, args.fresh_rows)
+    elif args.command == "training":
+        bench_training(args.rows, args.pipelines)
+    elif args.command == "inference":
+        bench_inference(args.rows, args.train_rows)
+    else:
+        bench_latency(args.calls, args.train_rows)
+    return 0
+
+
+def bench_quality(train_sizes: Sequence[int], fresh_rows: int) -> None:
+    """Selected model vs oracle vs default-parameter candidates, on fresh rows."""
+    fresh, truth = generate_sessions(fresh_rows, FRESH_SEED, messy_fraction=0.0)
+    fresh_valid = validate_sessions(fresh, labelled=True).valid
+    y = fresh_valid[LABEL_COLUMN].to_numpy()
+    oracle = roc_auc_score(
+        y,
+        truth.set_index("customer_id").loc[
+            fresh_valid["customer_id"], "true_probability"
+        ],
+    )
+    rows = []
+    for size in train_sizes:
+        with project_copy() as project:
+            raw, _ = generate_sessions(size, 42)
+            raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
+            run_kedro(
+                project,
+                [
+                    "--pipelines",
+                    TRAINING,
+                    "--params",
+                    "raw_sessions_path=data/01_raw/bench_sessions.csv",
+                ],
+            )
+            model = latest_model(project)
+            selected = roc_auc_score(y, model.predict_proba(fresh_valid))
+            defaults = default_candidates_auc(project, fresh_valid, y)
+        best_default = max(defaults.values())
+        rows.append(
+            {
+                "training rows": size,
+                "oracle AUC": oracle,
+                "selected": f"{model.name}",
+                "selected AUC": selected,
+                "gap to oracle": oracle - selected,
+                **{f"default {name}": auc for name, auc in defaults.items()},
+                "vs best default": selected - best_default,
+            }
+        )
+    _print_table(f"Quality: ROC AUC on {len(y):,} fresh rows (seed {FRESH_SEED})", rows)
+
+
+def default_candidates_auc(
+    project: Path, fresh: pd.DataFrame, y: np.ndarray
+) -> dict[str, float]:
+    """Each candidate with its default parameters, fitted on the same training part."""
+    from kedro.framework.session import KedroSession  # noqa: PLC0415
+    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
+
+    bootstrap_project(project)
+    with KedroSession.create(project_path=project) as session:
+        context = session.load_context()
+        params = context.params["modelling"]
+        train = context.catalog.load("train_sessions")
+        transformer = context.catalog.load("feature_transformer")
+    aucs = {}
+    for name, spec in params.enabled_candidates().items():
+        pipeline = candidate_pipeline(
+            name, spec.defaults, transformer, params, float(train[LABEL_COLUMN].mean())
+        )
+        pipeline.fit(train, train[LABEL_COLUMN].to_numpy())
+        aucs[name] = roc_auc_score(y, pipeline.predict_proba(fresh)[:, 1])
+    return aucs
+
+
+def bench_training(sizes: Sequence[int], pipelines: str | None) -> None:
+    """Wall time and peak memory of the training run at each size."""
+    rows = []
+    for size in sizes:
+        with project_copy() as project:
+            started = time.perf_counter()
+            raw, _ = generate_sessions(size, 42)
+            raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
+            generated = time.perf_counter() - started
+            extra = ["--pipelines", pipelines] if pipelines else []
+            seconds, peak = run_kedro(
+                project,
+                [
+                    *extra,
+                    "--params",
+                    "raw_sessions_path=data/01_raw/bench_sessions.csv",
+                ],
+            )
+            model = latest_model(project)
+        rows.append(
+            {
+                "rows": size,
+                "kedro run wall (s)": seconds,
+                "peak memory (GiB)": peak / 2**30,
+                "selected": model.name,
+                "data generation (s, not included)": generated,
+            }
+        )
+    _print_table(
+        f"Training: kedro run{' --pipelines=' + pipelines if pipelines else ''}", rows
+    )
+
+
+def bench_inference(size: int, train_rows: int) -> None:
+    """End-to-end batch scoring, and the scoring step against the bare booster."""
+    with project_copy() as project:
+        raw, _ = generate_sessions(train_rows, 42)
+        raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
+        run_kedro(
+            project,
+            [
+                "--pipelines",
+                TRAINING,
+                "--params",
+                "raw_sessions_path=data/01_raw/bench_sessions.csv",
+            ],
+        )
+        new, _ = generate_sessions(size, 7, labelled=False)
+        new.to_csv(project / "data/01_raw/bench_new.csv", index=False)
+        params = "inference_input_path=data/01_raw/bench_new.csv,inference_output_path=data/07_model_output/bench_predictions.csv"
+        seconds, peak = run_kedro(
+            project, ["--pipelines", "inference", "--params", params]
+        )
+        summary = json.loads(
+            (project / "data/07_model_output/inference_summary.json").read_text()
+        )
+        selected = latest_model(project)
+        candidates = _load(project / "data/06_models/candidate_models.pkl")
+    valid = validate_sessions(new, labelled=False).valid
+    xgb = PurchaseModel(
+        candidates["xgboost"],
+        threshold=0.5,
+        confidence_margins=(0.25, 0.1),
+        metadata={"model_name": "xgboost"},
+    )
+    matrix = xgb.features.transform(valid)
+    booster = xgb.estimator.get_booster()
+    booster_s = _best_of(3, lambda: booster.inplace_predict(matrix))
+    rows = [
+        {
+            "rows in": summary["rows"]["in"],
+            "scored": summary["rows"]["scored"],
+            "rejected": summary["rows"]["rejected"],
+            "selected model": selected.name,
+            "kedro run --pipelines=inference wall (s)": seconds,
+            "peak memory (GiB)": peak / 2**30,
+        }
+    ]
+    _print_table(f"Batch scoring: {size:,} rows, end to end", rows)
+    step_rows = []
+    for name, model in (("xgboost", xgb), (f"{selected.name} (selected)", selected)):
+        step_s = _best_of(3, lambda model=model: model.predict_proba(valid))
+        step_rows.append(
+            {
+                "model": name,
+                "scoring step (s)": step_s,
+                "rows/s": len(valid) / step_s,
+                "bare booster inplace_predict (s)": booster_s,
+                "throughput ratio (booster s / step s)": booster_s / step_s,
+            }
+        )
+    _print_table(
+        "Scoring step (transform + predict, rows in memory) vs the bare XGBoost booster",
+        step_rows,
+    )
+
+
+def bench_latency(calls: int, train_rows: int) -> None:
+    """predict(dict) next to the artifact's plain scikit-learn predict_proba."""
+    with project_copy() as project:
+        raw, _ = generate_sessions(train_rows, 42)
+        raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
+        run_kedro(
+            project,
+            [
+                "--pipelines",
+                TRAINING,
+                "--params",
+                "raw_sessions_path=data/01_raw/bench_sessions.csv",
+            ],
+        )
+        selected = latest_model(project)
+        candidates = _load(project / "data/06_models/candidate_models.pkl")
+    records = generate_sessions(calls, 11, labelled=False, messy_fraction=0.0)[0]
+    records = (
+        records.astype(object).where(records.notna(), None).to_dict(orient="records")
+    )
+    rows = []
+    for name, pipeline in candidates.items():
+        model = PurchaseModel(
+            pipeline,
+            threshold=0.5,
+            confidence_margins=(0.25, 0.1),
+            metadata={"model_name": name},
+        )
+        predictor = PurchasePredictor(model)
+        frames = [
+            validate_sessions(pd.DataFrame([r]), labelled=False).valid
+            for r in records[:500]
+        ]
+        ours = _latencies(lambda i: predictor.predict(records[i % len(records)]), calls)
+        plain = _latencies(
+            lambda i: pipeline.predict_proba(frames[i % len(frames)]), min(calls, 2_000)
+        )
+        rows.append(
+            {
+                "model": name + (" (selected)" if name == selected.name else ""),
+                "predict(dict) p50 (ms)": ours[0],
+                "predict(dict) p99 (ms)": ours[1],
+                "sklearn predict_proba p50 (ms)": plain[0],
+                "sklearn predict_proba p99 (ms)": plain[1],
+                "speed-up at p50": plain[0] / ours[0],
+            }
+        )
+    _print_table(
+        f"Single-record latency ({calls:,} calls; plain call on a one-row validated DataFrame)",
+        rows,
+    )
+
+
+@contextmanager
+def project_copy() -> Iterator[Path]:
+    """A temporary copy of the project's configuration to run Kedro in."""
+    with tempfile.TemporaryDirectory(prefix="cpp-bench-") as folder:
+        root = Path(folder)
+        shutil.copy(PROJECT_ROOT / "pyproject.toml", root)
+        shutil.copytree(
+            PROJECT_ROOT / "conf", root / "conf", ignore=shutil.ignore_patterns("local")
+        )
+        (root / "conf" / "local").mkdir()
+        (root / "src").mkdir()
+        (root / "data" / "01_raw").mkdir(parents=True)
+        yield root
+
+
+def run_kedro(project: Path, arguments: list[str]) -> tuple[float, int]:
+    """Run ``kedro run`` in ``project``; return wall seconds and peak RSS bytes."""
+    kedro = Path(sys.executable).with_name("kedro")
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    started = time.perf_counter()
+    finished = subprocess.run(  # noqa: S603 - our own kedro, fixed arguments
+        [str(kedro), "run", *arguments],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if finished.returncode != 0:
+        sys.stderr.write(finished.stdout[-4000:] + finished.stderr[-4000:])
+        raise SystemExit(f"kedro run {' '.join(arguments)} failed")
+    # ru_maxrss is in KiB on Linux: the largest child so far.
+    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+
+
+def latest_model(project: Path) -> PurchaseModel:
+    """The latest ``purchase_model`` of a project copy."""
+    from kedro.io import Version  # noqa: PLC0415
+
+    dataset = ModelArtifactDataset(
+        filepath=str(project / "data/06_models/purchase_model.pkl"),
+        backend="joblib",
+        version=Version(None, None),
+    )
+    return dataset.load()
+
+
+def _load(path: Path) -> Any:
+    import joblib  # noqa: PLC0415
+
+    return joblib.load(path)
+
+
+def _best_of(repeats: int, action: Callable[[], Any]) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _latencies(action: Callable[[int], Any], calls: int) -> tuple[float, float]:
+    for i in range(min(200, calls)):  # warm-up
+        action(i)
+    timings = np.empty(calls)
+    for i in range(calls):
+        started = time.perf_counter()
+        action(i)
+        timings[i] = time.perf_counter() - started
+    return float(np.percentile(timings, 50) * 1e3), float(
+        np.percentile(timings, 99) * 1e3
+    )
+
+
+def _print_machine() -> None:
+    sys.stdout.write(
+        f"Machine: {platform.platform()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores\n\n"
+    )
+
+
+def _print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    headers = list(rows[0])
+    lines = [
+        f"### {title}",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row[h]) for h in headers) + " |")
+    sys.stdout.write("\n".join(lines) + "\n\n")
+    sys.stdout.flush()
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.1f}"  # noqa: PLR2004
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
