@@ -230,6 +230,7 @@ def explain_features(
         scoring="roc_auc",
         n_repeats=params.permutation.n_repeats,
         random_state=params.permutation.seed,
+        max_samples=min(len(matrix), params.permutation.max_rows),
     )
     own, kind = model_importance(purchase_model.estimator)
     table = pd.DataFrame(

@@ -26,6 +26,11 @@ class PermutationParams(_Params):
 
     n_repeats: int = Field(10, ge=1, le=100)
     seed: int = 42
+    max_rows: int = Field(
+        20_000,
+        ge=100,
+        description="Shuffle a random sample of at most this many test rows.",
+    )
 
 
 class ReportingParams(_Params):
