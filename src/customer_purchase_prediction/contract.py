@@ -233,8 +233,6 @@ def check_columns(
     problems: Problems = {}
 
     def report(mask: np.ndarray, rule: str, describe: Any, values: ArrayLike) -> None:
-        if not mask.any():
-            return
         for index in np.flatnonzero(mask):
             problems.setdefault(int(index), []).append((rule, describe(values[index])))
 
@@ -247,14 +245,6 @@ def check_columns(
             report(missing, f"{name}:missing", lambda _: f"{ID_COLUMN} is missing", raw)
         integer = name in INTEGER_COLUMNS
         kind = "a whole number" if integer else "a number"
-        report(
-            not_number,
-            f"{name}:not_a_number",
-            lambda value, name=name, kind=kind: (
-                f"{name} must be {kind}; got {_show(value)}"
-            ),
-            raw,
-        )
         with np.errstate(invalid="ignore"):
             infinite = present & np.isinf(numbers)
             negative = present & ~infinite & (numbers < 0)
@@ -268,34 +258,43 @@ def check_columns(
                 if integer
                 else np.zeros_like(present)
             )
-        report(
-            infinite,
-            f"{name}:not_finite",
-            lambda value, name=name: f"{name} must be finite; got {_show(value)}",
-            numbers,
-        )
-        report(
-            fractional,
-            f"{name}:not_whole",
-            lambda value, name=name: (
-                f"{name} must be a whole number; got {_show(value)}"
-            ),
-            numbers,
-        )
-        report(
-            too_large,
-            f"{name}:too_large",
-            lambda value, name=name: (
-                f"{name} must be at most {MAX_INTEGER}; got {_show(value)}"
-            ),
-            numbers,
-        )
-        report(
-            negative,
-            f"{name}:negative",
-            lambda value, name=name: f"{name} must be >= 0; got {_show(value)}",
-            numbers,
-        )
+        if (not_number | infinite | fractional | too_large | negative).any():
+            report(
+                not_number,
+                f"{name}:not_a_number",
+                lambda value, name=name, kind=kind: (
+                    f"{name} must be {kind}; got {_show(value)}"
+                ),
+                raw,
+            )
+            report(
+                infinite,
+                f"{name}:not_finite",
+                lambda value, name=name: f"{name} must be finite; got {_show(value)}",
+                numbers,
+            )
+            report(
+                fractional,
+                f"{name}:not_whole",
+                lambda value, name=name: (
+                    f"{name} must be a whole number; got {_show(value)}"
+                ),
+                numbers,
+            )
+            report(
+                too_large,
+                f"{name}:too_large",
+                lambda value, name=name: (
+                    f"{name} must be at most {MAX_INTEGER}; got {_show(value)}"
+                ),
+                numbers,
+            )
+            report(
+                negative,
+                f"{name}:negative",
+                lambda value, name=name: f"{name} must be >= 0; got {_show(value)}",
+                numbers,
+            )
         typed[name] = numbers
 
     _report_duplicates(typed[ID_COLUMN], problems)

@@ -128,7 +128,9 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         ``columns`` are as ``contract.check_columns`` types them: floats (NaN
         where missing) for numbers, int8 codes into ``ALLOWED_LABELS`` for labels.
         """
-        check_is_fitted(self)
+        # check_is_fitted scans every attribute; one fitted attribute is enough
+        # here, where a single record must stay well under a millisecond.
+        check_is_fitted(self, "categories_")
         engineered = self._engineer(self._impute(columns))
         numeric = np.column_stack([engineered[name] for name in SCALED_COLUMNS])
         scaled = np.clip((numeric - self.data_min_) / self.data_range_, 0.0, 1.0)
