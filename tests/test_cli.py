@@ -1,0 +1,103 @@
+"""``kedro run`` tells a user's mistake in one message, without a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from kedro.framework.startup import bootstrap_project
+
+from customer_purchase_prediction.cli import cli
+from tests.conftest import write_csv
+
+GOOD_ROW = {
+    "customer_id": 1,
+    "time_spent": 3.2,
+    "pages_viewed": 4,
+    "basket_value": 0,
+    "device_type": "Mobile",
+    "customer_type": "New",
+    "purchase": 0,
+}
+
+
+def kedro_run(project: Path, *arguments: str) -> tuple[int, str]:
+    """Run the project's ``kedro run`` command in-process."""
+    metadata = bootstrap_project(project)
+    result = CliRunner().invoke(cli, ["run", *arguments], obj=metadata)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "{file} does not exist"),
+        ("", "{file} is not a readable CSV file (the file is empty)"),
+        (
+            "customer_id,time_spent,purchase\n1,2,0\n",
+            "column 'pages_viewed', 'basket_value', 'device_type', 'customer_type' are "
+            "missing from {file}",
+        ),
+        (
+            "customer_id,time_spent,pages_viewed,basket_value,device_type,customer_type,purchase\n",
+            "{file} has no data rows",
+        ),
+        (
+            "customer_id,time_spent,pages_viewed,basket_value,device_type,customer_type\n1,2,3,4,Mobile,New\n",
+            "column 'purchase' is missing from {file}; training needs the 0/1 purchase label",
+        ),
+    ],
+)
+def test_a_bad_sessions_file_stops_with_one_message(
+    project_dir: Path, content: str | None, message: str
+) -> None:
+    file = project_dir / "bad.csv"
+    if content is not None:
+        file.write_text(content)
+    code, output = kedro_run(
+        project_dir, "--pipelines=data_processing", f"--params=raw_sessions_path={file}"
+    )
+    assert code == 1
+    assert f"Error: {message.format(file=file)}" in output
+    assert "Traceback" not in output
+
+
+def test_a_bad_parameter_stops_before_any_work_naming_the_key(
+    project_dir: Path,
+) -> None:
+    code, output = kedro_run(project_dir, "--params=modelling.selection_metric=speed")
+    assert code == 1
+    assert "selection_metric" in output
+    assert "input_value='speed'" in output
+    assert not Path("data/03_primary/sessions.parquet").exists()
+
+
+@pytest.mark.slow
+def test_the_real_command_line_prints_no_traceback(project_dir: Path) -> None:
+    unlabelled = write_csv(
+        project_dir / "unlabelled.csv",
+        [{k: v for k, v in GOOD_ROW.items() if k != "purchase"}],
+    )
+    kedro = Path(sys.executable).with_name("kedro")
+    finished = subprocess.run(
+        [
+            str(kedro),
+            "run",
+            "--pipeline=data_processing",
+            f"--params=raw_sessions_path={unlabelled}",
+        ],
+        cwd=project_dir,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 1
+    assert f"Error: column 'purchase' is missing from {unlabelled}" in output
+    assert "Traceback" not in output
