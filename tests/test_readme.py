@@ -34,6 +34,6 @@ def test_purchase_predictor_example_runs_as_shown(
     example = next(block for block in blocks if "PurchasePredictor()" in block)
     namespace: dict[str, object] = {}
     exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102 - our README
-    assert Path("scored.csv").exists()
+    assert Path("data/07_model_output/scored.csv").exists()
     scored, rejects = namespace["scored"], namespace["rejects"]
     assert len(scored) + len(rejects) == 200
