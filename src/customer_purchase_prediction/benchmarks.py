@@ -93,17 +93,7 @@ def bench_quality(train_sizes: Sequence[int], fresh_rows: int) -> None:
     rows = []
     for size in train_sizes:
         with project_copy() as project:
-            raw, _ = generate_sessions(size, 42)
-            raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
-            run_kedro(
-                project,
-                [
-                    "--pipelines",
-                    TRAINING,
-                    "--params",
-                    "raw_sessions_path=data/01_raw/bench_sessions.csv",
-                ],
-            )
+            train_in(project, size)
             model = latest_model(project)
             selected = roc_auc_score(y, model.predict_proba(fresh_valid))
             defaults = default_candidates_auc(project, fresh_valid, y)
@@ -181,17 +171,7 @@ def bench_training(sizes: Sequence[int], pipelines: str | None) -> None:
 def bench_inference(size: int, train_rows: int) -> None:
     """End-to-end batch scoring, and the scoring step against the bare booster."""
     with project_copy() as project:
-        raw, _ = generate_sessions(train_rows, 42)
-        raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
-        run_kedro(
-            project,
-            [
-                "--pipelines",
-                TRAINING,
-                "--params",
-                "raw_sessions_path=data/01_raw/bench_sessions.csv",
-            ],
-        )
+        train_in(project, train_rows)
         new, _ = generate_sessions(size, 7, labelled=False)
         new.to_csv(project / "data/01_raw/bench_new.csv", index=False)
         params = "inference_input_path=data/01_raw/bench_new.csv,inference_output_path=data/07_model_output/bench_predictions.csv"
@@ -245,17 +225,7 @@ def bench_inference(size: int, train_rows: int) -> None:
 def bench_latency(calls: int, train_rows: int) -> None:
     """predict(dict) next to the artifact's plain scikit-learn predict_proba."""
     with project_copy() as project:
-        raw, _ = generate_sessions(train_rows, 42)
-        raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
-        run_kedro(
-            project,
-            [
-                "--pipelines",
-                TRAINING,
-                "--params",
-                "raw_sessions_path=data/01_raw/bench_sessions.csv",
-            ],
-        )
+        train_in(project, train_rows)
         selected = latest_model(project)
         candidates = _load(project / "data/06_models/candidate_models.pkl")
     records = generate_sessions(calls, 11, labelled=False, messy_fraction=0.0)[0]
@@ -297,6 +267,21 @@ def bench_latency(calls: int, train_rows: int) -> None:
     _print_table(
         f"Single-record latency ({calls:,} calls; plain call on a one-row validated DataFrame)",
         rows,
+    )
+
+
+def train_in(project: Path, rows: int) -> tuple[float, int]:
+    """Train on ``rows`` generated sessions (seed 42) in a project copy."""
+    raw, _ = generate_sessions(rows, 42)
+    raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
+    return run_kedro(
+        project,
+        [
+            "--pipelines",
+            TRAINING,
+            "--params",
+            "raw_sessions_path=data/01_raw/bench_sessions.csv",
+        ],
     )
 
 

@@ -197,6 +197,12 @@ def validate_sessions(
     return ValidationResult(valid=valid, rejects=rejects.reset_index(drop=True))
 
 
+def count_reject_rules(rejects: pd.DataFrame) -> dict[str, int]:
+    """How many rejected rows broke each rule (a row can break several)."""
+    rules = rejects["reject_rule"].astype(str).str.split(";").explode()
+    return {str(rule): int(count) for rule, count in rules.value_counts().items()}
+
+
 def build_valid_frame(typed: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """Assemble typed column arrays (labels as codes) into a contract-typed frame."""
     frame = pd.DataFrame(

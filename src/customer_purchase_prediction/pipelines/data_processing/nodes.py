@@ -15,6 +15,7 @@ from customer_purchase_prediction.contract import (
     LABEL_COLUMN,
     NUMERIC_COLUMNS,
     TRAINING_COLUMNS,
+    count_reject_rules,
     normalise_header,
     validate_sessions,
 )
@@ -59,7 +60,6 @@ def build_data_quality_report(
     params: DataProcessingParams,
 ) -> dict[str, Any]:
     """Summarise rows kept and rejected, missing values, outliers and purchase rate."""
-    rules = rejected_sessions["reject_rule"].astype(str).str.split(";").explode()
     return {
         "source": validation_summary["source"],
         "rows": {
@@ -67,7 +67,7 @@ def build_data_quality_report(
             "kept": len(sessions),
             "rejected": len(rejected_sessions),
         },
-        "rejects_by_rule": {str(k): int(v) for k, v in rules.value_counts().items()},
+        "rejects_by_rule": count_reject_rules(rejected_sessions),
         "ignored_columns": validation_summary["ignored_columns"],
         "missing_values": {
             column: _count_share(int(sessions[column].isna().sum()), len(sessions))

@@ -8,7 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from customer_purchase_prediction.contract import ID_COLUMN, validate_sessions
+from customer_purchase_prediction.contract import (
+    ID_COLUMN,
+    count_reject_rules,
+    validate_sessions,
+)
 from customer_purchase_prediction.model import CONFIDENCE_LEVELS, PurchaseModel
 
 logger = logging.getLogger(__name__)
@@ -58,7 +62,6 @@ def summarise_inference(
 ) -> dict[str, Any]:
     """Rows in, scored and rejected (by rule), and the distribution of scores."""
     proba = scored_sessions["purchase_probability"]
-    rules = rejected_new_sessions["reject_rule"].astype(str).str.split(";").explode()
     return {
         "source": new_sessions_summary["source"],
         "model": {
@@ -72,7 +75,7 @@ def summarise_inference(
             "scored": len(scored_sessions),
             "rejected": len(rejected_new_sessions),
         },
-        "rejects_by_rule": {str(k): int(v) for k, v in rules.value_counts().items()},
+        "rejects_by_rule": count_reject_rules(rejected_new_sessions),
         "predicted_buyers": int(scored_sessions["purchase_prediction"].sum()),
         "confidence": {
             level: int((scored_sessions["prediction_confidence"] == level).sum())
