@@ -175,7 +175,9 @@ def validate_sessions(
     """
     raw = normalise_header(raw)
     check_sessions_frame(raw, labelled=labelled, source=source)
-    columns = {name: _values(raw[name]) for name in required_columns(labelled=labelled)}
+    columns = {
+        name: column_values(raw[name]) for name in required_columns(labelled=labelled)
+    }
     typed, problems = check_columns(columns, labelled=labelled)
     bad = np.zeros(len(raw), dtype=bool)
     bad[list(problems)] = True
@@ -451,7 +453,7 @@ def labels_from_codes(codes: np.ndarray, allowed: Sequence[str]) -> pd.Series:
     return pd.Series(text.to_pandas(types_mapper={pa.string(): _STR}.get), dtype=_STR)
 
 
-def _values(column: pd.Series) -> ArrayLike:
+def column_values(column: pd.Series) -> ArrayLike:
     """A column's values without converting text to Python objects."""
     return (
         column.array

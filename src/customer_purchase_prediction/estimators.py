@@ -46,10 +46,10 @@ def make_estimator(
             classes are weighted so both count equally (class imbalance).
     """
     settings: dict[str, Any] = {**FIXED[name], **params}
-    if name == "logistic_regression":
-        settings.setdefault("random_state", seed)
-    else:
-        settings.setdefault("random_state", seed)
+    settings.setdefault("random_state", seed)
+    if (
+        name != "logistic_regression"
+    ):  # lbfgs on one binary problem runs single-threaded
         settings.setdefault("n_jobs", n_jobs)
     if positive_share is not None:
         if name == "xgboost":

@@ -40,6 +40,7 @@ from customer_purchase_prediction.contract import (
     CATEGORICAL_COLUMNS,
     FEATURE_COLUMNS,
     MISSING_CODE,
+    column_values,
     label_codes,
     labels_from_codes,
 )
@@ -218,18 +219,9 @@ def _columns_of(X: pd.DataFrame) -> dict[str, np.ndarray]:
         for name in ("time_spent", "pages_viewed", "basket_value")
     }
     return columns | {
-        name: label_codes(_values(X[name]), ALLOWED_LABELS[name])
+        name: label_codes(column_values(X[name]), ALLOWED_LABELS[name])
         for name in CATEGORICAL_COLUMNS
     }
-
-
-def _values(column: pd.Series) -> object:
-    """A column's values without converting text to Python objects."""
-    return (
-        column.array
-        if pd.api.types.is_string_dtype(column.dtype)
-        else column.to_numpy()
-    )
 
 
 def _floats(values: np.ndarray) -> np.ndarray:

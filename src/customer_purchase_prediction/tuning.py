@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 from sklearn.model_selection import (
@@ -90,7 +89,7 @@ def candidate_pipeline(
     *,
     n_jobs: int | None = None,
 ) -> Pipeline:
-    """An unfitted transformer + estimator pipeline for one configuration."""
+    """The transformer (as given) and an unfitted estimator for one configuration."""
     estimator = make_estimator(
         name,
         hyperparameters,
@@ -98,7 +97,9 @@ def candidate_pipeline(
         n_jobs=params.n_jobs if n_jobs is None else n_jobs,
         positive_share=positive_share if params.class_weighting else None,
     )
-    return Pipeline([("features", clone(transformer)), ("model", estimator)])
+    # Search and cross-validation clone the whole pipeline, so each fold refits
+    # its own copy of the transformer; the final refit uses this one as it is.
+    return Pipeline([("features", transformer), ("model", estimator)])
 
 
 def sample_configurations(

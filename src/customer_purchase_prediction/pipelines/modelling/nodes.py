@@ -100,7 +100,6 @@ def fit_candidates(
         pipeline = candidate_pipeline(
             name, tuning["params"], feature_transformer, params, float(y.mean())
         )
-        pipeline.steps[0] = ("features", feature_transformer)
         pipeline.named_steps["model"].fit(matrix, y)
         fitted[name] = pipeline
     return fitted
