@@ -121,6 +121,28 @@ def test_unseen_category_level_encodes_as_all_zeros() -> None:
     assert matrix[0, device].sum() == 0.0
 
 
+def test_label_outside_the_contract_encodes_as_no_level() -> None:
+    # The plain scikit-learn path takes unvalidated frames too: a label the
+    # contract does not know is no level at all, never a neighbouring one.
+    transformer = SessionFeatures().fit(TRAIN)
+    names = transformer.get_feature_names_out().tolist()
+    matrix = transformer.transform(sessions(device_type=["Smartwatch", "Desktop"]))
+    device = [i for i, name in enumerate(names) if name.startswith("device_type_")]
+    assert matrix[0, device].sum() == 0.0
+    assert matrix[1, names.index("device_type_Desktop")] == 1.0
+
+
+def test_refit_learns_the_new_levels() -> None:
+    transformer = SessionFeatures().fit(TRAIN)
+    transformer.transform(TRAIN)  # builds the one-hot lookup of the first fit
+    tablets = sessions(device_type=["Tablet", "Mobile"])
+    transformer.fit(tablets)
+    names = transformer.get_feature_names_out().tolist()
+    matrix = transformer.transform(tablets)
+    assert matrix[0, names.index("device_type_Tablet")] == 1.0
+    assert matrix.shape[1] == len(names)
+
+
 def test_same_rows_give_the_same_output_in_any_batch() -> None:
     transformer = SessionFeatures().fit(TRAIN)
     batch = transformer.transform(TRAIN)

@@ -244,66 +244,68 @@ def check_columns(
         for index in np.flatnonzero(mask):
             problems.setdefault(int(index), []).append((rule, describe(values[index])))
 
-    typed: dict[str, np.ndarray] = {}
-    for name in (ID_COLUMN, *NUMERIC_COLUMNS):
-        raw = columns[name]
-        numbers, missing, not_number = parse_numbers(raw)
-        present = ~missing & ~not_number
-        if name == ID_COLUMN:
-            report(missing, f"{name}:missing", lambda _: f"{ID_COLUMN} is missing", raw)
-        integer = name in INTEGER_COLUMNS
-        kind = "a whole number" if integer else "a number"
-        with np.errstate(invalid="ignore"):
-            infinite = present & np.isinf(numbers)
-            negative = present & ~infinite & (numbers < 0)
-            fractional = (
-                present & ~infinite & (numbers != np.floor(numbers))
-                if integer
-                else np.zeros_like(present)
-            )
-            too_large = (
-                present & ~infinite & (np.abs(numbers) > MAX_INTEGER)
-                if integer
-                else np.zeros_like(present)
-            )
-        if (not_number | infinite | fractional | too_large | negative).any():
-            report(
-                not_number,
-                f"{name}:not_a_number",
-                lambda value, name=name, kind=kind: (
-                    f"{name} must be {kind}; got {_show(value)}"
-                ),
-                raw,
-            )
-            report(
-                infinite,
-                f"{name}:not_finite",
-                lambda value, name=name: f"{name} must be finite; got {_show(value)}",
-                numbers,
-            )
-            report(
-                fractional,
-                f"{name}:not_whole",
-                lambda value, name=name: (
-                    f"{name} must be a whole number; got {_show(value)}"
-                ),
-                numbers,
-            )
-            report(
-                too_large,
-                f"{name}:too_large",
-                lambda value, name=name: (
-                    f"{name} must be at most {MAX_INTEGER}; got {_show(value)}"
-                ),
-                numbers,
-            )
-            report(
-                negative,
-                f"{name}:negative",
-                lambda value, name=name: f"{name} must be >= 0; got {_show(value)}",
-                numbers,
-            )
-        typed[name] = numbers
+    # The number columns are checked together, one row of a 2-D array each,
+    # so a single record costs a handful of array operations, not one per column.
+    names = (ID_COLUMN, *NUMERIC_COLUMNS)
+    parsed = [parse_numbers(columns[name]) for name in names]
+    numbers, missing, not_number = (
+        np.stack(part) for part in zip(*parsed, strict=True)
+    )
+    whole = np.array([[name in INTEGER_COLUMNS] for name in names])
+    with np.errstate(invalid="ignore"):
+        # Parsed numbers are NaN exactly where missing or not a number.
+        finite = np.isfinite(numbers)
+        infinite = np.isinf(numbers)
+        fractional = whole & finite & (numbers != np.floor(numbers))
+        too_large = whole & finite & (np.abs(numbers) > MAX_INTEGER)
+        negative = finite & (numbers < 0)
+    report(
+        missing[0],
+        f"{ID_COLUMN}:missing",
+        lambda _: f"{ID_COLUMN} is missing",
+        missing[0],
+    )
+    broken = not_number | infinite | fractional | too_large | negative
+    for row in np.flatnonzero(broken.any(axis=1)):
+        name, raw, values = names[row], columns[names[row]], numbers[row]
+        kind = "a whole number" if name in INTEGER_COLUMNS else "a number"
+        report(
+            not_number[row],
+            f"{name}:not_a_number",
+            lambda value, name=name, kind=kind: (
+                f"{name} must be {kind}; got {_show(value)}"
+            ),
+            raw,
+        )
+        report(
+            infinite[row],
+            f"{name}:not_finite",
+            lambda value, name=name: f"{name} must be finite; got {_show(value)}",
+            values,
+        )
+        report(
+            fractional[row],
+            f"{name}:not_whole",
+            lambda value, name=name: (
+                f"{name} must be a whole number; got {_show(value)}"
+            ),
+            values,
+        )
+        report(
+            too_large[row],
+            f"{name}:too_large",
+            lambda value, name=name: (
+                f"{name} must be at most {MAX_INTEGER}; got {_show(value)}"
+            ),
+            values,
+        )
+        report(
+            negative[row],
+            f"{name}:negative",
+            lambda value, name=name: f"{name} must be >= 0; got {_show(value)}",
+            values,
+        )
+    typed: dict[str, np.ndarray] = dict(zip(names, numbers, strict=True))
 
     _report_duplicates(typed[ID_COLUMN], problems)
 

@@ -90,6 +90,7 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
                 "cannot fit SessionFeatures: time_spent or pages_viewed has no "
                 "values in the training rows"
             )
+        self.__dict__.pop("_one_hot_cache", None)
         self.time_fill_ = float(np.nanmedian(time))
         self.pages_fill_ = float(np.round(np.nanmean(pages)))
         filled = self._impute(columns)
@@ -133,14 +134,12 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         # here, where a single record must stay well under a millisecond.
         check_is_fitted(self, "categories_")
         engineered = self._engineer(self._impute(columns))
-        numeric = np.column_stack([engineered[name] for name in SCALED_COLUMNS])
-        scaled = np.clip((numeric - self.data_min_) / self.data_range_, 0.0, 1.0)
+        numeric = np.stack([engineered[name] for name in SCALED_COLUMNS], axis=1)
+        scaled = _unit((numeric - self.data_min_) / self.data_range_)
         one_hot = [
-            engineered[name] == LEVELS[name].index(level)
-            for name in ONE_HOT_COLUMNS
-            for level in self.categories_[name]
+            table[engineered[name]] for name, table in self._one_hot_tables().items()
         ]
-        return np.column_stack([scaled, *one_hot]).astype(np.float64)
+        return np.concatenate([scaled, *one_hot], axis=1)
 
     def engineer(self, X: pd.DataFrame) -> pd.DataFrame:
         """Readable engineered features of ``X``: imputed inputs, scores, segment."""
@@ -167,6 +166,28 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         ]
         return np.array(names, dtype=object)
 
+    def _one_hot_tables(self) -> dict[str, np.ndarray]:
+        """Per one-hot column, the encoded row of each code (a lookup table).
+
+        Row ``code`` of a table is the encoding of ``LEVELS[name][code]``: a 1 in
+        the column of that level if it was seen in training, else all zeros. Two
+        trailing rows of zeros encode the negative codes (``MISSING_CODE`` and
+        ``UNKNOWN_CODE``) as no level. Built once from ``categories_``.
+        """
+        tables = self.__dict__.get("_one_hot_cache")
+        if tables is None:
+            tables = {
+                name: np.array(
+                    [
+                        [float(level == seen) for seen in self.categories_[name]]
+                        for level in (*LEVELS[name], None, None)
+                    ]
+                ).reshape(len(LEVELS[name]) + 2, len(self.categories_[name]))
+                for name in ONE_HOT_COLUMNS
+            }
+            self.__dict__["_one_hot_cache"] = tables
+        return tables
+
     def _impute(self, columns: Columns) -> dict[str, np.ndarray]:
         time = _floats(columns["time_spent"])
         pages = _floats(columns["pages_viewed"])
@@ -184,8 +205,8 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         return filled
 
     def _engagement(self, time: np.ndarray, pages: np.ndarray) -> np.ndarray:
-        time_part = np.clip(np.log1p(time) / np.log1p(self.time_cap_), 0.0, 1.0)
-        pages_part = np.clip(np.log1p(pages) / np.log1p(self.pages_cap_), 0.0, 1.0)
+        time_part = _unit(np.log1p(time) / np.log1p(self.time_cap_))
+        pages_part = _unit(np.log1p(pages) / np.log1p(self.pages_cap_))
         return (time_part + pages_part) / 2.0
 
     def _engineer(self, filled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -193,11 +214,11 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         basket = filled["basket_value"]
         engaged = engagement >= self.engagement_cut_
         has_basket = basket > 0
-        segment = np.select(
-            [engaged & has_basket, ~engaged & has_basket, engaged & ~has_basket],
-            [0, 1, 2],
-            default=3,
-        ).astype(np.int8)
+        # Codes into SEGMENTS: high_engagement 0, focused_shopper 1 (not engaged),
+        # window_shopper 2 (no basket), casual_browser 3 (neither).
+        segment = (3 - engaged.astype(np.int8) - 2 * has_basket.astype(np.int8)).astype(
+            np.int8
+        )
         return {
             **filled,
             "engagement_score": engagement,
@@ -227,3 +248,8 @@ def _columns_of(X: pd.DataFrame) -> dict[str, np.ndarray]:
 def _floats(values: np.ndarray) -> np.ndarray:
     """Values as a float array; ``None`` becomes NaN."""
     return np.asarray(values, dtype=float)
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    """Values clipped to [0, 1] (the ufuncs; ``np.clip`` costs more per call)."""
+    return np.minimum(np.maximum(values, 0.0), 1.0)

@@ -19,7 +19,7 @@ from customer_purchase_prediction.evaluation import (
     tune_threshold,
 )
 from customer_purchase_prediction.features import SessionFeatures
-from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
 from customer_purchase_prediction.params import ModellingParams
 from customer_purchase_prediction.tuning import candidate_pipeline, tune_candidate
 
@@ -119,7 +119,7 @@ def select_model(
     y = validation_sessions[LABEL_COLUMN].to_numpy()
     thresholds, validation = {}, {}
     for name, pipeline in candidate_models.items():
-        proba = pipeline.predict_proba(validation_sessions)[:, 1]
+        proba = pipeline_proba(pipeline, validation_sessions)
         thresholds[name], _ = tune_threshold(
             y, proba, params.selection_metric, params.threshold
         )
@@ -159,7 +159,7 @@ def evaluate_on_test(
     return {
         name: classification_metrics(
             y,
-            pipeline.predict_proba(test_sessions)[:, 1],
+            pipeline_proba(pipeline, test_sessions),
             model_selection["thresholds"][name],
         )
         for name, pipeline in candidate_models.items()

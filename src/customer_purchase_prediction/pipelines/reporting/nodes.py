@@ -19,7 +19,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.pipeline import Pipeline
 
 from customer_purchase_prediction.contract import LABEL_COLUMN
-from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
 from customer_purchase_prediction.pipelines.reporting import plots
 from customer_purchase_prediction.pipelines.reporting.computations import (
     METRIC_LABELS,
@@ -87,7 +87,7 @@ def score_test_sessions(
         if name == selected:
             proba = purchase_model.predict_proba(test_sessions)
         else:
-            proba = pipeline.predict_proba(test_sessions)[:, 1]
+            proba = pipeline_proba(pipeline, test_sessions)
         frames.append(
             prediction_frame(
                 name,

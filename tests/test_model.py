@@ -1,0 +1,110 @@
+"""The artifact's probabilities: the same bits for a row alone or in any batch."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from xgboost import XGBClassifier
+
+from customer_purchase_prediction.model import (
+    PurchaseModel,
+    compile_trees,
+    compiled_proba,
+    row_independent_proba,
+)
+
+N_FEATURES = 6
+
+
+def _training_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.random((400, N_FEATURES))
+    X[:, 3] = rng.integers(0, 2, 400)  # a one-hot like column
+    y = (X[:, 0] + 0.5 * X[:, 1] * X[:, 3] + rng.normal(0, 0.3, 400) > 0.8).astype(int)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def tree_models() -> dict[str, object]:
+    X, y = _training_data()
+    return {
+        "xgboost": XGBClassifier(
+            n_estimators=60, max_depth=4, learning_rate=0.1, random_state=0
+        ).fit(X, y),
+        "random_forest": RandomForestClassifier(
+            n_estimators=40, min_samples_leaf=3, random_state=0
+        ).fit(X, y),
+    }
+
+
+# Rows on, between and beyond the training range, with exact split values
+# (the training points) and missing values.
+rows = arrays(
+    np.float64,
+    st.tuples(st.integers(1, 80), st.just(N_FEATURES)),
+    elements=st.one_of(
+        st.floats(-0.5, 1.5, allow_nan=False),
+        st.sampled_from([0.0, 1.0, np.nan, float(_training_data()[0][7, 0])]),
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(matrix=rows)
+def test_compiled_trees_give_the_estimators_bits(
+    tree_models: dict[str, object], matrix: np.ndarray
+) -> None:
+    for name, estimator in tree_models.items():
+        compiled = compile_trees(estimator)
+        assert compiled is not None, name
+        expected = row_independent_proba(estimator, matrix)
+        np.testing.assert_array_equal(compiled_proba(compiled, matrix), expected)
+
+
+@pytest.mark.parametrize("name", ["xgboost", "random_forest"])
+def test_a_row_gets_the_same_bits_alone_and_in_a_large_batch(
+    tree_models: dict[str, object], name: str
+) -> None:
+    model = _model(tree_models[name])
+    batch = np.random.default_rng(1).random((500, N_FEATURES))  # > the small batch
+    whole = model.predict_proba_matrix(batch)
+    alone = np.concatenate([model.predict_proba_matrix(row[None]) for row in batch])
+    np.testing.assert_array_equal(alone, whole)
+    assert model.compiled_trees is not None
+
+
+def test_a_model_pickles_after_its_compiled_trees_were_used(
+    tree_models: dict[str, object],
+) -> None:
+    model = _model(tree_models["xgboost"])
+    row = np.full((1, N_FEATURES), 0.5)
+    before = model.predict_proba_matrix(row)
+    restored = pickle.loads(pickle.dumps(model))  # noqa: S301 - our own bytes
+    assert "compiled_trees" not in restored.__dict__, "a cache, not part of the file"
+    np.testing.assert_array_equal(restored.predict_proba_matrix(row), before)
+
+
+def test_other_estimators_have_no_compiled_trees() -> None:
+    X, y = _training_data()
+    model = _model(LogisticRegression().fit(X, y))
+    assert model.compiled_trees is None
+    np.testing.assert_array_equal(
+        model.predict_proba_matrix(X[:3]), model.predict_proba_matrix(X)[:3]
+    )
+
+
+def _model(estimator: object) -> PurchaseModel:
+    return PurchaseModel(
+        Pipeline([("model", estimator)]),
+        threshold=0.5,
+        confidence_margins=(0.25, 0.1),
+        metadata={},
+    )
