@@ -93,6 +93,8 @@ class PurchasePredictor:
             self.model = _load_file(Path(model))
         else:
             self.model = _load_from_project(_project_root(project_path), version)
+        # Compile the trees now, so the first prediction is as fast as the rest.
+        _ = self.model.compiled_trees
 
     def predict(
         self,
