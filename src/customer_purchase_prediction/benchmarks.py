@@ -53,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     quality = commands.add_parser("quality", help="ROC AUC next to the oracle")
     quality.add_argument("--rows", type=int, nargs="+", default=[1_000, 10_000])
     quality.add_argument("--fresh-rows", type=int, default=20_000)
+    quality.add_argument(
+        "--train-seeds",
+        type=int,
+        nargs="+",
+        default=[42],
+        help="generator seeds of the training files (more seeds: how robust)",
+    )
     training = commands.add_parser("training", help="wall time and memory of kedro run")
     training.add_argument(
         "--rows", type=int, nargs="+", default=[1_000, 100_000, 1_000_000]
@@ -69,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _print_machine()
     if args.command == "quality":
-        bench_quality(args.rows, args.fresh_rows)
+        bench_quality(args.rows, args.fresh_rows, args.train_seeds)
     elif args.command == "training":
         bench_training(args.rows, args.pipelines)
     elif args.command == "inference":
@@ -79,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def bench_quality(train_sizes: Sequence[int], fresh_rows: int) -> None:
+def bench_quality(
+    train_sizes: Sequence[int], fresh_rows: int, train_seeds: Sequence[int] = (42,)
+) -> None:
     """Selected model vs oracle vs default-parameter candidates, on fresh rows."""
     fresh, truth = generate_sessions(fresh_rows, FRESH_SEED, messy_fraction=0.0)
     fresh_valid = validate_sessions(fresh, labelled=True).valid
@@ -92,24 +101,40 @@ def bench_quality(train_sizes: Sequence[int], fresh_rows: int) -> None:
     )
     rows = []
     for size in train_sizes:
-        with project_copy() as project:
-            train_in(project, size)
-            model = latest_model(project)
-            selected = roc_auc_score(y, model.predict_proba(fresh_valid))
-            defaults = default_candidates_auc(project, fresh_valid, y)
-        best_default = max(defaults.values())
-        rows.append(
-            {
-                "training rows": size,
-                "oracle AUC": oracle,
-                "selected": f"{model.name}",
-                "selected AUC": selected,
-                "gap to oracle": oracle - selected,
-                **{f"default {name}": auc for name, auc in defaults.items()},
-                "vs best default": selected - best_default,
-            }
-        )
+        for seed in train_seeds:
+            with project_copy() as project:
+                train_in(project, size, seed)
+                model = latest_model(project)
+                selected = roc_auc_score(y, model.predict_proba(fresh_valid))
+                defaults = default_candidates_auc(project, fresh_valid, y)
+            best_default = max(defaults.values())
+            rows.append(
+                {
+                    "training rows": size,
+                    "training seed": seed,
+                    "oracle AUC": oracle,
+                    "selected": f"{model.name}",
+                    "selected AUC": selected,
+                    "gap to oracle": oracle - selected,
+                    **{f"default {name}": auc for name, auc in defaults.items()},
+                    "vs best default": selected - best_default,
+                }
+            )
     _print_table(f"Quality: ROC AUC on {len(y):,} fresh rows (seed {FRESH_SEED})", rows)
+    if len(train_seeds) > 1:
+        summary = []
+        for size in train_sizes:
+            margins = [r["vs best default"] for r in rows if r["training rows"] == size]
+            summary.append(
+                {
+                    "training rows": size,
+                    "training files": len(margins),
+                    "not behind the best default": sum(m >= 0 for m in margins),
+                    "worst margin": min(margins),
+                    "mean margin": float(np.mean(margins)),
+                }
+            )
+        _print_table("Quality across training files", summary)
 
 
 def default_candidates_auc(
@@ -270,9 +295,9 @@ def bench_latency(calls: int, train_rows: int) -> None:
     )
 
 
-def train_in(project: Path, rows: int) -> tuple[float, int]:
-    """Train on ``rows`` generated sessions (seed 42) in a project copy."""
-    raw, _ = generate_sessions(rows, 42)
+def train_in(project: Path, rows: int, seed: int = 42) -> tuple[float, int]:
+    """Train on ``rows`` generated sessions (generator seed ``seed``) in a project copy."""
+    raw, _ = generate_sessions(rows, seed)
     raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
     return run_kedro(
         project,

@@ -11,6 +11,7 @@ The checks work on plain column arrays so that a single record (the
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -225,6 +226,8 @@ def build_valid_frame(typed: Mapping[str, np.ndarray]) -> pd.DataFrame:
 
 
 Problems = dict[int, list[tuple[str, str]]]
+_NUMBER_COLUMNS = (ID_COLUMN, *NUMERIC_COLUMNS)
+_WHOLE_NUMBER_ROWS = np.array([[name in INTEGER_COLUMNS] for name in _NUMBER_COLUMNS])
 
 
 def check_columns(
@@ -241,24 +244,26 @@ def check_columns(
     problems: Problems = {}
 
     def report(mask: np.ndarray, rule: str, describe: Any, values: ArrayLike) -> None:
+        if not mask.any():
+            return
         for index in np.flatnonzero(mask):
             problems.setdefault(int(index), []).append((rule, describe(values[index])))
 
     # The number columns are checked together, one row of a 2-D array each,
     # so a single record costs a handful of array operations, not one per column.
-    names = (ID_COLUMN, *NUMERIC_COLUMNS)
+    names = _NUMBER_COLUMNS
     parsed = [parse_numbers(columns[name]) for name in names]
     numbers, missing, not_number = (
-        np.stack(part) for part in zip(*parsed, strict=True)
+        np.array(part) for part in zip(*parsed, strict=True)
     )
-    whole = np.array([[name in INTEGER_COLUMNS] for name in names])
-    with np.errstate(invalid="ignore"):
-        # Parsed numbers are NaN exactly where missing or not a number.
-        finite = np.isfinite(numbers)
-        infinite = np.isinf(numbers)
-        fractional = whole & finite & (numbers != np.floor(numbers))
-        too_large = whole & finite & (np.abs(numbers) > MAX_INTEGER)
-        negative = finite & (numbers < 0)
+    whole = _WHOLE_NUMBER_ROWS
+    # Parsed numbers are NaN exactly where missing or not a number (and NaN
+    # compares false without a warning).
+    finite = np.isfinite(numbers)
+    infinite = np.isinf(numbers)
+    fractional = whole & finite & (numbers != np.floor(numbers))
+    too_large = whole & finite & (np.abs(numbers) > MAX_INTEGER)
+    negative = finite & (numbers < 0)
     report(
         missing[0],
         f"{ID_COLUMN}:missing",
@@ -433,9 +438,9 @@ def label_codes(values: ArrayLike, allowed: Sequence[str]) -> np.ndarray:
         value (``None``, NaN, blank or an ``NA_TOKENS`` text) and
         ``UNKNOWN_CODE`` for a value outside ``allowed``.
     """
-    lookup = {label.casefold(): code for code, label in enumerate(allowed)}
+    lookup = _label_lookup(tuple(allowed))
     if isinstance(values, np.ndarray) and len(values) == 1:  # one record: no hashing
-        present = not pd.isna(values[0])
+        present = not _is_missing(values[0])
         codes, uniques = np.array([0 if present else -1]), values[:1] if present else []
     else:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -446,6 +451,18 @@ def label_codes(values: ArrayLike, allowed: Sequence[str]) -> np.ndarray:
         if key not in NA_TOKENS:
             mapping[position] = lookup.get(key.casefold(), UNKNOWN_CODE)
     return mapping[codes]
+
+
+@functools.cache
+def _label_lookup(allowed: tuple[str, ...]) -> dict[str, int]:
+    return {label.casefold(): code for code, label in enumerate(allowed)}
+
+
+def _is_missing(value: Any) -> bool:
+    """``pd.isna`` for one value, without its dispatch cost."""
+    if isinstance(value, float):
+        return value != value  # noqa: PLR0124 - NaN
+    return value is None or value is pd.NA or value is pd.NaT or pd.isna(value) is True
 
 
 def labels_from_codes(codes: np.ndarray, allowed: Sequence[str]) -> pd.Series:

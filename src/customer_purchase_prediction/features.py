@@ -40,6 +40,7 @@ from customer_purchase_prediction.contract import (
     CATEGORICAL_COLUMNS,
     FEATURE_COLUMNS,
     MISSING_CODE,
+    NUMERIC_COLUMNS,
     column_values,
     label_codes,
     labels_from_codes,
@@ -65,6 +66,8 @@ CATEGORY_DEFAULTS = {
     "device_type": ALLOWED_LABELS["device_type"].index("Unknown"),
     "customer_type": ALLOWED_LABELS["customer_type"].index("New"),
 }
+
+_CATEGORY_FILLS = np.array([[code] for code in CATEGORY_DEFAULTS.values()], np.int8)
 
 Columns = Mapping[str, np.ndarray]
 
@@ -134,7 +137,7 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         # here, where a single record must stay well under a millisecond.
         check_is_fitted(self, "categories_")
         engineered = self._engineer(self._impute(columns))
-        numeric = np.stack([engineered[name] for name in SCALED_COLUMNS], axis=1)
+        numeric = np.array([engineered[name] for name in SCALED_COLUMNS]).T
         scaled = _unit((numeric - self.data_min_) / self.data_range_)
         one_hot = [
             table[engineered[name]] for name, table in self._one_hot_tables().items()
@@ -189,25 +192,21 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         return tables
 
     def _impute(self, columns: Columns) -> dict[str, np.ndarray]:
-        time = _floats(columns["time_spent"])
-        pages = _floats(columns["pages_viewed"])
-        basket = _floats(columns["basket_value"])
-        filled = {
-            "time_spent": np.where(np.isnan(time), self.time_fill_, time),
-            "pages_viewed": np.where(np.isnan(pages), self.pages_fill_, pages),
-            "basket_value": np.where(np.isnan(basket), 0.0, basket),
-        }
-        for name, default in CATEGORY_DEFAULTS.items():
-            codes = columns[name]
-            filled[name] = np.where(codes == MISSING_CODE, default, codes).astype(
-                np.int8
-            )
-        return filled
+        # Numbers and labels are each filled as one 2-D array (a row a column),
+        # which keeps a single record to a few array operations.
+        numbers = np.array([_floats(columns[name]) for name in NUMERIC_COLUMNS])
+        fills = np.array([[self.time_fill_], [self.pages_fill_], [0.0]])
+        numbers = np.where(np.isnan(numbers), fills, numbers)
+        codes = np.array([columns[name] for name in CATEGORY_DEFAULTS], dtype=np.int8)
+        codes = np.where(codes == MISSING_CODE, _CATEGORY_FILLS, codes)
+        return dict(zip(NUMERIC_COLUMNS, numbers, strict=True)) | dict(
+            zip(CATEGORY_DEFAULTS, codes, strict=True)
+        )
 
     def _engagement(self, time: np.ndarray, pages: np.ndarray) -> np.ndarray:
-        time_part = _unit(np.log1p(time) / np.log1p(self.time_cap_))
-        pages_part = _unit(np.log1p(pages) / np.log1p(self.pages_cap_))
-        return (time_part + pages_part) / 2.0
+        caps = np.log1p([[self.time_cap_], [self.pages_cap_]])
+        parts = _unit(np.log1p(np.array([time, pages])) / caps)
+        return (parts[0] + parts[1]) / 2.0
 
     def _engineer(self, filled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         engagement = self._engagement(filled["time_spent"], filled["pages_viewed"])

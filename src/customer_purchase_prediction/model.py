@@ -8,6 +8,7 @@ threshold, the confidence bands and the training metadata.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "prediction_confidence",
 )
 CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium", "low")
+_CONFIDENCE = np.array(CONFIDENCE_LEVELS, dtype=object)
 _FOREST_CHUNK = 50_000
 _SMALL_BATCH = 64
 
@@ -120,12 +122,9 @@ class PurchaseModel:
         """0/1 predictions and confidence levels for probabilities."""
         margin = np.abs(proba - self.threshold)
         high, medium = self.confidence_margins
-        confidence = np.where(
-            margin >= high,
-            CONFIDENCE_LEVELS[0],
-            np.where(margin >= medium, CONFIDENCE_LEVELS[1], CONFIDENCE_LEVELS[2]),
-        )
-        return (proba >= self.threshold).astype(np.int64), confidence.astype(object)
+        # 0 (high) when at least `high` away, 1 (medium) when at least `medium`.
+        level = (margin < high).astype(np.int8) + (margin < medium)
+        return (proba >= self.threshold).astype(np.int64), _CONFIDENCE[level]
 
     def score(self, sessions: pd.DataFrame) -> pd.DataFrame:
         """Predictions for validated sessions, in their order."""
@@ -189,6 +188,7 @@ class CompiledTrees:
 
     model: treelite.Model
     base_margin: float | None
+    input_dtype: type[np.floating] = np.float32
 
 
 def compile_trees(estimator: Any) -> CompiledTrees | None:
@@ -198,9 +198,12 @@ def compile_trees(estimator: Any) -> CompiledTrees | None:
         model = treelite.frontend.from_xgboost(booster)
         header = model.get_header_accessor()
         header.set_field("base_scores", np.zeros_like(header.get_field("base_scores")))
-        return CompiledTrees(model, xgboost_base_margin(booster))
+        return CompiledTrees(
+            model, xgboost_base_margin(booster), np.dtype(model.input_type).type
+        )
     if isinstance(estimator, RandomForestClassifier) and estimator.n_classes_ == 2:  # noqa: PLR2004
-        return CompiledTrees(treelite.sklearn.import_model(estimator), None)
+        model = treelite.sklearn.import_model(estimator)
+        return CompiledTrees(model, None, np.dtype(model.input_type).type)
     return None
 
 
@@ -212,15 +215,31 @@ def compiled_proba(compiled: CompiledTrees, matrix: np.ndarray) -> np.ndarray:
     trees compare them, and each row sums its trees in the same order.
     """
     features = np.asarray(matrix, dtype=np.float32)
-    if compiled.model.input_type == "float64":
-        features = features.astype(np.float64)
+    if compiled.input_dtype is not np.float32:
+        features = features.astype(compiled.input_dtype)
     if compiled.base_margin is None:
-        shares = treelite.gtil.predict(compiled.model, features, nthread=1)
+        shares = _gtil_predict(compiled.model, features, margin=False)
         return shares.reshape(len(features), -1)[:, -1].astype(np.float64)
-    tree_sums = treelite.gtil.predict(
-        compiled.model, features, nthread=1, pred_margin=True
-    )
+    tree_sums = _gtil_predict(compiled.model, features, margin=True)
     return _logistic(tree_sums.reshape(len(features)), compiled.base_margin)
+
+
+@functools.cache
+def _gtil_config(predict_type: str) -> Any:
+    """treelite's prediction settings, parsed once (one thread)."""
+    return treelite.gtil.gtil.GTILConfig(nthread=1, predict_type=predict_type)
+
+
+def _gtil_predict(model: treelite.Model, features: np.ndarray, *, margin: bool) -> Any:
+    """``treelite.gtil.predict(model, features, nthread=1, pred_margin=margin)``.
+
+    The public function builds and parses its settings from JSON on every call,
+    a third of its cost on one row; this passes settings parsed once to the
+    function it wraps (treelite is pinned, and ``tests/test_model.py`` checks
+    the bits against the estimators).
+    """
+    config = _gtil_config("raw" if margin else "default")
+    return treelite.gtil.gtil._predict_impl(model, features, config=config)
 
 
 def _logistic(tree_sums: np.ndarray, base_margin: float) -> np.ndarray:

@@ -35,6 +35,7 @@ from kedro.io import Version
 
 from customer_purchase_prediction.contract import (
     ID_COLUMN,
+    MAX_INTEGER,
     SESSION_COLUMNS,
     ValidationResult,
     check_columns,
@@ -191,9 +192,7 @@ class PurchasePredictor:
         return validate_sessions(frame, labelled=False)
 
     def _predict_record(self, record: Record, with_proba: bool) -> dict[str, Any]:
-        columns = {
-            name: np.array([record.get(name)], dtype=object) for name in SESSION_COLUMNS
-        }
+        columns = {name: _one_value(record.get(name)) for name in SESSION_COLUMNS}
         typed, problems = check_columns(columns, labelled=False)
         if problems:
             reasons = "; ".join(reason for _, reason in problems[0])
@@ -221,6 +220,14 @@ class PurchasePredictor:
 
     def __repr__(self) -> str:
         return f"PurchasePredictor({self.model!r}, version={self.model.version!r})"
+
+
+def _one_value(value: Any) -> np.ndarray:
+    """A record's value as a one-element column, as a DataFrame would hold it:
+    float for a plain number (the contract's fast path), else an object."""
+    if type(value) in (int, float) and abs(value) <= MAX_INTEGER:
+        return np.array([value], dtype=float)
+    return np.array([value], dtype=object)
 
 
 def _record_columns(records: Sequence[Record]) -> list[str]:
