@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -141,6 +143,14 @@ def test_refit_learns_the_new_levels() -> None:
     matrix = transformer.transform(tablets)
     assert matrix[0, names.index("device_type_Tablet")] == 1.0
     assert matrix.shape[1] == len(names)
+
+
+def test_the_one_hot_lookup_is_a_cache_not_saved() -> None:
+    transformer = SessionFeatures().fit(TRAIN)
+    before = transformer.transform(TRAIN)
+    restored = pickle.loads(pickle.dumps(transformer))  # noqa: S301 - our own bytes
+    assert "_one_hot_cache" not in restored.__dict__
+    np.testing.assert_array_equal(restored.transform(TRAIN), before)
 
 
 def test_same_rows_give_the_same_output_in_any_batch() -> None:

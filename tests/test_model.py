@@ -32,8 +32,7 @@ def _training_data() -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-@pytest.fixture(scope="module")
-def tree_models() -> dict[str, object]:
+def _fit_tree_models() -> dict[str, object]:
     X, y = _training_data()
     return {
         "xgboost": XGBClassifier(
@@ -45,14 +44,38 @@ def tree_models() -> dict[str, object]:
     }
 
 
-# Rows on, between and beyond the training range, with exact split values
-# (the training points) and missing values.
+TREE_MODELS = _fit_tree_models()
+
+
+def _split_points() -> list[float]:
+    """The models' split thresholds, their float32 roundings and neighbours."""
+    forest = TREE_MODELS["random_forest"]
+    thresholds = np.concatenate([t.tree_.threshold for t in forest.estimators_])
+    booster = TREE_MODELS["xgboost"].get_booster()
+    splits = booster.trees_to_dataframe()["Split"].dropna().to_numpy(dtype=float)
+    points = np.unique(np.concatenate([thresholds[thresholds != -2.0], splits]))
+    rounded = points.astype(np.float32)
+    near = [
+        rounded,
+        np.nextafter(rounded, np.float32(np.inf)),
+        np.nextafter(rounded, np.float32(-np.inf)),
+    ]
+    return sorted({float(v) for v in np.concatenate([points, *near])})
+
+
+@pytest.fixture(scope="module")
+def tree_models() -> dict[str, object]:
+    return TREE_MODELS
+
+
+# Rows on, next to, between and beyond the split points, and missing values.
 rows = arrays(
     np.float64,
     st.tuples(st.integers(1, 80), st.just(N_FEATURES)),
     elements=st.one_of(
         st.floats(-0.5, 1.5, allow_nan=False),
-        st.sampled_from([0.0, 1.0, np.nan, float(_training_data()[0][7, 0])]),
+        st.sampled_from([0.0, 1.0, np.nan]),
+        st.sampled_from(_split_points()),
     ),
 )
 
@@ -79,6 +102,36 @@ def test_a_row_gets_the_same_bits_alone_and_in_a_large_batch(
     alone = np.concatenate([model.predict_proba_matrix(row[None]) for row in batch])
     np.testing.assert_array_equal(alone, whole)
     assert model.compiled_trees is not None
+
+
+def test_xgboost_probabilities_are_xgboosts_own_up_to_rounding(
+    tree_models: dict[str, object],
+) -> None:
+    # The base margin is added in float64 after the trees' float32 sum, so the
+    # bits differ from XGBoost's float32 logistic, but never by more than that.
+    xgb = tree_models["xgboost"]
+    X = np.random.default_rng(2).random((2_000, N_FEATURES))
+    np.testing.assert_allclose(
+        row_independent_proba(xgb, X), xgb.predict_proba(X)[:, 1], rtol=0, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("name", ["xgboost", "random_forest"])
+def test_no_rows_give_no_probabilities(
+    tree_models: dict[str, object], name: str
+) -> None:
+    empty = np.empty((0, N_FEATURES))
+    assert _model(tree_models[name]).predict_proba_matrix(empty).shape == (0,)
+
+
+@pytest.mark.parametrize("name", ["xgboost", "random_forest"])
+def test_a_matrix_of_the_wrong_width_is_refused(
+    tree_models: dict[str, object], name: str
+) -> None:
+    model = _model(tree_models[name])
+    for rows in (1, 100):  # the compiled trees and the batch path
+        with pytest.raises(ValueError, match=r"columns|shape mismatch"):
+            model.predict_proba_matrix(np.zeros((rows, N_FEATURES + 1)))
 
 
 def test_a_model_pickles_after_its_compiled_trees_were_used(

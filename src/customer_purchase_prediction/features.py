@@ -131,7 +131,9 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         """The model matrix from column arrays (the core both paths call).
 
         ``columns`` are as ``contract.check_columns`` types them: floats (NaN
-        where missing) for numbers, int8 codes into ``ALLOWED_LABELS`` for labels.
+        where missing) for numbers, int8 codes into ``ALLOWED_LABELS`` for labels
+        (``MISSING_CODE`` where missing, imputed; ``UNKNOWN_CODE`` for a label
+        outside the contract, which encodes as no level; no other codes).
         """
         # check_is_fitted scans every attribute; one fitted attribute is enough
         # here, where a single record must stay well under a millisecond.
@@ -169,6 +171,12 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         ]
         return np.array(names, dtype=object)
 
+    def __getstate__(self) -> dict[str, object]:
+        # The one-hot lookup is a cache of categories_, rebuilt on first use.
+        state = super().__getstate__()
+        state.pop("_one_hot_cache", None)
+        return state
+
     def _one_hot_tables(self) -> dict[str, np.ndarray]:
         """Per one-hot column, the encoded row of each code (a lookup table).
 
@@ -195,7 +203,12 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         # Numbers and labels are each filled as one 2-D array (a row a column),
         # which keeps a single record to a few array operations.
         numbers = np.array([_floats(columns[name]) for name in NUMERIC_COLUMNS])
-        fills = np.array([[self.time_fill_], [self.pages_fill_], [0.0]])
+        fill = {
+            "time_spent": self.time_fill_,
+            "pages_viewed": self.pages_fill_,
+            "basket_value": 0.0,
+        }
+        fills = np.array([[fill[name]] for name in NUMERIC_COLUMNS])
         numbers = np.where(np.isnan(numbers), fills, numbers)
         codes = np.array([columns[name] for name in CATEGORY_DEFAULTS], dtype=np.int8)
         codes = np.where(codes == MISSING_CODE, _CATEGORY_FILLS, codes)
