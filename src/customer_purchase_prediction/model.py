@@ -8,13 +8,12 @@ threshold, the confidence bands and the training metadata.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -165,12 +164,7 @@ def row_independent_proba(estimator: Any, matrix: np.ndarray) -> np.ndarray:
         margin = (matrix * estimator.coef_[0]).sum(axis=1) + estimator.intercept_[0]
         return expit(margin)
     if isinstance(estimator, RandomForestClassifier):
-        if matrix.shape[1] != estimator.n_features_in_:
-            # The trees' own predict does not check the width.
-            raise ValueError(
-                f"the model matrix has {matrix.shape[1]} columns; the model expects "
-                f"{estimator.n_features_in_}"
-            )
+        _check_width(matrix, estimator.n_features_in_)  # the trees do not check
         return _forest_proba(estimator, np.ascontiguousarray(matrix, dtype=np.float32))
     return np.asarray(estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
 
@@ -225,12 +219,7 @@ def compiled_proba(compiled: CompiledTrees, matrix: np.ndarray) -> np.ndarray:
     the features are rounded to float32 first, as XGBoost and scikit-learn's
     trees compare them, and each row sums its trees in the same order.
     """
-    if matrix.shape[1] != compiled.model.num_feature:
-        # treelite would pad or drop columns; the estimators refuse.
-        raise ValueError(
-            f"the model matrix has {matrix.shape[1]} columns; the model expects "
-            f"{compiled.model.num_feature}"
-        )
+    _check_width(matrix, compiled.model.num_feature)  # treelite would pad or drop
     features = np.asarray(matrix, dtype=np.float32)
     if compiled.input_dtype is not np.float32:
         features = features.astype(compiled.input_dtype)
@@ -241,7 +230,7 @@ def compiled_proba(compiled: CompiledTrees, matrix: np.ndarray) -> np.ndarray:
     return _logistic(tree_sums.reshape(len(features)), compiled.base_margin)
 
 
-@functools.cache
+@cache
 def _gtil_config(predict_type: str) -> Any:
     """treelite's prediction settings, parsed once (one thread)."""
     return treelite.gtil.gtil.GTILConfig(nthread=1, predict_type=predict_type)
@@ -257,6 +246,15 @@ def _gtil_predict(model: treelite.Model, features: np.ndarray, *, margin: bool) 
     """
     config = _gtil_config("raw" if margin else "default")
     return treelite.gtil.gtil._predict_impl(model, features, config=config)
+
+
+def _check_width(matrix: np.ndarray, expected: int) -> None:
+    """Refuse a model matrix with other than ``expected`` columns."""
+    if matrix.shape[1] != expected:
+        raise ValueError(
+            f"the model matrix has {matrix.shape[1]} columns; the model expects "
+            f"{expected}"
+        )
 
 
 def _logistic(tree_sums: np.ndarray, base_margin: float) -> np.ndarray:
