@@ -39,7 +39,7 @@ def test_base_and_test_parameters_are_valid() -> None:
         ),
         (
             {"candidates": {"xgboost": {"space": {"max_depth": [3, -1]}}}},
-            r"modelling.candidates.xgboost.space.max_depth: value -1 is rejected by XGBClassifier",
+            r"modelling.candidates.xgboost.space.max_depth: value -1 is rejected by EarlyStoppedXGBClassifier",
         ),
         (
             {"candidates": {"random_forest": {"space": {"max_features": ["sqroot"]}}}},

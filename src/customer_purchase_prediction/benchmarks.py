@@ -36,7 +36,7 @@ from sklearn.metrics import roc_auc_score
 
 from customer_purchase_prediction.contract import LABEL_COLUMN, validate_sessions
 from customer_purchase_prediction.datasets import ModelArtifactDataset
-from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.synthetic import generate_sessions
 from customer_purchase_prediction.tuning import candidate_pipeline
@@ -156,7 +156,8 @@ def default_candidates_auc(
             name, spec.defaults, transformer, params, float(train[LABEL_COLUMN].mean())
         )
         pipeline.fit(train, train[LABEL_COLUMN].to_numpy())
-        aucs[name] = roc_auc_score(y, pipeline.predict_proba(fresh)[:, 1])
+        # Scored as the artifact scores, so the same model gets the same AUC.
+        aucs[name] = roc_auc_score(y, pipeline_proba(pipeline, fresh))
     return aucs
 
 

@@ -1,0 +1,107 @@
+"""The early-stopped XGBoost candidate: how many trees it grows and on which rows."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import train_test_split
+from xgboost import XGBClassifier
+
+from customer_purchase_prediction.estimators import (
+    EarlyStoppedXGBClassifier,
+    make_estimator,
+)
+
+SETTINGS = {
+    "n_estimators": 400,
+    "max_depth": 4,
+    "learning_rate": 0.1,
+    "random_state": 7,
+    "scale_pos_weight": 2.5,
+    "tree_method": "hist",
+    "n_jobs": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def noisy() -> tuple[np.ndarray, np.ndarray]:
+    """Few rows, weak signal: a fixed 400 trees would overfit them."""
+    rng = np.random.default_rng(3)
+    features = rng.random((600, 4))
+    labels = (features[:, 0] + rng.normal(0, 0.4, 600) > 0.9).astype(int)
+    return features, labels
+
+
+def test_stops_where_the_held_out_weighted_loss_is_best(noisy) -> None:
+    features, labels = noisy
+    model = EarlyStoppedXGBClassifier(
+        **SETTINGS, validation_fraction=0.25, n_iter_no_change=20
+    ).fit(features, labels)
+
+    grow, hold = train_test_split(
+        np.arange(len(labels)), test_size=0.25, stratify=labels, random_state=7
+    )
+    probe = XGBClassifier(**SETTINGS, early_stopping_rounds=20).fit(
+        features[grow],
+        labels[grow],
+        eval_set=[(features[hold], labels[hold])],
+        sample_weight_eval_set=[np.where(labels[hold] == 1, 2.5, 1.0)],
+        verbose=False,
+    )
+    assert model.best_n_estimators_ == probe.best_iteration + 1
+    assert model.best_n_estimators_ < SETTINGS["n_estimators"]
+    assert model.get_booster().num_boosted_rounds() == model.best_n_estimators_
+
+
+def test_refits_on_every_row_with_the_stopping_count(noisy) -> None:
+    features, labels = noisy
+    model = EarlyStoppedXGBClassifier(**SETTINGS).fit(features, labels)
+    plain = XGBClassifier(**{**SETTINGS, "n_estimators": model.best_n_estimators_}).fit(
+        features, labels
+    )
+    np.testing.assert_array_equal(
+        model.predict_proba(features), plain.predict_proba(features)
+    )
+
+
+def test_without_a_validation_fraction_it_is_plain_xgboost(noisy) -> None:
+    features, labels = noisy
+    settings = {**SETTINGS, "n_estimators": 30}
+    model = EarlyStoppedXGBClassifier(**settings, validation_fraction=None)
+    model.fit(features, labels)
+    plain = XGBClassifier(**settings).fit(features, labels)
+    assert model.get_booster().num_boosted_rounds() == 30
+    np.testing.assert_array_equal(
+        model.predict_proba(features), plain.predict_proba(features)
+    )
+
+
+def test_clones_refits_identically_and_keeps_its_keys_from_the_booster(
+    noisy,
+) -> None:
+    features, labels = noisy
+    model = EarlyStoppedXGBClassifier(**SETTINGS, n_iter_no_change=15)
+    twin = clone(model)
+    assert twin.get_params()["n_iter_no_change"] == 15
+    assert twin.get_params()["validation_fraction"] == 0.2
+    with warnings.catch_warnings():
+        # XGBoost warns about parameters it does not know; there must be none.
+        warnings.simplefilter("error")
+        model.fit(features, labels)
+        twin.fit(features, labels)
+    np.testing.assert_array_equal(
+        model.predict_proba(features), twin.predict_proba(features)
+    )
+    assert model.get_params()["n_estimators"] == SETTINGS["n_estimators"]
+
+
+def test_the_xgboost_candidate_is_early_stopped() -> None:
+    estimator = make_estimator(
+        "xgboost", {"validation_fraction": 0.1}, seed=1, n_jobs=1, positive_share=0.2
+    )
+    assert isinstance(estimator, EarlyStoppedXGBClassifier)
+    assert estimator.validation_fraction == 0.1
+    assert estimator.scale_pos_weight == pytest.approx(4.0)
