@@ -131,7 +131,6 @@ class ModellingParams(_Params):
     class_weighting: bool = True
     tie_break_within_standard_error: bool = True
     cv_folds: int = Field(5, ge=2, le=20)
-    cv_repeats: int = Field(1, ge=1, le=20)
     seed: int = 42
     n_jobs: int = Field(2, ge=1)
     search: SearchParams = Field(default_factory=SearchParams)

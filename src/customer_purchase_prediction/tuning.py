@@ -26,7 +26,6 @@ from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 from sklearn.model_selection import (
     HalvingGridSearchCV,
     ParameterSampler,
-    RepeatedStratifiedKFold,
     StratifiedKFold,
     cross_val_predict,
     train_test_split,
@@ -164,60 +163,33 @@ def tune_candidate(
         k.removeprefix("model__"): _plain(v) for k, v in search.best_params_.items()
     }
 
-    repeats = cv_repeats(len(sample), params.cv_repeats, params.search.max_rows)
-    cv = RepeatedStratifiedKFold(
-        n_splits=params.cv_folds, n_repeats=repeats, random_state=params.seed
-    )
-    splits = list(cv.split(sample, y))
-    # One partition of the rows per repeat; the first is the search's folds.
-    partitions = [
-        splits[r * params.cv_folds : (r + 1) * params.cv_folds] for r in range(repeats)
-    ]
-    fold_indices = [test for _, test in splits]
-    labels = np.tile(y, repeats)
-
     def out_of_fold(configuration: dict[str, Any]) -> np.ndarray:
-        """Out-of-fold probabilities of every repeat, one repeat after the other."""
         pipeline = candidate_pipeline(
             name, configuration, transformer, params, positive_share, n_jobs=fit_jobs
         )
-        return np.concatenate(
-            [
-                cross_val_predict(
-                    pipeline,
-                    sample,
-                    y,
-                    cv=partition,
-                    method="predict_proba",
-                    n_jobs=fold_jobs,
-                )[:, 1]
-                for partition in partitions
-            ]
-        )
+        return cross_val_predict(
+            pipeline, sample, y, cv=folds, method="predict_proba", n_jobs=fold_jobs
+        )[:, 1]
 
-    # Fold r*k + i of the repeated CV indexes repeat r's block of out_of_fold.
-    blocks = [
-        test + (i // params.cv_folds) * len(y) for i, test in enumerate(fold_indices)
-    ]
+    fold_indices = [test for _, test in folds.split(sample, y)]
     best, proba = {**spec.defaults, **searched}, None
     if best != spec.defaults:
         # The defaults stand unless the search beats them by more than one
         # standard error: a smaller CV edge is noise, and would not carry over.
         proba = out_of_fold(best)
         default_proba = out_of_fold(spec.defaults)
-        found = _fold_scores(params.search.scoring, labels, proba, blocks)
-        default = _fold_scores(params.search.scoring, labels, default_proba, blocks)
-        margin = np.std(found, ddof=1) / np.sqrt(params.cv_folds)
+        found = _fold_scores(params.search.scoring, y, proba, fold_indices)
+        default = _fold_scores(params.search.scoring, y, default_proba, fold_indices)
+        margin = np.std(found, ddof=1) / np.sqrt(len(found))
         if np.mean(found) - np.mean(default) <= margin:
             best, proba = dict(spec.defaults), default_proba
     if proba is None:
         proba = out_of_fold(best)
     threshold, score = tune_threshold(
-        labels, proba, params.selection_metric, params.threshold
+        y, proba, params.selection_metric, params.threshold
     )
     fold_metrics = [
-        classification_metrics(labels[block], proba[block], threshold)
-        for block in blocks
+        classification_metrics(y[test], proba[test], threshold) for test in fold_indices
     ]
     cv_metrics = {
         metric: {
@@ -227,7 +199,7 @@ def tune_candidate(
         for metric in METRIC_NAMES
     }
     logger.info(
-        "%s: chose %s of %d configurations%s; CV %s %.4f (%d rows, %d folds x %d)",
+        "%s: chose %s of %d configurations%s; CV %s %.4f (%d rows, %d folds)",
         name,
         best,
         len(configurations),
@@ -236,7 +208,6 @@ def tune_candidate(
         score,
         len(sample),
         params.cv_folds,
-        repeats,
     )
     selection_score = cv_metrics[params.selection_metric]["mean"]
     return TuningResult(
@@ -249,11 +220,6 @@ def _fold_scores(
 ) -> np.ndarray:
     """The search's score on each fold, from out-of-fold probabilities."""
     return np.array([SEARCH_SCORES[scoring](y[test], proba[test]) for test in folds])
-
-
-def cv_repeats(rows: int, most: int, max_rows: int) -> int:
-    """Repeats of the CV: up to ``most``, while repeats x ``rows`` <= ``max_rows``."""
-    return max(1, min(most, max_rows // max(rows, 1)))
 
 
 def halving_start(rows: int, configurations: int, min_rows: int, factor: int) -> int:
