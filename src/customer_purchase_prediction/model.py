@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache, cached_property, partial
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -263,22 +263,34 @@ def _logistic(tree_sums: np.ndarray, base_margin: float) -> np.ndarray:
 
 
 def _forest_proba(forest: RandomForestClassifier, matrix: np.ndarray) -> np.ndarray:
-    """The forest's averaged class shares, accumulated tree by tree in order.
+    """The forest's averaged positive-class shares, accumulated tree by tree in order.
 
-    Bit for bit what ``predict_proba`` gives with ``n_jobs=1``; large batches
-    are split into row chunks scored on all cores (each row still sums its
-    trees in the same order).
+    Bit for bit what ``predict_proba`` gives with ``n_jobs=1``: each tree's share
+    of a leaf is the same float64 division scikit-learn makes per row, made once
+    per leaf, and each row sums its trees in the same order. Large batches are
+    split into row chunks scored on all cores.
     """
-    if len(matrix) > _FOREST_CHUNK:
-        chunks = np.array_split(matrix, -(-len(matrix) // _FOREST_CHUNK))
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            return np.concatenate(
-                list(pool.map(partial(_forest_proba, forest), chunks))
-            )
-    total = np.zeros((len(matrix), forest.n_classes_))
-    for tree in forest.estimators_:
-        shares = tree.tree_.predict(matrix)[:, : forest.n_classes_]
-        normaliser = shares.sum(axis=1)[:, np.newaxis]
-        normaliser[normaliser == 0.0] = 1.0
-        total += shares / normaliser
-    return (total / len(forest.estimators_))[:, 1]
+    shares = [
+        _leaf_shares(tree.tree_, forest.n_classes_) for tree in forest.estimators_
+    ]
+    trees = [tree.tree_ for tree in forest.estimators_]
+
+    def chunk_proba(rows: np.ndarray) -> np.ndarray:
+        total = np.zeros(len(rows))
+        for tree, share in zip(trees, shares, strict=True):
+            total += share[tree.apply(rows)]
+        return total / len(trees)
+
+    if len(matrix) <= _FOREST_CHUNK:
+        return chunk_proba(matrix)
+    chunks = np.array_split(matrix, -(-len(matrix) // _FOREST_CHUNK))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return np.concatenate(list(pool.map(chunk_proba, chunks)))
+
+
+def _leaf_shares(tree: Any, n_classes: int) -> np.ndarray:
+    """Per node, the positive class's share of the node's class values."""
+    values = tree.value[:, 0, :n_classes]
+    normaliser = values.sum(axis=1)
+    normaliser[normaliser == 0.0] = 1.0
+    return values[:, 1] / normaliser

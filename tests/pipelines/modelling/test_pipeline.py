@@ -156,3 +156,20 @@ def test_kedro_run_trains_selects_and_writes_the_artifact(project_dir: Path) -> 
     assert {"engagement_score", "basket_intensity", "behavioral_segment"} <= set(
         features.columns
     )
+
+
+def test_artifact_records_the_trees_early_stopping_kept(
+    small_sessions: pd.DataFrame,
+) -> None:
+    model, _ = train(
+        small_sessions,
+        candidates={
+            "logistic_regression": {"enabled": False},
+            "random_forest": {"enabled": False},
+            "xgboost": {"defaults": {"n_estimators": 400, "learning_rate": 0.3}},
+        },
+    )
+    booster = model.estimator.get_booster()
+    assert model.metadata["trees"] == booster.num_boosted_rounds()
+    assert model.metadata["trees"] == model.estimator.best_n_estimators_
+    assert model.metadata["trees"] < model.metadata["hyperparameters"]["n_estimators"]

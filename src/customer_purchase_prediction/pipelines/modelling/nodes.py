@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from xgboost import XGBClassifier
 
 from customer_purchase_prediction.contract import LABEL_COLUMN
 from customer_purchase_prediction.evaluation import (
@@ -181,6 +182,7 @@ def package_model(
         "model_name": name,
         "estimator": type(pipeline.named_steps["model"]).__name__,
         "hyperparameters": candidate_tuning[name]["params"],
+        "trees": fitted_trees(pipeline.named_steps["model"]),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "training_rows": len(train_sessions),
         "training_positive_rate": float(train_sessions[LABEL_COLUMN].mean()),
@@ -204,6 +206,14 @@ def package_model(
         confidence_margins=(params.confidence.high, params.confidence.medium),
         metadata=metadata,
     )
+
+
+def fitted_trees(estimator: Any) -> int | None:
+    """Trees in a fitted tree model (XGBoost's after early stopping); else None."""
+    if isinstance(estimator, XGBClassifier):
+        return int(estimator.get_booster().num_boosted_rounds())
+    trees = getattr(estimator, "estimators_", None)
+    return None if trees is None else len(trees)
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

@@ -259,7 +259,8 @@ def card_header(metrics: Mapping[str, Any], model: PurchaseModel) -> list[str]:
         "(`data/06_models/purchase_model.pkl/<version>/`)",
         f"- **Trained at:** {meta.get('trained_at', 'unknown')}",
         f"- **Estimator:** {meta.get('estimator', type(model.estimator).__name__)} "
-        f"with hyperparameters `{meta.get('hyperparameters', {})}`",
+        f"with hyperparameters `{meta.get('hyperparameters', {})}`"
+        + (f"; {meta['trees']} trees fitted" if meta.get("trees") else ""),
         f"- **Decision threshold:** {model.threshold:.2f}",
         f"- **Training data fingerprint (SHA-256):** "
         f"`{str(meta.get('data_fingerprint', 'unknown'))[:16]}...`",
