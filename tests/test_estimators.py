@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -87,15 +85,44 @@ def test_clones_refits_identically_and_keeps_its_keys_from_the_booster(
     twin = clone(model)
     assert twin.get_params()["n_iter_no_change"] == 15
     assert twin.get_params()["validation_fraction"] == 0.2
-    with warnings.catch_warnings():
-        # XGBoost warns about parameters it does not know; there must be none.
-        warnings.simplefilter("error")
-        model.fit(features, labels)
-        twin.fit(features, labels)
+    model.fit(features, labels)
+    twin.fit(features, labels)
     np.testing.assert_array_equal(
         model.predict_proba(features), twin.predict_proba(features)
     )
     assert model.get_params()["n_estimators"] == SETTINGS["n_estimators"]
+    # XGBoost only logs parameters it does not know; none may reach the booster.
+    assert not {"validation_fraction", "n_iter_no_change"} & set(model.get_xgb_params())
+    config = model.get_booster().save_config()
+    assert "validation_fraction" not in config
+    assert "n_iter_no_change" not in config
+
+
+def test_too_few_rows_of_a_class_to_hold_out_grows_the_fixed_count() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.random((40, 3))
+    labels = np.zeros(40, dtype=int)
+    labels[:1] = 1  # one purchaser: a stratified hold-out is impossible
+    model = EarlyStoppedXGBClassifier(**{**SETTINGS, "n_estimators": 12})
+    model.fit(features, labels)
+    assert model.best_n_estimators_ == 12
+    assert model.get_booster().num_boosted_rounds() == 12
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"validation_fraction": 0.0}, "validation_fraction must be between 0 and 1"),
+        ({"validation_fraction": 1.0}, "validation_fraction must be between 0 and 1"),
+        ({"n_iter_no_change": 0}, "n_iter_no_change must be a whole number >= 1"),
+        ({"n_iter_no_change": None}, "n_iter_no_change must be a whole number >= 1"),
+        ({"early_stopping_rounds": 10}, "early_stopping_rounds: set n_iter_no_change"),
+    ],
+)
+def test_bad_early_stopping_settings_are_named(noisy, settings, message) -> None:
+    features, labels = noisy
+    with pytest.raises(ValueError, match=message):
+        EarlyStoppedXGBClassifier(**SETTINGS, **settings).fit(features, labels)
 
 
 def test_the_xgboost_candidate_is_early_stopped() -> None:

@@ -15,6 +15,7 @@ from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
 from customer_purchase_prediction.model import (
+    _FOREST_CHUNK,
     PurchaseModel,
     compile_trees,
     compiled_proba,
@@ -113,6 +114,19 @@ def test_xgboost_probabilities_are_xgboosts_own_up_to_rounding(
     X = np.random.default_rng(2).random((2_000, N_FEATURES))
     np.testing.assert_allclose(
         row_independent_proba(xgb, X), xgb.predict_proba(X)[:, 1], rtol=0, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_forest_batches_are_scikit_learns_one_core_bits(class_weight) -> None:
+    X, y = _training_data()
+    forest = RandomForestClassifier(
+        n_estimators=30, min_samples_leaf=2, class_weight=class_weight, random_state=1
+    ).fit(X, y)
+    rows = np.random.default_rng(3).random((_FOREST_CHUNK + 1_000, N_FEATURES))
+    rows[::7, 2] = np.nan  # missing values take the trees' learned side
+    np.testing.assert_array_equal(
+        row_independent_proba(forest, rows), forest.predict_proba(rows)[:, 1]
     )
 
 

@@ -42,6 +42,17 @@ def test_base_and_test_parameters_are_valid() -> None:
             r"modelling.candidates.xgboost.space.max_depth: value -1 is rejected by EarlyStoppedXGBClassifier",
         ),
         (
+            {"candidates": {"xgboost": {"defaults": {"validation_fraction": 1.5}}}},
+            r"modelling.candidates.xgboost.defaults.validation_fraction: value 1.5 "
+            r"is rejected by EarlyStoppedXGBClassifier: validation_fraction must be "
+            r"between 0 and 1",
+        ),
+        (
+            {"candidates": {"xgboost": {"defaults": {"n_iter_no_change": 0}}}},
+            r"modelling.candidates.xgboost.defaults.n_iter_no_change: value 0 "
+            r"is rejected by EarlyStoppedXGBClassifier: n_iter_no_change must be",
+        ),
+        (
             {"candidates": {"random_forest": {"space": {"max_features": ["sqroot"]}}}},
             r"modelling.candidates.random_forest.space.max_features: value 'sqroot' is "
             r"rejected by RandomForestClassifier",

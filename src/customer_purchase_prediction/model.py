@@ -265,10 +265,12 @@ def _logistic(tree_sums: np.ndarray, base_margin: float) -> np.ndarray:
 def _forest_proba(forest: RandomForestClassifier, matrix: np.ndarray) -> np.ndarray:
     """The forest's averaged positive-class shares, accumulated tree by tree in order.
 
-    Bit for bit what ``predict_proba`` gives with ``n_jobs=1``: each tree's share
-    of a leaf is the same float64 division scikit-learn makes per row, made once
-    per leaf, and each row sums its trees in the same order. Large batches are
-    split into row chunks scored on all cores.
+    Bit for bit what ``predict_proba`` gives with ``n_jobs=1``
+    (``tests/test_model.py``): a leaf's share is its stored positive value over
+    the sum of its values, as a tree's ``predict_proba`` normalises them
+    (scikit-learn stores class fractions, which this leaves as they are),
+    computed once per leaf instead of once per row; each row sums its trees in
+    the same order. Large batches are split into row chunks scored on all cores.
     """
     shares = [
         _leaf_shares(tree.tree_, forest.n_classes_) for tree in forest.estimators_

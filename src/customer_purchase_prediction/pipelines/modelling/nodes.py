@@ -210,8 +210,9 @@ def package_model(
 
 def fitted_trees(estimator: Any) -> int | None:
     """Trees in a fitted tree model (XGBoost's after early stopping); else None."""
-    if isinstance(estimator, XGBClassifier):
-        return int(estimator.get_booster().num_boosted_rounds())
+    if isinstance(estimator, XGBClassifier):  # binary: a tree per round
+        rounds = estimator.get_booster().num_boosted_rounds()
+        return int(rounds * (estimator.num_parallel_tree or 1))
     trees = getattr(estimator, "estimators_", None)
     return None if trees is None else len(trees)
 
