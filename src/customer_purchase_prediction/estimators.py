@@ -170,9 +170,8 @@ def make_estimator(
     """
     settings: dict[str, Any] = {**FIXED[name], **params}
     settings.setdefault("random_state", seed)
-    if (
-        name != "logistic_regression"
-    ):  # lbfgs on one binary problem runs single-threaded
+    # lbfgs on one binary problem runs single-threaded: no n_jobs for it.
+    if name != "logistic_regression":
         settings.setdefault("n_jobs", n_jobs)
     if positive_share is not None:
         if name == "xgboost":
