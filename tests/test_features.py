@@ -46,10 +46,10 @@ def engineered(transformer: SessionFeatures, frame: pd.DataFrame) -> pd.DataFram
 
 def test_fit_learns_imputation_values_from_the_rows_it_is_given_only() -> None:
     transformer = SessionFeatures().fit(TRAIN)
-    assert transformer.time_fill_ == 5.0  # median of 2, 4, 6, 100
-    assert transformer.pages_fill_ == 4.0  # mean of 1, 2, 3, 10 = 4.0
+    assert transformer.fill_values_["time_spent"] == 5.0  # median of 2, 4, 6, 100
+    assert transformer.fill_values_["pages_viewed"] == 4.0  # mean of 1, 2, 3, 10 = 4.0
     other = SessionFeatures().fit(TRAIN.assign(time_spent=[1.0, 1.0, 1.0, 1.0, 1.0]))
-    assert other.time_fill_ == 1.0
+    assert other.fill_values_["time_spent"] == 1.0
 
 
 def test_missing_values_are_imputed_as_the_data_contract_says() -> None:

@@ -35,7 +35,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from xgboost import XGBClassifier
 
-from customer_purchase_prediction.contract import LABEL_COLUMN, validate_sessions
+from customer_purchase_prediction.columns import ID_COLUMN, LABEL_COLUMN
+from customer_purchase_prediction.contract import validate_sessions
 from customer_purchase_prediction.datasets import ModelArtifactDataset
 from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
 from customer_purchase_prediction.predictor import PurchasePredictor
@@ -96,9 +97,7 @@ def bench_quality(
     y = fresh_valid[LABEL_COLUMN].to_numpy()
     oracle = roc_auc_score(
         y,
-        truth.set_index("customer_id").loc[
-            fresh_valid["customer_id"], "true_probability"
-        ],
+        truth.set_index(ID_COLUMN).loc[fresh_valid[ID_COLUMN], "true_probability"],
     )
     rows = []
     for size in train_sizes:

@@ -22,25 +22,42 @@ import pandas as pd
 import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
-from pandera.typing import Series
 
+from customer_purchase_prediction.columns import (
+    ALLOWED_LABELS,
+    BY_NAME,
+    CATEGORICAL_COLUMNS,
+    FEATURE_COLUMNS,
+    ID_COLUMN,
+    INTEGER_COLUMNS,
+    LABEL_COLUMN,
+    NUMBER_COLUMNS,
+    NUMERIC_COLUMNS,
+    SESSION_COLUMNS,
+    SPEC,
+    TRAINING_COLUMNS,
+    Column,
+    required_columns,
+)
 from customer_purchase_prediction.errors import SessionsFileError
 
-ID_COLUMN = "customer_id"
-LABEL_COLUMN = "purchase"
-NUMERIC_COLUMNS: tuple[str, ...] = ("time_spent", "pages_viewed", "basket_value")
-CATEGORICAL_COLUMNS: tuple[str, ...] = ("device_type", "customer_type")
-FEATURE_COLUMNS: tuple[str, ...] = NUMERIC_COLUMNS + CATEGORICAL_COLUMNS
-SESSION_COLUMNS: tuple[str, ...] = (ID_COLUMN, *FEATURE_COLUMNS)
-TRAINING_COLUMNS: tuple[str, ...] = (*SESSION_COLUMNS, LABEL_COLUMN)
-
-DEVICE_TYPES: tuple[str, ...] = ("Mobile", "Desktop", "Tablet", "Unknown")
-CUSTOMER_TYPES: tuple[str, ...] = ("New", "Returning")
-ALLOWED_LABELS: dict[str, tuple[str, ...]] = {
-    "device_type": DEVICE_TYPES,
-    "customer_type": CUSTOMER_TYPES,
-}
-INTEGER_COLUMNS = frozenset({ID_COLUMN, "pages_viewed"})
+__all__ = [
+    "ALLOWED_LABELS",
+    "CATEGORICAL_COLUMNS",
+    "FEATURE_COLUMNS",
+    "ID_COLUMN",
+    "INTEGER_COLUMNS",
+    "LABEL_COLUMN",
+    "NUMERIC_COLUMNS",
+    "SESSION_COLUMNS",
+    "TRAINING_COLUMNS",
+    "SessionsSchema",
+    "TrainingSessionsSchema",
+    "ValidationResult",
+    "check_columns",
+    "required_columns",
+    "validate_sessions",
+]
 
 REJECT_COLUMNS: tuple[str, ...] = ("source_row", "reject_rule", "reject_reason")
 MISSING_CODE = -1
@@ -94,36 +111,46 @@ class ValidationResult:
         return len(self.valid) + len(self.rejects)
 
 
-class SessionsSchema(pandera.DataFrameModel):
-    """Validated sessions: the contract's columns and types after coercion."""
+def _schema_column(column: Column) -> pandera.Column:
+    """The pandera column of a validated sessions frame, from the column spec."""
+    checks = []
+    if column.minimum is not None:
+        checks.append(pandera.Check.ge(column.minimum))
+    if column.kind == "float":
+        checks.append(pandera.Check(lambda s: ~np.isinf(s), name="finite"))
+    if column.levels:
+        checks.append(pandera.Check.isin(column.levels))
+    if column.kind == "binary":
+        checks.append(pandera.Check.isin([0, 1]))
+    dtype = {
+        "integer": "int64" if column.required else pd.Int64Dtype(),
+        "float": "float64",
+        "label": "str",
+        "binary": "int64",
+    }[column.kind]
+    return pandera.Column(
+        dtype,
+        checks=checks,
+        nullable=not column.required,
+        unique=column.unique,
+        description=column.description,
+        title=column.name,
+    )
 
-    customer_id: Series[int] = pandera.Field(unique=True, nullable=False)
-    time_spent: Series[float] = pandera.Field(ge=0, nullable=True)
-    pages_viewed: Series[pd.Int64Dtype] = pandera.Field(ge=0, nullable=True)
-    basket_value: Series[float] = pandera.Field(ge=0, nullable=True)
-    device_type: Series[str] = pandera.Field(isin=DEVICE_TYPES, nullable=True)
-    customer_type: Series[str] = pandera.Field(isin=CUSTOMER_TYPES, nullable=True)
 
-    class Config:
-        strict = True
-        ordered = True
-
-    @pandera.dataframe_check
-    def finite_numbers(cls, df: pd.DataFrame) -> bool:
-        """time_spent and basket_value are finite where present."""
-        values = df[["time_spent", "basket_value"]].to_numpy(dtype=float)
-        return bool(~np.isinf(values).any())
+def _schema(columns: Sequence[str], title: str) -> pandera.DataFrameSchema:
+    return pandera.DataFrameSchema(
+        {name: _schema_column(BY_NAME[name]) for name in columns},
+        strict=True,
+        ordered=True,
+        name=title,
+    )
 
 
-class TrainingSessionsSchema(SessionsSchema):
-    """Validated training sessions: the session columns plus a 0/1 label."""
-
-    purchase: Series[int] = pandera.Field(isin=[0, 1], nullable=False)
-
-
-def required_columns(*, labelled: bool) -> tuple[str, ...]:
-    """The columns a sessions file must have."""
-    return TRAINING_COLUMNS if labelled else SESSION_COLUMNS
+# Validated sessions: the contract's columns and types after coercion. Attached
+# to catalog entries with Kedro's ``validator:`` key.
+SessionsSchema = _schema(SESSION_COLUMNS, "SessionsSchema")
+TrainingSessionsSchema = _schema(TRAINING_COLUMNS, "TrainingSessionsSchema")
 
 
 def normalise_header(raw: pd.DataFrame) -> pd.DataFrame:
@@ -208,26 +235,37 @@ def count_reject_rules(rejects: pd.DataFrame) -> dict[str, int]:
 
 def build_valid_frame(typed: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """Assemble typed column arrays (labels as codes) into a contract-typed frame."""
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            ID_COLUMN: typed[ID_COLUMN].astype("int64"),
-            "time_spent": typed["time_spent"],
-            "pages_viewed": pd.array(typed["pages_viewed"], dtype="Int64"),
-            "basket_value": typed["basket_value"],
-            **{
-                name: labels_from_codes(typed[name], allowed)
-                for name, allowed in ALLOWED_LABELS.items()
-            },
+            column.name: _typed_series(column, typed[column.name])
+            for column in SPEC
+            if column.name in typed
         }
     )
-    if LABEL_COLUMN in typed:
-        frame[LABEL_COLUMN] = typed[LABEL_COLUMN].astype("int64")
-    return frame
+
+
+def _typed_series(column: Column, values: np.ndarray) -> Any:
+    if column.kind == "label":
+        return labels_from_codes(values, column.levels)
+    if column.kind == "binary" or (column.is_integer and column.required):
+        return values.astype("int64")
+    if column.is_integer:
+        return pd.array(values, dtype="Int64")
+    return values
 
 
 Problems = dict[int, list[tuple[str, str]]]
-_NUMBER_COLUMNS = (ID_COLUMN, *NUMERIC_COLUMNS)
-_WHOLE_NUMBER_ROWS = np.array([[name in INTEGER_COLUMNS] for name in _NUMBER_COLUMNS])
+_WHOLE_NUMBER_ROWS = np.array([[name in INTEGER_COLUMNS] for name in NUMBER_COLUMNS])
+_MINIMUMS = np.array(
+    [
+        [-np.inf if (m := BY_NAME[name].minimum) is None else m]
+        for name in NUMBER_COLUMNS
+    ]
+)
+_REQUIRED_NUMBERS = tuple(
+    row for row, name in enumerate(NUMBER_COLUMNS) if BY_NAME[name].required
+)
+_UNIQUE_COLUMNS = tuple(column.name for column in SPEC if column.unique)
 
 
 def check_columns(
@@ -251,7 +289,7 @@ def check_columns(
 
     # The number columns are checked together, one row of a 2-D array each,
     # so a single record costs a handful of array operations, not one per column.
-    names = _NUMBER_COLUMNS
+    names = NUMBER_COLUMNS
     parsed = [parse_numbers(columns[name]) for name in names]
     numbers, missing, not_number = (
         np.array(part) for part in zip(*parsed, strict=True)
@@ -263,13 +301,14 @@ def check_columns(
     infinite = np.isinf(numbers)
     fractional = whole & finite & (numbers != np.floor(numbers))
     too_large = whole & finite & (np.abs(numbers) > MAX_INTEGER)
-    negative = finite & (numbers < 0)
-    report(
-        missing[0],
-        f"{ID_COLUMN}:missing",
-        lambda _: f"{ID_COLUMN} is missing",
-        missing[0],
-    )
+    negative = finite & (numbers < _MINIMUMS)
+    for row in _REQUIRED_NUMBERS:
+        report(
+            missing[row],
+            f"{names[row]}:missing",
+            lambda _, name=names[row]: f"{name} is missing",
+            missing[row],
+        )
     broken = not_number | infinite | fractional | too_large | negative
     for row in np.flatnonzero(broken.any(axis=1)):
         name, raw, values = names[row], columns[names[row]], numbers[row]
@@ -307,12 +346,15 @@ def check_columns(
         report(
             negative[row],
             f"{name}:negative",
-            lambda value, name=name: f"{name} must be >= 0; got {_show(value)}",
+            lambda value, name=name: (
+                f"{name} must be >= {BY_NAME[name].minimum:g}; got {_show(value)}"
+            ),
             values,
         )
     typed: dict[str, np.ndarray] = dict(zip(names, numbers, strict=True))
 
-    _report_duplicates(typed[ID_COLUMN], problems)
+    for name in _UNIQUE_COLUMNS:
+        _report_duplicates(name, typed[name], problems)
 
     for name, allowed in ALLOWED_LABELS.items():
         raw = columns[name]
@@ -333,11 +375,16 @@ def check_columns(
         numbers, missing, not_number = parse_numbers(raw)
         with np.errstate(invalid="ignore"):
             not_binary = not_number | (~missing & ~np.isin(numbers, (0.0, 1.0)))
-        report(missing, f"{LABEL_COLUMN}:missing", lambda _: "purchase is missing", raw)
+        report(
+            missing,
+            f"{LABEL_COLUMN}:missing",
+            lambda _: f"{LABEL_COLUMN} is missing",
+            raw,
+        )
         report(
             not_binary,
             f"{LABEL_COLUMN}:not_binary",
-            lambda value: f"purchase must be 0 or 1; got {_show(value)}",
+            lambda value: f"{LABEL_COLUMN} must be 0 or 1; got {_show(value)}",
             raw,
         )
         typed[LABEL_COLUMN] = numbers
@@ -346,8 +393,8 @@ def check_columns(
     return typed, problems
 
 
-def _report_duplicates(ids: np.ndarray, problems: Problems) -> None:
-    """Reject every row whose customer_id appears more than once in the file."""
+def _report_duplicates(name: str, ids: np.ndarray, problems: Problems) -> None:
+    """Reject every row whose value of ``name`` appears more than once in the file."""
     if len(ids) < 2:  # noqa: PLR2004 - one row has no duplicate
         return
     present = ~np.isnan(ids)
@@ -359,8 +406,8 @@ def _report_duplicates(ids: np.ndarray, problems: Problems) -> None:
         value = ids[index]
         problems.setdefault(int(index), []).append(
             (
-                f"{ID_COLUMN}:duplicated",
-                f"{ID_COLUMN} {_show(value)} is duplicated "
+                f"{name}:duplicated",
+                f"{name} {_show(value)} is duplicated "
                 f"({int(counts[value])} rows in the file)",
             )
         )

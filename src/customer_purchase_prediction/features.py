@@ -7,9 +7,9 @@ on plain column arrays, so one record and a million rows run the same code.
 
 Rules (documented in ``docs/features.md``):
 
-- Imputation: ``time_spent`` by the training median, ``pages_viewed`` by the
-  training mean rounded to a whole number, ``basket_value`` by 0,
-  ``device_type`` by ``"Unknown"`` and ``customer_type`` by ``"New"``.
+- Imputation: each feature column's missing rule in the column spec
+  (``columns.py``): the training median of ``time_spent``, the training mean
+  of ``pages_viewed`` rounded to a whole number, and constants for the rest.
 - ``engagement_score`` = mean of ``log1p(time_spent) / log1p(time_cap)`` and
   ``log1p(pages_viewed) / log1p(pages_cap)``, each clipped to [0, 1], where the
   caps are the training rows' ``cap_quantile`` quantiles.
@@ -35,12 +35,18 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from customer_purchase_prediction.contract import (
+from customer_purchase_prediction.columns import (
     ALLOWED_LABELS,
+    BASKET_VALUE,
+    BY_NAME,
     CATEGORICAL_COLUMNS,
     FEATURE_COLUMNS,
-    MISSING_CODE,
     NUMERIC_COLUMNS,
+    PAGES_VIEWED,
+    TIME_SPENT,
+)
+from customer_purchase_prediction.contract import (
+    MISSING_CODE,
     column_values,
     label_codes,
     labels_from_codes,
@@ -53,21 +59,14 @@ SEGMENTS: tuple[str, ...] = (
     "casual_browser",
 )
 ENGINEERED_NUMERIC: tuple[str, ...] = ("engagement_score", "basket_intensity")
-SCALED_COLUMNS: tuple[str, ...] = (
-    "time_spent",
-    "pages_viewed",
-    "basket_value",
-    *ENGINEERED_NUMERIC,
-)
+SCALED_COLUMNS: tuple[str, ...] = (*NUMERIC_COLUMNS, *ENGINEERED_NUMERIC)
 ONE_HOT_COLUMNS: tuple[str, ...] = (*CATEGORICAL_COLUMNS, "behavioral_segment")
 LEVELS: dict[str, tuple[str, ...]] = {**ALLOWED_LABELS, "behavioral_segment": SEGMENTS}
-# Missing labels are imputed with these codes (into ALLOWED_LABELS).
-CATEGORY_DEFAULTS = {
-    "device_type": ALLOWED_LABELS["device_type"].index("Unknown"),
-    "customer_type": ALLOWED_LABELS["customer_type"].index("New"),
-}
-
-_CATEGORY_FILLS = np.array([[code] for code in CATEGORY_DEFAULTS.values()], np.int8)
+# Missing labels are imputed with the code of the spec's fill (into ALLOWED_LABELS).
+_CATEGORY_FILLS = np.array(
+    [[BY_NAME[name].levels.index(BY_NAME[name].fill)] for name in CATEGORICAL_COLUMNS],
+    np.int8,
+)
 
 Columns = Mapping[str, np.ndarray]
 
@@ -86,24 +85,19 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
     def fit(self, X: pd.DataFrame, y: object = None) -> SessionFeatures:
         """Learn imputation values, caps, cut-offs, ranges and levels from ``X``."""
         columns = _columns_of(X)
-        time = _floats(columns["time_spent"])
-        pages = _floats(columns["pages_viewed"])
-        if np.isnan(time).all() or np.isnan(pages).all():
-            raise ValueError(
-                "cannot fit SessionFeatures: time_spent or pages_viewed has no "
-                "values in the training rows"
-            )
         self.__dict__.pop("_one_hot_cache", None)
-        self.time_fill_ = float(np.nanmedian(time))
-        self.pages_fill_ = float(np.round(np.nanmean(pages)))
+        self.__dict__.pop("_fills_cache", None)
+        self.fill_values_ = {
+            name: _learn_fill(name, _floats(columns[name])) for name in NUMERIC_COLUMNS
+        }
         filled = self._impute(columns)
         self.time_cap_ = max(
-            float(np.quantile(filled["time_spent"], self.cap_quantile)), 1e-9
+            float(np.quantile(filled[TIME_SPENT], self.cap_quantile)), 1e-9
         )
         self.pages_cap_ = max(
-            float(np.quantile(filled["pages_viewed"], self.cap_quantile)), 1e-9
+            float(np.quantile(filled[PAGES_VIEWED], self.cap_quantile)), 1e-9
         )
-        engagement = self._engagement(filled["time_spent"], filled["pages_viewed"])
+        engagement = self._engagement(filled[TIME_SPENT], filled[PAGES_VIEWED])
         self.engagement_cut_ = float(np.median(engagement))
         engineered = self._engineer(filled)
         numeric = np.column_stack([engineered[name] for name in SCALED_COLUMNS])
@@ -172,9 +166,10 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         return np.array(names, dtype=object)
 
     def __getstate__(self) -> dict[str, object]:
-        # The one-hot lookup is a cache of categories_, rebuilt on first use.
+        # The lookups are caches of fitted attributes, rebuilt on first use.
         state = super().__getstate__()
         state.pop("_one_hot_cache", None)
+        state.pop("_fills_cache", None)
         return state
 
     def _one_hot_tables(self) -> dict[str, np.ndarray]:
@@ -203,18 +198,21 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         # Numbers and labels are each filled as one 2-D array (a row a column),
         # which keeps a single record to a few array operations.
         numbers = np.array([_floats(columns[name]) for name in NUMERIC_COLUMNS])
-        fill = {
-            "time_spent": self.time_fill_,
-            "pages_viewed": self.pages_fill_,
-            "basket_value": 0.0,
-        }
-        fills = np.array([[fill[name]] for name in NUMERIC_COLUMNS])
-        numbers = np.where(np.isnan(numbers), fills, numbers)
-        codes = np.array([columns[name] for name in CATEGORY_DEFAULTS], dtype=np.int8)
+        numbers = np.where(np.isnan(numbers), self._numeric_fills, numbers)
+        codes = np.array([columns[name] for name in CATEGORICAL_COLUMNS], dtype=np.int8)
         codes = np.where(codes == MISSING_CODE, _CATEGORY_FILLS, codes)
         return dict(zip(NUMERIC_COLUMNS, numbers, strict=True)) | dict(
-            zip(CATEGORY_DEFAULTS, codes, strict=True)
+            zip(CATEGORICAL_COLUMNS, codes, strict=True)
         )
+
+    @property
+    def _numeric_fills(self) -> np.ndarray:
+        """The fill of each numeric column, as a column vector."""
+        fills = self.__dict__.get("_fills_cache")
+        if fills is None:
+            fills = np.array([[self.fill_values_[n]] for n in NUMERIC_COLUMNS])
+            self.__dict__["_fills_cache"] = fills
+        return fills
 
     def _engagement(self, time: np.ndarray, pages: np.ndarray) -> np.ndarray:
         caps = np.log1p([[self.time_cap_], [self.pages_cap_]])
@@ -222,8 +220,8 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         return (parts[0] + parts[1]) / 2.0
 
     def _engineer(self, filled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        engagement = self._engagement(filled["time_spent"], filled["pages_viewed"])
-        basket = filled["basket_value"]
+        engagement = self._engagement(filled[TIME_SPENT], filled[PAGES_VIEWED])
+        basket = filled[BASKET_VALUE]
         engaged = engagement >= self.engagement_cut_
         has_basket = basket > 0
         # Codes into SEGMENTS: high_engagement 0, focused_shopper 1 (not engaged),
@@ -234,7 +232,7 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         return {
             **filled,
             "engagement_score": engagement,
-            "basket_intensity": basket / (filled["pages_viewed"] + 1.0),
+            "basket_intensity": basket / (filled[PAGES_VIEWED] + 1.0),
             "behavioral_segment": segment,
         }
 
@@ -248,13 +246,26 @@ def _columns_of(X: pd.DataFrame) -> dict[str, np.ndarray]:
             f"{', '.join(FEATURE_COLUMNS)}"
         )
     columns = {
-        name: X[name].to_numpy(dtype=float, na_value=np.nan)
-        for name in ("time_spent", "pages_viewed", "basket_value")
+        name: X[name].to_numpy(dtype=float, na_value=np.nan) for name in NUMERIC_COLUMNS
     }
     return columns | {
         name: label_codes(column_values(X[name]), ALLOWED_LABELS[name])
         for name in CATEGORICAL_COLUMNS
     }
+
+
+def _learn_fill(name: str, values: np.ndarray) -> float:
+    """The value that imputes a missing ``name``, by its rule in the column spec."""
+    rule = BY_NAME[name].missing
+    if rule == "constant":
+        return float(BY_NAME[name].fill)
+    if np.isnan(values).all():
+        raise ValueError(
+            f"cannot fit SessionFeatures: {name} has no values in the training rows"
+        )
+    if rule == "median":
+        return float(np.nanmedian(values))
+    return float(np.round(np.nanmean(values)))  # mean_rounded
 
 
 def _floats(values: np.ndarray) -> np.ndarray:

@@ -5,20 +5,11 @@ batch pipeline, so a session gets the same probability whichever way it is
 scored. A single record goes straight to the contract's and the transformer's
 array cores (no DataFrame), which keeps one prediction well under a millisecond.
 
-Example:
+Example (a record holds the columns of ``columns.SESSION_COLUMNS``):
     >>> from customer_purchase_prediction import PurchasePredictor
+    >>> from customer_purchase_prediction.columns import example_record
     >>> predictor = PurchasePredictor()  # the latest model this project trained
-    >>> predictor.predict(
-    ...     {
-    ...         "customer_id": 1,
-    ...         "time_spent": 12.5,
-    ...         "pages_viewed": 8,
-    ...         "basket_value": 40.0,
-    ...         "device_type": "Mobile",
-    ...         "customer_type": "Returning",
-    ...     },
-    ...     return_probabilities=True,
-    ... )
+    >>> predictor.predict(example_record(), return_probabilities=True)
 """
 
 from __future__ import annotations

@@ -21,20 +21,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from customer_purchase_prediction.columns import (
+    ALLOWED_LABELS,
+    FEATURE_COLUMNS,
+    TRAINING_COLUMNS,
+)
+
 logger = logging.getLogger(__name__)
 
-COLUMNS: tuple[str, ...] = (
-    "customer_id",
-    "time_spent",
-    "pages_viewed",
-    "basket_value",
-    "device_type",
-    "customer_type",
-    "purchase",
-)
-FEATURE_COLUMNS: tuple[str, ...] = COLUMNS[1:6]
-DEVICES: tuple[str, ...] = ("Mobile", "Desktop", "Tablet")
-CUSTOMER_TYPES: tuple[str, ...] = ("New", "Returning")
+# The column order (and the labels) come from the column spec; the generator
+# draws each column's values below.
+COLUMNS: tuple[str, ...] = TRAINING_COLUMNS
+DEVICES: tuple[str, ...] = ("Mobile", "Desktop", "Tablet")  # never "Unknown"
+CUSTOMER_TYPES: tuple[str, ...] = ALLOWED_LABELS["customer_type"]
 DEFAULT_MESSY_FRACTION = 0.03
 DEFAULT_MISSING_FRACTION = 0.03
 DEFAULT_ID_START = 100001
@@ -407,7 +406,9 @@ def generate_sessions(
     if labelled:
         columns["purchase"] = purchase
     _inject_messy(columns, clean, messy_rng, messy_fraction)
-    sessions = pd.DataFrame({name: _to_series(name, v) for name, v in columns.items()})
+    sessions = pd.DataFrame(
+        {name: _to_series(name, columns[name]) for name in COLUMNS if name in columns}
+    )
     return sessions, truth
 
 

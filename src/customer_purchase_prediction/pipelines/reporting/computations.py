@@ -89,7 +89,7 @@ def prediction_frame(
             "model": name,
             "selected": selected,
             ID_COLUMN: sessions[ID_COLUMN].to_numpy(),
-            "purchase": sessions[LABEL_COLUMN].to_numpy().astype("int64"),
+            LABEL_COLUMN: sessions[LABEL_COLUMN].to_numpy().astype("int64"),
             "probability": np.asarray(proba, dtype=np.float64),
             "threshold": float(threshold),
             "prediction": (np.asarray(proba) >= threshold).astype("int64"),
@@ -120,7 +120,7 @@ def bootstrap_intervals(
 
     The same seed gives every candidate the same resamples (paired intervals).
     """
-    y = predictions["purchase"].to_numpy()
+    y = predictions[LABEL_COLUMN].to_numpy()
     proba = predictions["probability"].to_numpy()
     threshold = float(predictions["threshold"].iloc[0])
     rng = np.random.default_rng(settings.seed)
@@ -181,7 +181,7 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def calibration_summary(predictions: pd.DataFrame, n_bins: int) -> dict[str, Any]:
     """Brier score, mean predicted vs observed rate, and equal-count reliability bins."""
-    y = predictions["purchase"].to_numpy()
+    y = predictions[LABEL_COLUMN].to_numpy()
     proba = predictions["probability"].to_numpy()
     rate, mean_proba = float(y.mean()), float(proba.mean())
     brier = float(brier_score_loss(y, proba))

@@ -141,7 +141,7 @@ def compile_model_metrics(
         "artifact_version": artifact_version(purchase_model),
         "trained_at": purchase_model.metadata.get("trained_at"),
         "test_rows": len(selected_rows),
-        "test_purchasers": int(selected_rows["purchase"].sum()),
+        "test_purchasers": int(selected_rows[LABEL_COLUMN].sum()),
         "bootstrap": {"method": "percentile", **params.bootstrap.model_dump()},
         "calibration": calibration_summary(selected_rows, params.calibration_bins),
         "models": models,
@@ -179,7 +179,7 @@ def assess_business_impact(
     Everything comes from the selected model's test predictions at its threshold.
     """
     rows = selected_predictions(test_predictions)
-    y = rows["purchase"].to_numpy()
+    y = rows[LABEL_COLUMN].to_numpy()
     counts = confusion_counts(y, rows["prediction"].to_numpy())
     deciles = decile_table(y, rows["probability"].to_numpy(), params)
     impact = {
@@ -294,7 +294,7 @@ def plot_threshold_curves(
     """Precision, recall and F1 of the selected model against the threshold."""
     rows = selected_predictions(test_predictions)
     return plots.threshold_figures(
-        threshold_table(rows["purchase"].to_numpy(), rows["probability"].to_numpy()),
+        threshold_table(rows[LABEL_COLUMN].to_numpy(), rows["probability"].to_numpy()),
         threshold=model_metrics["threshold"],
         metric=METRIC_LABELS[model_metrics["selection_metric"]],
         model=model_metrics["selected_model"],

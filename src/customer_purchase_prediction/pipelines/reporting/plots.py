@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 from sklearn.metrics import precision_recall_curve, roc_curve
 
+from customer_purchase_prediction.columns import LABEL_COLUMN
+
 DISPLAY_NAMES = {
     "logistic_regression": "Logistic regression",
     "random_forest": "Random forest",
@@ -96,7 +98,7 @@ def roc_pr_figures(
     models = list(dict.fromkeys(predictions["model"]))
     colours = _colours(models)
     base_rate = float(
-        predictions.loc[predictions["model"] == models[0], "purchase"].mean()
+        predictions.loc[predictions["model"] == models[0], LABEL_COLUMN].mean()
     )
     fig = Figure(figsize=(12, 5.2), layout="constrained")
     roc_ax, pr_ax = fig.subplots(1, 2)
@@ -136,7 +138,7 @@ def roc_pr_figures(
 
 
 def _roc_pr_coordinates(part: pd.DataFrame) -> dict[str, tuple[Any, Any]]:
-    y, proba = part["purchase"].to_numpy(), part["probability"].to_numpy()
+    y, proba = part[LABEL_COLUMN].to_numpy(), part["probability"].to_numpy()
     fpr, tpr, _ = roc_curve(y, proba)
     precision, recall, _ = precision_recall_curve(y, proba)
     decided = part["prediction"].to_numpy().astype(bool)
