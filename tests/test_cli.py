@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from kedro.framework.startup import bootstrap_project
 
-from customer_purchase_prediction.cli import cli
+from customer_purchase_prediction.cli import cli, run
 from tests.conftest import write_csv
 
 GOOD_ROW = {
@@ -101,3 +101,58 @@ def test_the_real_command_line_prints_no_traceback(project_dir: Path) -> None:
     assert finished.returncode == 1
     assert f"Error: column 'purchase' is missing from {unlabelled}" in output
     assert "Traceback" not in output
+
+
+def _command_line(project: Path, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run a command of the installed project in ``project``, as a user would."""
+    return subprocess.run(
+        list(command),
+        cwd=project,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "customer_purchase_prediction", "--help"],
+        [str(Path(sys.executable).with_name("customer-purchase-prediction")), "--help"],
+    ],
+    ids=["python -m", "script"],
+)
+def test_the_package_entry_points_offer_the_run_options(
+    project_dir: Path, command: list[str]
+) -> None:
+    finished = _command_line(project_dir, *command)
+    assert finished.returncode == 0, finished.stderr
+    assert "--to-outputs" in finished.stdout
+    assert "--pipelines" in finished.stdout
+
+
+def test_kedro_help_lists_run_once(project_dir: Path) -> None:
+    finished = _command_line(
+        project_dir, str(Path(sys.executable).with_name("kedro")), "--help"
+    )
+    assert finished.returncode == 0, finished.stderr
+    commands = [
+        line.split()[0] for line in finished.stdout.splitlines() if line[:2] == "  "
+    ]
+    assert commands.count("run") == 1, finished.stdout
+    assert {"catalog", "jupyter", "pipeline", "viz"} <= set(commands)
+
+
+def test_the_module_level_run_tells_a_user_error_in_one_message(
+    project_dir: Path,
+) -> None:
+    missing = project_dir / "missing.csv"
+    bootstrap_project(project_dir)
+    result = CliRunner().invoke(
+        run, ["--pipelines=data_processing", f"--params=raw_sessions_path={missing}"]
+    )
+    assert result.exit_code == 1
+    assert f"Error: {missing} does not exist" in result.output
+    assert "Traceback" not in result.output
