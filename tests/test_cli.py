@@ -1,4 +1,4 @@
-"""``kedro run`` tells a user's mistake in one message, without a traceback."""
+"""The project's ``kedro run``: one message for a user's mistake, the right pipeline."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from kedro.framework.startup import bootstrap_project
+from kedro.pipeline import Node, Pipeline
 
-from customer_purchase_prediction.cli import cli, run
-from tests.conftest import write_csv
+from customer_purchase_prediction.cli import cli, pipelines_for_outputs, run
+from tests.conftest import TRAINING, run_project, write_csv
 
 GOOD_ROW = {
     "customer_id": 1,
@@ -156,3 +158,73 @@ def test_the_module_level_run_tells_a_user_error_in_one_message(
     assert result.exit_code == 1
     assert f"Error: {missing} does not exist" in result.output
     assert "Traceback" not in result.output
+
+
+def _node(inputs: str | None, output: str) -> Node:
+    return Node(
+        func=lambda *_: None, inputs=inputs, outputs=output, name=f"make_{output}"
+    )
+
+
+REGISTRY = {
+    "__default__": Pipeline([_node("raw", "model")]),
+    "training": Pipeline([_node("raw", "model")]),
+    "scoring": Pipeline([_node("model", "scores"), _node("scores", "summary")]),
+}
+
+
+@pytest.mark.parametrize(
+    ("named", "outputs", "chosen"),
+    [
+        ([], ["model"], []),  # the default run writes it: nothing changes
+        ([], ["scores"], ["scoring"]),
+        ([], ["summary", "scores"], ["scoring"]),
+        ([], ["model", "summary"], ["__default__", "scoring"]),
+        (["scoring"], ["scores"], ["scoring"]),
+        (["nowhere"], ["scores"], ["nowhere"]),  # Kedro itself names the typo
+    ],
+)
+def test_to_outputs_runs_the_pipeline_that_writes_them(
+    named: list[str], outputs: list[str], chosen: list[str]
+) -> None:
+    assert pipelines_for_outputs(outputs, named, REGISTRY) == chosen
+
+
+def test_to_outputs_of_another_pipeline_names_the_one_to_use() -> None:
+    with pytest.raises(click.ClickException) as error:
+        pipelines_for_outputs(["scores"], ["training"], REGISTRY)
+    assert error.value.message == (
+        "scores is not written by the training pipeline; it is written by the "
+        "scoring pipeline: kedro run --pipelines=scoring --to-outputs=scores"
+    )
+
+
+def test_to_outputs_of_an_unknown_dataset_names_the_close_ones() -> None:
+    with pytest.raises(click.ClickException) as error:
+        pipelines_for_outputs(["scorse"], [], REGISTRY)
+    assert error.value.message == (
+        "no registered pipeline has a dataset named scorse; did you mean scores?"
+    )
+
+
+def test_the_run_kedro_viz_offers_for_predictions_reaches_the_inference_pipeline(
+    project_dir: Path,
+) -> None:
+    # No model is trained here, so the inference pipeline stops at loading it.
+    code, output = kedro_run(project_dir, "--to-outputs=purchase_predictions")
+    assert code == 1
+    assert "Error: no trained model found under" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_the_run_kedro_viz_offers_for_predictions_writes_them(
+    project_dir: Path,
+) -> None:
+    run_project(project_dir, pipeline=TRAINING)
+    code, output = kedro_run(
+        project_dir, "--env=test", "--to-outputs=purchase_predictions"
+    )
+    assert code == 0, output
+    assert (project_dir / "data/07_model_output/purchase_predictions.csv").exists()
+    assert not (project_dir / "data/07_model_output/inference_summary.json").exists()

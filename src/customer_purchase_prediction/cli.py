@@ -3,19 +3,32 @@
 A wrong file, record or parameter is the user's to fix, not a bug: it is shown
 as ``Error: <what is wrong and where>`` instead of a traceback. Every other
 failure keeps Kedro's full traceback.
+
+``--to-outputs`` without ``--pipelines`` runs the registered pipeline that writes
+the named datasets: ``kedro run --to-outputs=purchase_predictions`` (the command
+kedro viz offers) scores with the inference pipeline, which the default training
+run never includes.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
 from kedro.framework.cli.project import run as kedro_run
+from kedro.framework.project import pipelines as registered_pipelines
+from kedro.pipeline import Pipeline
 from kedro.validation.exceptions import DataValidationError, ParameterValidationError
 
 from customer_purchase_prediction.errors import PurchasePredictionError
 
+logger = logging.getLogger(__name__)
+
 USER_ERRORS = (PurchasePredictionError, ParameterValidationError, DataValidationError)
+DEFAULT = "__default__"
 
 
 def find_user_error(exc: BaseException) -> BaseException | None:
@@ -30,8 +43,86 @@ def find_user_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+def pipelines_for_outputs(
+    outputs: Sequence[str], named: Sequence[str], registry: Mapping[str, Pipeline]
+) -> list[str]:
+    """The pipelines to run so that ``--to-outputs`` finds every dataset it names.
+
+    Args:
+        outputs: The datasets given with ``--to-outputs``.
+        named: The pipelines given with ``--pipelines``; empty for the default.
+        registry: The registered pipelines.
+
+    Returns:
+        ``named`` when given (an unknown name is left for Kedro to report);
+        otherwise ``[]`` (the default run) if it has every dataset, else, for
+        each dataset it lacks, the smallest registered pipeline that writes it,
+        after ``__default__`` if the default run has some of the others.
+
+    Raises:
+        click.ClickException: A dataset is in none of the given pipelines, or in
+            no registered pipeline at all; the message names the way out.
+    """
+    if any(name not in registry for name in named):
+        return list(named)
+    selected = sum((registry[name] for name in named or [DEFAULT]), Pipeline([]))
+    extra: list[str] = []
+    for output in outputs:
+        if output in selected.datasets():
+            continue
+        having = sorted(
+            (name for name, pipe in registry.items() if output in pipe.datasets()),
+            key=lambda name: (
+                output not in registry[name].all_outputs(),
+                len(registry[name].nodes),
+                name,
+            ),
+        )
+        if not having:
+            known = set().union(*(pipe.datasets() for pipe in registry.values()))
+            close = difflib.get_close_matches(output, sorted(known), n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise click.ClickException(
+                f"no registered pipeline has a dataset named {output}{hint}"
+            )
+        if named:
+            plural = "s" if len(named) > 1 else ""
+            raise click.ClickException(
+                f"{output} is not written by the {', '.join(named)} pipeline{plural}; "
+                f"it is written by the {having[0]} pipeline: kedro run "
+                f"--pipelines={having[0]} --to-outputs={output}"
+            )
+        if having[0] not in extra:
+            extra.append(having[0])
+    if named or not extra:
+        return list(named)
+    if any(output in selected.datasets() for output in outputs):
+        return [DEFAULT, *extra]
+    return extra
+
+
+def _pipelines_to_run(kwargs: dict[str, Any]) -> list[str]:
+    """The ``--pipelines`` the user gave, or those ``--to-outputs`` needs."""
+    named = [kwargs["pipeline"]] if kwargs.get("pipeline") else kwargs["pipelines"]
+    outputs = kwargs.get("to_outputs") or []
+    if not outputs:
+        return named
+    chosen = pipelines_for_outputs(outputs, named, registered_pipelines)
+    if chosen != named:
+        logger.info(
+            "Running kedro run --pipelines=%s --to-outputs=%s: the default "
+            "(training) run does not write every dataset named",
+            ",".join(chosen),
+            ",".join(outputs),
+        )
+    return chosen
+
+
 def _run(**kwargs: Any) -> Any:
     try:
+        pipelines_to_run = _pipelines_to_run(kwargs)
+        if not kwargs.get("pipeline"):
+            kwargs["pipelines"] = pipelines_to_run
         return kedro_run.callback(**kwargs)  # type: ignore[misc]
     except Exception as exc:
         user_error = find_user_error(exc)
