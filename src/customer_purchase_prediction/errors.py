@@ -19,9 +19,5 @@ class ModelNotFoundError(PurchasePredictionError, FileNotFoundError):
     """No trained model artifact exists where one was expected."""
 
 
-class ParameterError(PurchasePredictionError, ValueError):
-    """A parameter has a value the pipeline cannot work with."""
-
-
 class ArtifactMismatchError(PurchasePredictionError, ValueError):
     """The loaded model artifact is not the one the modelling outputs describe."""
