@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NewType
 
 import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 from kedro.io import AbstractDataset
-from kedro.io.core import DatasetError, VersionNotFoundError, get_protocol_and_path
-from kedro_datasets._typing import HTMLPreview
+from kedro.io.core import (
+    DatasetError,
+    Version,
+    VersionNotFoundError,
+    get_protocol_and_path,
+)
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.pickle import PickleDataset
 from kedro_datasets.text import TextDataset
@@ -45,6 +50,11 @@ _FORMATS: dict[str, type[AbstractDataset]] = {
 _CSV_LOAD_ARGS = {"dtype": str, "engine": "pyarrow"}
 _CSV_SAVE_ARGS = {"index": False}
 _CSV_WRITE_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
+
+
+# kedro viz renders a preview by the name of the return annotation of a dataset's
+# ``preview`` method. kedro-datasets declares these names only privately.
+HTMLPreview = NewType("HTMLPreview", str)
 
 
 class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
@@ -131,18 +141,52 @@ class ModelArtifactDataset(PickleDataset):
     run summaries and ``PurchasePredictor`` can say which model they used.
     """
 
+    def __init__(  # noqa: PLR0913 - PickleDataset's own arguments
+        self,
+        *,
+        filepath: str | os.PathLike[str],
+        backend: str = "pickle",
+        load_args: dict[str, Any] | None = None,
+        save_args: dict[str, Any] | None = None,
+        version: Version | None = None,
+        credentials: dict[str, Any] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            filepath=filepath,
+            backend=backend,
+            load_args=load_args,
+            save_args=save_args,
+            version=version,
+            credentials=credentials,
+            fs_args=fs_args,
+            metadata=metadata,
+        )
+        self._location = str(filepath)
+        self._protocol_and_path = get_protocol_and_path(filepath)
+        # What PickleDataset gives its filesystem, less the arguments of ``open``.
+        self._storage_options = {
+            **(credentials or {}),
+            **{
+                key: value
+                for key, value in (fs_args or {}).items()
+                if key not in {"open_args_load", "open_args_save"}
+            },
+        }
+
     def load(self) -> Any:
         """Load the artifact and record its version on it."""
         try:
             version = self.resolve_load_version()
         except VersionNotFoundError as exc:
             raise ModelNotFoundError(
-                f"no trained model found under {self._filepath}; run 'kedro run' "
+                f"no trained model found under {self._location}; run 'kedro run' "
                 f"first to train one"
             ) from exc
-        if version is not None and not self._exists():
+        if version is not None and not self.exists():
             raise ModelNotFoundError(
-                f"model version '{version}' not found under {self._filepath}; "
+                f"model version '{version}' not found under {self._location}; "
                 f"available versions: {', '.join(self.available_versions()) or 'none'}"
             )
         model = super().load()
@@ -152,9 +196,11 @@ class ModelArtifactDataset(PickleDataset):
 
     def available_versions(self) -> list[str]:
         """Versions saved so far, oldest first."""
-        pattern = f"{self._filepath}/*/{self._filepath.name}"
+        protocol, path = self._protocol_and_path
+        filesystem = fsspec.filesystem(protocol, **self._storage_options)
+        pattern = f"{path}/*/{PurePosixPath(path).name}"
         return sorted(
-            PurePosixPath(path).parent.name for path in self._fs.glob(pattern)
+            PurePosixPath(found).parent.name for found in filesystem.glob(pattern)
         )
 
 

@@ -1,0 +1,101 @@
+"""Project datasets: previews for kedro viz, model versions, public APIs only."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+from kedro.io.core import Version
+
+from customer_purchase_prediction import datasets
+from customer_purchase_prediction.datasets import (
+    MarkdownDataset,
+    ModelArtifactDataset,
+)
+from customer_purchase_prediction.errors import ModelNotFoundError
+from tests.conftest import PROJECT_ROOT
+
+PACKAGE = PROJECT_ROOT / "src" / "customer_purchase_prediction"
+
+
+def _preview_type(dataset: object) -> str:
+    """The name kedro viz reads from ``preview``'s return annotation."""
+    annotation = inspect.signature(dataset.preview).return_annotation  # type: ignore[attr-defined]
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def test_a_markdown_report_previews_as_escaped_html(tmp_path: Path) -> None:
+    dataset = MarkdownDataset(filepath=str(tmp_path / "card.md"))
+    dataset.save("# Model <card>\n")
+    assert _preview_type(dataset) == "HTMLPreview"
+    assert "# Model &lt;card&gt;" in dataset.preview()
+
+
+def test_the_model_artifact_lists_its_versions_on_its_own_filesystem(
+    tmp_path: Path,
+) -> None:
+    filepath = f"memory://{tmp_path.as_posix()}/purchase_model.pkl"
+    for version in ("2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z"):
+        ModelArtifactDataset(filepath=filepath, version=Version(None, version)).save(
+            {"model": version}
+        )
+    dataset = ModelArtifactDataset(filepath=filepath, version=Version(None, None))
+    assert dataset.available_versions() == [
+        "2026-01-01T00.00.00.000Z",
+        "2026-01-02T00.00.00.000Z",
+    ]
+    assert dataset.load() == {"model": "2026-01-02T00.00.00.000Z"}
+
+
+def test_a_missing_model_version_names_the_ones_there_are(tmp_path: Path) -> None:
+    filepath = str(tmp_path / "purchase_model.pkl")
+    saved = "2026-01-01T00.00.00.000Z"
+    ModelArtifactDataset(filepath=filepath, version=Version(None, saved)).save({})
+    wanted = ModelArtifactDataset(
+        filepath=filepath, version=Version("2025-01-01T00.00.00.000Z", None)
+    )
+    with pytest.raises(ModelNotFoundError) as error:
+        datasets.load_unwrapped(wanted)
+    assert str(error.value) == (
+        f"model version '2025-01-01T00.00.00.000Z' not found under {filepath}; "
+        f"available versions: {saved}"
+    )
+
+
+def test_no_trained_model_says_to_train_one(tmp_path: Path) -> None:
+    filepath = str(tmp_path / "purchase_model.pkl")
+    dataset = ModelArtifactDataset(filepath=filepath, version=Version(None, None))
+    with pytest.raises(
+        ModelNotFoundError, match=f"no trained model found under {filepath}"
+    ):
+        datasets.load_unwrapped(dataset)
+
+
+def _private_uses(source: str) -> list[str]:
+    """Imports of other packages' private modules and uses of a private ``_fs``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            parts = node.module.split(".")
+            private = [p for p in parts if p.startswith("_") and not p.endswith("__")]
+            if parts[0] != "customer_purchase_prediction" and private:
+                found.append(f"from {node.module} import")
+        if isinstance(node, ast.Attribute) and node.attr == "_fs":
+            found.append("._fs")
+    return found
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted(PACKAGE.rglob("*.py")),
+    ids=lambda path: str(path.relative_to(PACKAGE)),
+)
+def test_the_package_uses_no_private_api_of_another_library(module: Path) -> None:
+    assert _private_uses(module.read_text()) == []
+
+
+def test_the_private_api_check_finds_both_kinds() -> None:
+    source = "from kedro_datasets._typing import X\nself._fs.glob('x')\n"
+    assert _private_uses(source) == ["from kedro_datasets._typing import", "._fs"]
