@@ -1,4 +1,4 @@
-"""``kedro viz`` shows every pipeline and previews the reporting datasets.
+"""``kedro viz`` shows every pipeline and previews the reports and the tables.
 
 Starts ``kedro viz run`` on a free loopback port in a throw-away project copy
 after a training run, asks its REST API what it shows, and always stops it.
@@ -50,6 +50,9 @@ PREVIEWS = {
     "gain_lift_interactive": "PlotlyPreview",
 }
 REPORTS_WITHOUT_PREVIEW = {"model_card", "model_comparison_md", "business_impact_md"}
+# CSV-or-Parquet tables (TableDataset) and the rows each preview shows: its
+# preview_args in catalog.yml, else the default.
+TABLE_PREVIEW_ROWS = {"raw_sessions": 5, "new_sessions": 5, "purchase_predictions": 10}
 
 
 def _free_port() -> int:
@@ -106,6 +109,7 @@ def test_kedro_viz_shows_the_pipelines_and_previews_the_reports(
     raw, _ = generate_sessions(600, seed=5)
     write_frame(raw, project_dir / "data/01_raw/customer_sessions.csv")
     run_project(project_dir)  # so that the reports exist to be previewed
+    run_project(project_dir, pipeline="inference")  # and the predictions
     port, log = _free_port(), tmp_path / "viz.log"
     command = [
         sys.executable,
@@ -147,5 +151,16 @@ def test_kedro_viz_shows_the_pipelines_and_previews_the_reports(
             found = _get_json(f"http://{HOST}:{port}/api/nodes/{datasets[name]['id']}")
             assert found.get("preview_type") == preview_type, name
             assert found.get("preview"), name
+        inference = _get_json(f"http://{HOST}:{port}/api/pipelines/inference")
+        datasets |= {n["name"]: n for n in inference["nodes"] if n["type"] == "data"}
+        for name, rows in TABLE_PREVIEW_ROWS.items():
+            found = _get_json(f"http://{HOST}:{port}/api/nodes/{datasets[name]['id']}")
+            assert found.get("preview_type") == "TablePreview", name
+            assert len(found["preview"]["data"]) == rows, name
+            assert "customer_id" in found["preview"]["columns"], name
+        predictions = datasets["purchase_predictions"]["id"]
+        found = _get_json(f"http://{HOST}:{port}/api/nodes/{predictions}")
+        # the command tests/test_cli.py shows to run the inference pipeline
+        assert found["run_command"] == "kedro run --to-outputs=purchase_predictions"
     finally:
         _stop(server)

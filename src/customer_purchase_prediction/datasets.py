@@ -12,7 +12,7 @@ import html
 import logging
 import os
 from pathlib import PurePosixPath
-from typing import Any, NewType
+from typing import Any, NewType, TypedDict
 
 import fsspec
 import pandas as pd
@@ -54,6 +54,14 @@ _CSV_WRITE_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
 
 # kedro viz renders a preview by the name of the return annotation of a dataset's
 # ``preview`` method. kedro-datasets declares these names only privately.
+class TablePreview(TypedDict):
+    """A table as kedro viz shows it: ``DataFrame.to_dict(orient="split")``."""
+
+    index: list[Any]
+    columns: list[Any]
+    data: list[list[Any]]
+
+
 HTMLPreview = NewType("HTMLPreview", str)
 
 
@@ -81,9 +89,10 @@ class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
                 f"'{suffix}' is not one of {', '.join(_FORMATS)}"
             )
         is_csv = dataset_type is CSVDataset
+        self._load_args = {**(_CSV_LOAD_ARGS if is_csv else {}), **(load_args or {})}
         self._dataset = dataset_type(
             filepath=self._filepath,
-            load_args={**(_CSV_LOAD_ARGS if is_csv else {}), **(load_args or {})},
+            load_args=self._load_args,
             save_args={**(_CSV_SAVE_ARGS if is_csv else {}), **(save_args or {})},
         )
         self.metadata = metadata
@@ -121,6 +130,21 @@ class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         table = pa.Table.from_pandas(data, preserve_index=False)
         with filesystem.open(path, "wb") as file:
             pa_csv.write_csv(table, file, write_options=_CSV_WRITE_OPTIONS)
+
+    def preview(self, nrows: int = 5) -> TablePreview:
+        """The first ``nrows`` rows, as kedro viz shows a table (``preview_args``)."""
+        if isinstance(self._dataset, CSVDataset):
+            # pandas' default engine, unlike pyarrow's, stops after nrows.
+            load_args = {**self._load_args, "nrows": nrows}
+            load_args.pop("engine", None)
+            head = CSVDataset(filepath=self._filepath, load_args=load_args).load()
+        else:
+            head = self._dataset.load().head(nrows)
+        # Missing cells as None: NaN is not JSON, which kedro viz answers in.
+        split = head.astype(object).where(head.notna(), None).to_dict(orient="split")
+        return TablePreview(
+            index=split["index"], columns=split["columns"], data=split["data"]
+        )
 
     def _exists(self) -> bool:
         return self._dataset.exists()
