@@ -95,25 +95,46 @@ def modelling_params(**overrides: Any) -> Any:
     return ModellingParams.model_validate(OmegaConf.to_container(merged))
 
 
-@pytest.fixture(scope="session")
-def trained_model(small_sessions: pd.DataFrame) -> Any:
-    """A PurchaseModel trained on ``small_sessions`` with the test parameters."""
+def train_in_memory(sessions: pd.DataFrame, params: Any = None) -> tuple[Any, Any]:
+    """Split, feature_engineering and modelling on a memory catalog.
+
+    Returns:
+        The trained ``PurchaseModel`` and the catalog holding every output.
+    """
     from kedro.io import DataCatalog, MemoryDataset
     from kedro.runner import SequentialRunner
 
-    from customer_purchase_prediction.params import FeatureParams
+    from customer_purchase_prediction.params import DataProcessingParams, FeatureParams
     from customer_purchase_prediction.pipelines import feature_engineering, modelling
+    from customer_purchase_prediction.pipelines.data_processing.nodes import (
+        build_data_quality_report,
+    )
 
+    params = modelling_params() if params is None else params
+    quality = build_data_quality_report(
+        sessions,
+        sessions.iloc[:0].assign(reject_rule=pd.Series(dtype="str")),
+        {"source": "memory", "rows_in": len(sessions), "ignored_columns": []},
+        DataProcessingParams(),
+    )
     catalog = DataCatalog(
         {
-            "sessions": MemoryDataset(small_sessions),
-            "params:modelling": MemoryDataset(modelling_params()),
+            "sessions": MemoryDataset(sessions),
+            "data_quality_report": MemoryDataset(quality),
+            "params:modelling": MemoryDataset(params),
             "params:feature_engineering": MemoryDataset(FeatureParams()),
+            "validation_sessions": MemoryDataset(copy_mode="assign"),
         }
     )
     pipeline = feature_engineering.create_pipeline() + modelling.create_pipeline()
     SequentialRunner().run(pipeline, catalog)
-    return catalog.load("purchase_model")
+    return catalog.load("purchase_model"), catalog
+
+
+@pytest.fixture(scope="session")
+def trained_model(small_sessions: pd.DataFrame) -> Any:
+    """A PurchaseModel trained on ``small_sessions`` with the test parameters."""
+    return train_in_memory(small_sessions)[0]
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ from sklearn.base import clone
 from sklearn.model_selection import train_test_split
 from xgboost import XGBClassifier
 
+from customer_purchase_prediction.candidates import get_candidate
 from customer_purchase_prediction.estimators import (
     EarlyStoppedXGBClassifier,
-    make_estimator,
 )
 
 SETTINGS = {
@@ -126,8 +126,8 @@ def test_bad_early_stopping_settings_are_named(noisy, settings, message) -> None
 
 
 def test_the_xgboost_candidate_is_early_stopped() -> None:
-    estimator = make_estimator(
-        "xgboost", {"validation_fraction": 0.1}, seed=1, n_jobs=1, positive_share=0.2
+    estimator = get_candidate("xgboost").build(
+        {"validation_fraction": 0.1}, seed=1, n_jobs=1, positive_share=0.2
     )
     assert isinstance(estimator, EarlyStoppedXGBClassifier)
     assert estimator.validation_fraction == 0.1

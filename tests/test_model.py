@@ -14,13 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
-from customer_purchase_prediction.model import (
-    _FOREST_CHUNK,
-    PurchaseModel,
-    compile_trees,
-    compiled_proba,
-    row_independent_proba,
-)
+from customer_purchase_prediction.candidates import get_candidate
+from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.scoring import _FOREST_CHUNK, compiled_proba
 
 N_FEATURES = 6
 
@@ -87,9 +83,10 @@ def test_compiled_trees_give_the_estimators_bits(
     tree_models: dict[str, object], matrix: np.ndarray
 ) -> None:
     for name, estimator in tree_models.items():
-        compiled = compile_trees(estimator)
+        scorer = get_candidate(name).scorer
+        compiled = scorer.compile(estimator)
         assert compiled is not None, name
-        expected = row_independent_proba(estimator, matrix)
+        expected = scorer.batch(estimator, matrix)
         np.testing.assert_array_equal(compiled_proba(compiled, matrix), expected)
 
 
@@ -97,7 +94,7 @@ def test_compiled_trees_give_the_estimators_bits(
 def test_a_row_gets_the_same_bits_alone_and_in_a_large_batch(
     tree_models: dict[str, object], name: str
 ) -> None:
-    model = _model(tree_models[name])
+    model = _model(name, tree_models[name])
     batch = np.random.default_rng(1).random((500, N_FEATURES))  # > the small batch
     whole = model.predict_proba_matrix(batch)
     alone = np.concatenate([model.predict_proba_matrix(row[None]) for row in batch])
@@ -113,7 +110,10 @@ def test_xgboost_probabilities_are_xgboosts_own_up_to_rounding(
     xgb = tree_models["xgboost"]
     X = np.random.default_rng(2).random((2_000, N_FEATURES))
     np.testing.assert_allclose(
-        row_independent_proba(xgb, X), xgb.predict_proba(X)[:, 1], rtol=0, atol=1e-6
+        get_candidate("xgboost").scorer.batch(xgb, X),
+        xgb.predict_proba(X)[:, 1],
+        rtol=0,
+        atol=1e-6,
     )
 
 
@@ -126,7 +126,8 @@ def test_forest_batches_are_scikit_learns_one_core_bits(class_weight) -> None:
     rows = np.random.default_rng(3).random((_FOREST_CHUNK + 1_000, N_FEATURES))
     rows[::7, 2] = np.nan  # missing values take the trees' learned side
     np.testing.assert_array_equal(
-        row_independent_proba(forest, rows), forest.predict_proba(rows)[:, 1]
+        get_candidate("random_forest").scorer.batch(forest, rows),
+        forest.predict_proba(rows)[:, 1],
     )
 
 
@@ -135,14 +136,14 @@ def test_no_rows_give_no_probabilities(
     tree_models: dict[str, object], name: str
 ) -> None:
     empty = np.empty((0, N_FEATURES))
-    assert _model(tree_models[name]).predict_proba_matrix(empty).shape == (0,)
+    assert _model(name, tree_models[name]).predict_proba_matrix(empty).shape == (0,)
 
 
 @pytest.mark.parametrize("name", ["xgboost", "random_forest"])
 def test_a_matrix_of_the_wrong_width_is_refused(
     tree_models: dict[str, object], name: str
 ) -> None:
-    model = _model(tree_models[name])
+    model = _model(name, tree_models[name])
     for rows in (1, 100):  # the compiled trees and the batch path
         with pytest.raises(ValueError, match=r"columns|shape mismatch"):
             model.predict_proba_matrix(np.zeros((rows, N_FEATURES + 1)))
@@ -151,7 +152,7 @@ def test_a_matrix_of_the_wrong_width_is_refused(
 def test_a_model_pickles_after_its_compiled_trees_were_used(
     tree_models: dict[str, object],
 ) -> None:
-    model = _model(tree_models["xgboost"])
+    model = _model("xgboost", tree_models["xgboost"])
     row = np.full((1, N_FEATURES), 0.5)
     before = model.predict_proba_matrix(row)
     restored = pickle.loads(pickle.dumps(model))  # noqa: S301 - our own bytes
@@ -161,17 +162,17 @@ def test_a_model_pickles_after_its_compiled_trees_were_used(
 
 def test_other_estimators_have_no_compiled_trees() -> None:
     X, y = _training_data()
-    model = _model(LogisticRegression().fit(X, y))
+    model = _model("logistic_regression", LogisticRegression().fit(X, y))
     assert model.compiled_trees is None
     np.testing.assert_array_equal(
         model.predict_proba_matrix(X[:3]), model.predict_proba_matrix(X)[:3]
     )
 
 
-def _model(estimator: object) -> PurchaseModel:
+def _model(name: str, estimator: object) -> PurchaseModel:
     return PurchaseModel(
         Pipeline([("model", estimator)]),
         threshold=0.5,
         confidence_margins=(0.25, 0.1),
-        metadata={},
+        metadata={"model_name": name},
     )

@@ -6,12 +6,15 @@ when the run starts. ``extra="forbid"`` makes a misspelt key an error, not a no-
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from customer_purchase_prediction.estimators import check_candidate_params
+from customer_purchase_prediction.candidates import Candidate, get_candidate, names
 
 
 class _Params(BaseModel):
@@ -35,7 +38,6 @@ class DataProcessingParams(_Params):
 SelectionMetric = Literal[
     "f1", "precision", "recall", "roc_auc", "average_precision", "accuracy"
 ]
-CandidateName = Literal["logistic_regression", "random_forest", "xgboost"]
 
 
 class SplitParams(_Params):
@@ -87,6 +89,29 @@ class CandidateParams(_Params):
     space: dict[str, list[Any] | Distribution] = Field(default_factory=dict)
 
 
+class CandidateOverrides(_Params):
+    """What ``modelling.candidates.<name>`` changes of a registered candidate.
+
+    ``defaults`` and ``space`` override the registry's key by key (as
+    environments override each other); a space key set to null is left out.
+    """
+
+    enabled: bool = True
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    space: dict[str, list[Any] | Distribution | None] = Field(default_factory=dict)
+
+    def resolve(self, candidate: Candidate) -> CandidateParams:
+        """The candidate's registered defaults and space with these overrides."""
+        space = {**candidate.space, **self.space}
+        return CandidateParams.model_validate(
+            {
+                "enabled": self.enabled,
+                "defaults": {**candidate.defaults, **self.defaults},
+                "space": {k: v for k, v in space.items() if v is not None},
+            }
+        )
+
+
 class SearchParams(_Params):
     """Bounded hyperparameter search by successive halving over sampled configs."""
 
@@ -135,23 +160,35 @@ class ModellingParams(_Params):
     n_jobs: int = Field(2, ge=1)
     search: SearchParams = Field(default_factory=SearchParams)
     confidence: ConfidenceParams = Field(default_factory=ConfidenceParams)
-    candidates: dict[CandidateName, CandidateParams]
+    candidates: dict[str, CandidateOverrides] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _usable_candidates(self) -> ModellingParams:
-        enabled = [name for name, spec in self.candidates.items() if spec.enabled]
+        unknown = [name for name in self.candidates if name not in names()]
+        if unknown:
+            raise ValueError(
+                f"modelling.candidates.{unknown[0]}: no such candidate; registered "
+                f"candidates (candidates.py): {', '.join(names())}"
+            )
+        enabled = self.enabled_candidates()
         if not enabled:
             raise ValueError(
                 "no candidate is enabled: set modelling.candidates.<name>.enabled "
-                f"to true for at least one of {', '.join(self.candidates) or 'none'}"
+                f"to true for at least one of {', '.join(names())}"
             )
-        for name in enabled:
-            check_candidate_params(name, self.candidates[name])
+        for name, spec in enabled.items():
+            check_candidate_params(get_candidate(name), spec)
         return self
 
+    def candidate_params(self, name: str) -> CandidateParams:
+        """A registered candidate's defaults and space, with this run's overrides."""
+        overrides = self.candidates.get(name, CandidateOverrides())
+        return overrides.resolve(get_candidate(name))
+
     def enabled_candidates(self) -> dict[str, CandidateParams]:
-        """The candidates that take part, in a fixed order."""
-        return {n: s for n, s in self.candidates.items() if s.enabled}
+        """The candidates that take part, in registration order."""
+        resolved = {name: self.candidate_params(name) for name in names()}
+        return {name: spec for name, spec in resolved.items() if spec.enabled}
 
 
 class FeatureParams(_Params):
@@ -164,3 +201,67 @@ class FeatureParams(_Params):
         description="Quantile of training time and pages used to normalise "
         "engagement_score.",
     )
+
+
+def check_candidate_params(candidate: Candidate, spec: CandidateParams) -> None:
+    """Stop before training if the estimator rejects a default or a searched value.
+
+    Raises:
+        ValueError: naming ``modelling.candidates.<name>.<defaults|space>.<key>``
+            and the value the estimator rejected.
+    """
+    name, estimator = candidate.name, candidate.estimator
+    known = set(estimator().get_params())
+    for section, values in (("defaults", spec.defaults), ("space", spec.space)):
+        for key in values:
+            if key not in known:
+                raise ValueError(
+                    f"modelling.candidates.{name}.{section}.{key}: "
+                    f"{estimator.__name__} has no parameter '{key}'"
+                )
+    # Each default alone first, so a bad one is named itself, not a key
+    # checked together with it.
+    for key, value in spec.defaults.items():
+        _check_value(name, "defaults", key, _freeze(value), ())
+    for key, value in spec.defaults.items():
+        _check_value(name, "defaults", key, _freeze(value), _freeze(spec.defaults))
+    for key, options in spec.space.items():
+        values = options if isinstance(options, list) else options.bounds()
+        for value in values:
+            _check_value(name, "space", key, _freeze(value), _freeze(spec.defaults))
+
+
+@functools.lru_cache(maxsize=512)
+def _check_value(name: str, section: str, key: str, value: Any, defaults: Any) -> None:
+    """Fit on a tiny sample with one value changed; cached, as runs repeat it."""
+    candidate = get_candidate(name)
+    params = {**dict(defaults), key: _thaw(value)}
+    trees = params.get("n_estimators")
+    if isinstance(trees, int) and not isinstance(trees, bool):
+        params["n_estimators"] = min(trees, 2)  # the check needs no forest
+    rng = np.random.default_rng(0)
+    features, labels = rng.random((12, 3)), np.array([0, 1] * 6)
+    try:
+        candidate.build(params, seed=0, n_jobs=1).fit(features, labels)
+    except Exception as exc:
+        reason = (
+            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        )
+        raise ValueError(
+            f"modelling.candidates.{name}.{section}.{key}: value "
+            f"{_thaw(value)!r} is rejected by {candidate.estimator.__name__}: {reason}"
+        ) from exc
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("__list__", *(_freeze(v) for v in value))
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple) and value and value[0] == "__list__":
+        return [_thaw(v) for v in value[1:]]
+    return value

@@ -32,8 +32,8 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
-from customer_purchase_prediction.contract import LABEL_COLUMN
-from customer_purchase_prediction.estimators import make_estimator
+from customer_purchase_prediction.candidates import get_candidate
+from customer_purchase_prediction.columns import LABEL_COLUMN
 from customer_purchase_prediction.evaluation import (
     METRIC_NAMES,
     classification_metrics,
@@ -45,13 +45,10 @@ from customer_purchase_prediction.params import (
     Distribution,
     ModellingParams,
 )
+from customer_purchase_prediction.results import TuningSummary
 
 logger = logging.getLogger(__name__)
 
-# Models whose single fit parallelises poorly on small data (Python overhead per
-# tree or per solver run) are run one fold per core instead; XGBoost uses the
-# cores inside each fit.
-PARALLEL_OVER_FOLDS = frozenset({"logistic_regression", "random_forest"})
 SEARCH_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "roc_auc": roc_auc_score,
     "average_precision": average_precision_score,
@@ -70,14 +67,14 @@ class TuningResult:
     cv_metrics: dict[str, dict[str, float]]
     trials: pd.DataFrame
 
-    def summary(self) -> dict[str, Any]:
-        """JSON-ready summary (without the trials table)."""
-        return {
-            "params": self.params,
-            "cv_threshold": self.cv_threshold,
-            "selection_score": self.selection_score,
-            "cv": self.cv_metrics,
-        }
+    def summary(self) -> TuningSummary:
+        """What selection and the reports need (without the trials table)."""
+        return TuningSummary(
+            params=self.params,
+            cv_threshold=self.cv_threshold,
+            selection_score=self.selection_score,
+            cv=self.cv_metrics,
+        )
 
 
 def candidate_pipeline(
@@ -90,8 +87,7 @@ def candidate_pipeline(
     n_jobs: int | None = None,
 ) -> Pipeline:
     """The transformer (as given) and an unfitted estimator for one configuration."""
-    estimator = make_estimator(
-        name,
+    estimator = get_candidate(name).build(
         hyperparameters,
         seed=params.seed,
         n_jobs=params.n_jobs if n_jobs is None else n_jobs,
@@ -128,12 +124,14 @@ def tune_candidate(
     sample = stratified_subsample(train, params.search.max_rows, params.seed)
     y = sample[LABEL_COLUMN].to_numpy()
     positive_share = float(train[LABEL_COLUMN].mean())
-    spec = params.candidates[name]
+    spec = params.candidate_params(name)
     configurations = sample_configurations(
         spec, params.search.n_candidates, params.seed
     )
     folds = StratifiedKFold(params.cv_folds, shuffle=True, random_state=params.seed)
-    over_folds = name in PARALLEL_OVER_FOLDS
+    # A candidate whose single fit parallelises poorly on small data (Python
+    # overhead per tree or per solver run) runs one fold per core instead.
+    over_folds = get_candidate(name).parallel_over_folds
     fit_jobs, fold_jobs = (1, params.n_jobs) if over_folds else (params.n_jobs, 1)
     base = candidate_pipeline(
         name, spec.defaults, transformer, params, positive_share, n_jobs=fit_jobs

@@ -1,4 +1,4 @@
-"""Training sessions in; the fitted feature transformer and a feature table out."""
+"""Validated sessions in; the split, the fitted feature transformer and a feature table out."""
 
 from customer_purchase_prediction.pipelines.feature_engineering.pipeline import (
     create_pipeline,

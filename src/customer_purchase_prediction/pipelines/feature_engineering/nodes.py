@@ -1,16 +1,43 @@
-"""Nodes of the feature_engineering pipeline."""
+"""Nodes of the feature_engineering pipeline: split, fit the transformer, tabulate."""
 
 from __future__ import annotations
 
 import logging
 
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
-from customer_purchase_prediction.contract import ID_COLUMN, LABEL_COLUMN
+from customer_purchase_prediction.columns import ID_COLUMN, LABEL_COLUMN
 from customer_purchase_prediction.features import SessionFeatures
-from customer_purchase_prediction.params import FeatureParams
+from customer_purchase_prediction.params import FeatureParams, ModellingParams
 
 logger = logging.getLogger(__name__)
+
+
+def split_sessions(
+    sessions: pd.DataFrame, params: ModellingParams
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Stratified train/validation/test split with ``modelling.split``'s fractions."""
+    split = params.split
+    rest, test = train_test_split(
+        sessions,
+        test_size=split.test,
+        stratify=sessions[LABEL_COLUMN],
+        random_state=split.seed,
+    )
+    train, validation = train_test_split(
+        rest,
+        test_size=split.validation / (split.train + split.validation),
+        stratify=rest[LABEL_COLUMN],
+        random_state=split.seed,
+    )
+    logger.info(
+        "Split: %d train, %d validation, %d test",
+        len(train),
+        len(validation),
+        len(test),
+    )
+    return train, validation, test
 
 
 def fit_feature_transformer(

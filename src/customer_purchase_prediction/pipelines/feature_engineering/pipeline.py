@@ -9,13 +9,22 @@ from kedro.pipeline import Node, Pipeline
 from customer_purchase_prediction.pipelines.feature_engineering.nodes import (
     build_feature_table,
     fit_feature_transformer,
+    split_sessions,
 )
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Fit the feature transformer on training rows; tabulate the features."""
+    """Split the sessions; fit the feature transformer on the training part."""
     return Pipeline(
         [
+            # The split fractions are a modelling choice (modelling.split), but
+            # the split comes first so that every later step runs downstream.
+            Node(
+                func=split_sessions,
+                inputs=["sessions", "params:modelling"],
+                outputs=["train_sessions", "validation_sessions", "test_sessions"],
+                name="split_sessions",
+            ),
             Node(
                 func=fit_feature_transformer,
                 inputs=["train_sessions", "params:feature_engineering"],

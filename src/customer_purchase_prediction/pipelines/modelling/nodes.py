@@ -1,4 +1,4 @@
-"""Nodes of the modelling pipeline: split, tune, fit, select, test once, package."""
+"""Nodes of the modelling pipeline: tune, fit, select, test once, package."""
 
 from __future__ import annotations
 
@@ -8,12 +8,16 @@ from datetime import UTC, datetime
 from importlib import import_module
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
-from xgboost import XGBClassifier
 
-from customer_purchase_prediction.contract import LABEL_COLUMN
+from customer_purchase_prediction.candidates import get_candidate, registry
+from customer_purchase_prediction.columns import (
+    FEATURE_COLUMNS,
+    ID_COLUMN,
+    LABEL_COLUMN,
+)
 from customer_purchase_prediction.evaluation import (
     choose_candidate,
     classification_metrics,
@@ -22,50 +26,29 @@ from customer_purchase_prediction.evaluation import (
 from customer_purchase_prediction.features import SessionFeatures
 from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
 from customer_purchase_prediction.params import ModellingParams
+from customer_purchase_prediction.results import (
+    CandidateTestMetrics,
+    CandidateTuning,
+    Selection,
+)
 from customer_purchase_prediction.tuning import candidate_pipeline, tune_candidate
 
 logger = logging.getLogger(__name__)
 
+# Libraries whose versions the artifact records, besides each candidate's own.
 LIBRARIES = {
     "kedro": "kedro",
     "scikit-learn": "sklearn",
-    "xgboost": "xgboost",
     "pandas": "pandas",
     "numpy": "numpy",
 }
-
-
-def split_sessions(
-    sessions: pd.DataFrame, params: ModellingParams
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Stratified train/validation/test split with the configured fractions."""
-    split = params.split
-    rest, test = train_test_split(
-        sessions,
-        test_size=split.test,
-        stratify=sessions[LABEL_COLUMN],
-        random_state=split.seed,
-    )
-    train, validation = train_test_split(
-        rest,
-        test_size=split.validation / (split.train + split.validation),
-        stratify=rest[LABEL_COLUMN],
-        random_state=split.seed,
-    )
-    logger.info(
-        "Split: %d train, %d validation, %d test",
-        len(train),
-        len(validation),
-        len(test),
-    )
-    return train, validation, test
 
 
 def tune_candidates(
     train_sessions: pd.DataFrame,
     feature_transformer: SessionFeatures,
     params: ModellingParams,
-) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+) -> tuple[CandidateTuning, pd.DataFrame, pd.DataFrame]:
     """Search and cross-validate every enabled candidate.
 
     Returns:
@@ -84,13 +67,14 @@ def tune_candidates(
         ]
     )
     trials = pd.concat([r.trials for r in results], ignore_index=True)
-    return {r.name: r.summary() for r in results}, cv_table, trials
+    tuning = CandidateTuning({r.name: r.summary() for r in results})
+    return tuning, cv_table, trials
 
 
 def fit_candidates(
     train_sessions: pd.DataFrame,
     feature_transformer: SessionFeatures,
-    candidate_tuning: dict[str, Any],
+    candidate_tuning: CandidateTuning,
     params: ModellingParams,
 ) -> dict[str, Pipeline]:
     """Refit each candidate's chosen configuration on the whole training part."""
@@ -99,7 +83,7 @@ def fit_candidates(
     fitted = {}
     for name, tuning in candidate_tuning.items():
         pipeline = candidate_pipeline(
-            name, tuning["params"], feature_transformer, params, float(y.mean())
+            name, tuning.params, feature_transformer, params, float(y.mean())
         )
         pipeline.named_steps["model"].fit(matrix, y)
         fitted[name] = pipeline
@@ -109,9 +93,9 @@ def fit_candidates(
 def select_model(
     candidate_models: dict[str, Pipeline],
     validation_sessions: pd.DataFrame,
-    candidate_tuning: dict[str, Any],
+    candidate_tuning: CandidateTuning,
     params: ModellingParams,
-) -> dict[str, Any]:
+) -> Selection:
     """Tune each threshold on validation; select by the CV selection metric.
 
     Selection uses the cross-validated metrics (more rows than the validation
@@ -120,12 +104,15 @@ def select_model(
     y = validation_sessions[LABEL_COLUMN].to_numpy()
     thresholds, validation = {}, {}
     for name, pipeline in candidate_models.items():
-        proba = pipeline_proba(pipeline, validation_sessions)
+        proba = pipeline_proba(name, pipeline, validation_sessions)
         thresholds[name], _ = tune_threshold(
             y, proba, params.selection_metric, params.threshold
         )
         validation[name] = classification_metrics(y, proba, thresholds[name])
-    cv = {name: candidate_tuning[name]["cv"] for name in candidate_models}
+    cv = {
+        name: {m: v.model_dump() for m, v in candidate_tuning[name].cv.items()}
+        for name in candidate_models
+    }
     selected, contenders = choose_candidate(
         cv,
         params.selection_metric,
@@ -140,81 +127,109 @@ def select_model(
         scores,
         contenders,
     )
-    return {
-        "selected_model": selected,
-        "selection_metric": params.selection_metric,
-        "selection_scores": scores,
-        "contenders": contenders,
-        "thresholds": thresholds,
-        "validation": validation,
-    }
+    return Selection(
+        selected_model=selected,
+        selection_metric=params.selection_metric,
+        selection_scores=scores,
+        contenders=contenders,
+        thresholds=thresholds,
+        validation=validation,
+    )
 
 
 def evaluate_on_test(
     candidate_models: dict[str, Pipeline],
     test_sessions: pd.DataFrame,
-    model_selection: dict[str, Any],
-) -> dict[str, dict[str, float]]:
-    """Score every candidate once on the test part, at its own threshold."""
-    y = test_sessions[LABEL_COLUMN].to_numpy()
-    return {
-        name: classification_metrics(
-            y,
-            pipeline_proba(pipeline, test_sessions),
-            model_selection["thresholds"][name],
+    model_selection: Selection,
+) -> tuple[pd.DataFrame, CandidateTestMetrics]:
+    """Score every candidate once on the test part, at its own threshold.
+
+    The one place the test part is scored: the reports read these predictions
+    (with each row's session columns, for permutation importance) and metrics.
+    Probabilities come from the function the artifact scores with, so the
+    selected model's are the deployed model's, to the last bit.
+
+    Returns:
+        The test predictions, a row per candidate and customer, and each
+        candidate's test metrics.
+    """
+    y = test_sessions[LABEL_COLUMN].to_numpy().astype("int64")
+    frames, metrics = [], {}
+    for name, pipeline in candidate_models.items():
+        proba = pipeline_proba(name, pipeline, test_sessions)
+        threshold = model_selection.thresholds[name]
+        metrics[name] = classification_metrics(y, proba, threshold)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model": name,
+                    "selected": name == model_selection.selected_model,
+                    ID_COLUMN: test_sessions[ID_COLUMN].to_numpy(),
+                    **{c: test_sessions[c].to_numpy() for c in FEATURE_COLUMNS},
+                    LABEL_COLUMN: y,
+                    "probability": np.asarray(proba, dtype=np.float64),
+                    "threshold": float(threshold),
+                    "prediction": (proba >= threshold).astype("int64"),
+                }
+            )
         )
-        for name, pipeline in candidate_models.items()
-    }
+    predictions = pd.concat(frames, ignore_index=True)
+    return predictions, CandidateTestMetrics(metrics)
 
 
 def package_model(
     candidate_models: dict[str, Pipeline],
-    model_selection: dict[str, Any],
-    candidate_tuning: dict[str, Any],
-    test_metrics: dict[str, dict[str, float]],
+    model_selection: Selection,
+    candidate_tuning: CandidateTuning,
+    test_metrics: CandidateTestMetrics,
     train_sessions: pd.DataFrame,
+    data_quality_report: dict[str, Any],
     params: ModellingParams,
 ) -> PurchaseModel:
-    """The deliverable: the selected pipeline with threshold and metadata."""
-    name = model_selection["selected_model"]
+    """The deliverable: the selected pipeline with threshold and metadata.
+
+    The metadata carries what the reports need of the training data (the
+    data-quality report), so an artifact's reports can be recreated later.
+    """
+    name = model_selection.selected_model
     pipeline = candidate_models[name]
+    estimator = pipeline.named_steps["model"]
+    threshold = model_selection.thresholds[name]
     metadata = {
         "model_name": name,
-        "estimator": type(pipeline.named_steps["model"]).__name__,
-        "hyperparameters": candidate_tuning[name]["params"],
-        "trees": fitted_trees(pipeline.named_steps["model"]),
+        "estimator": type(estimator).__name__,
+        "hyperparameters": candidate_tuning[name].params,
+        "trees": get_candidate(name).tree_count(estimator),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "training_rows": len(train_sessions),
         "training_positive_rate": float(train_sessions[LABEL_COLUMN].mean()),
         "data_fingerprint": fingerprint(train_sessions),
-        "selection_metric": model_selection["selection_metric"],
-        "selection_scores": model_selection["selection_scores"],
-        "contenders": model_selection["contenders"],
-        "threshold": model_selection["thresholds"][name],
-        "cv": candidate_tuning[name]["cv"],
-        "validation": model_selection["validation"][name],
+        "data_quality": data_quality_report,
+        "selection_metric": model_selection.selection_metric,
+        "selection_scores": model_selection.selection_scores,
+        "contenders": model_selection.contenders,
+        "threshold": threshold,
+        "cv": {m: v.model_dump() for m, v in candidate_tuning[name].cv.items()},
+        "validation": model_selection.validation[name],
         "test": test_metrics[name],
         "features": pipeline.named_steps["features"].get_feature_names_out().tolist(),
-        "library_versions": {
-            name: import_module(module).__version__
-            for name, module in LIBRARIES.items()
-        },
+        "library_versions": library_versions(),
     }
     return PurchaseModel(
         pipeline,
-        threshold=model_selection["thresholds"][name],
+        threshold=threshold,
         confidence_margins=(params.confidence.high, params.confidence.medium),
         metadata=metadata,
     )
 
 
-def fitted_trees(estimator: Any) -> int | None:
-    """Trees in a fitted tree model (XGBoost's after early stopping); else None."""
-    if isinstance(estimator, XGBClassifier):  # binary: a tree per round
-        rounds = estimator.get_booster().num_boosted_rounds()
-        return int(rounds * (estimator.num_parallel_tree or 1))
-    trees = getattr(estimator, "estimators_", None)
-    return None if trees is None else len(trees)
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries training used, each candidate's included."""
+    modules = dict(LIBRARIES)
+    for candidate in registry().values():
+        if candidate.library not in modules.values():
+            modules[candidate.library] = candidate.library
+    return {label: import_module(m).__version__ for label, m in modules.items()}
 
 
 def fingerprint(frame: pd.DataFrame) -> str:

@@ -11,21 +11,14 @@ from customer_purchase_prediction.pipelines.modelling.nodes import (
     fit_candidates,
     package_model,
     select_model,
-    split_sessions,
     tune_candidates,
 )
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Split, tune and fit candidates, select one, test once, package it."""
+    """Tune and fit candidates, select one, test once, package it."""
     return Pipeline(
         [
-            Node(
-                func=split_sessions,
-                inputs=["sessions", "params:modelling"],
-                outputs=["train_sessions", "validation_sessions", "test_sessions"],
-                name="split_sessions",
-            ),
             Node(
                 func=tune_candidates,
                 inputs=["train_sessions", "feature_transformer", "params:modelling"],
@@ -57,7 +50,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             Node(
                 func=evaluate_on_test,
                 inputs=["candidate_models", "test_sessions", "model_selection"],
-                outputs="test_metrics",
+                outputs=["test_predictions", "test_metrics"],
                 name="evaluate_on_test",
             ),
             Node(
@@ -68,6 +61,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "candidate_tuning",
                     "test_metrics",
                     "train_sessions",
+                    "data_quality_report",
                     "params:modelling",
                 ],
                 outputs="purchase_model",
