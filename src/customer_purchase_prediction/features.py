@@ -45,7 +45,7 @@ from customer_purchase_prediction.columns import (
     PAGES_VIEWED,
     TIME_SPENT,
 )
-from customer_purchase_prediction.contract import (
+from customer_purchase_prediction.values import (
     MISSING_CODE,
     column_values,
     label_codes,

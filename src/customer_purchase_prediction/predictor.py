@@ -24,10 +24,8 @@ import pandas as pd
 from kedro.config import OmegaConfigLoader
 from kedro.io import Version
 
+from customer_purchase_prediction.columns import ID_COLUMN, SESSION_COLUMNS
 from customer_purchase_prediction.contract import (
-    ID_COLUMN,
-    MAX_INTEGER,
-    SESSION_COLUMNS,
     ValidationResult,
     check_columns,
     validate_sessions,
@@ -43,6 +41,7 @@ from customer_purchase_prediction.pipelines.inference.nodes import (
     rank_predictions,
     score_sessions,
 )
+from customer_purchase_prediction.values import MAX_INTEGER
 
 PACKAGE = "customer_purchase_prediction"
 MODEL_DATASET = "purchase_model"

@@ -1,0 +1,40 @@
+"""The one private call of another library: it must still exist and agree."""
+
+from __future__ import annotations
+
+import numpy as np
+import treelite
+import treelite.gtil
+from sklearn.ensemble import RandomForestClassifier
+from xgboost import XGBClassifier
+
+from customer_purchase_prediction import treelite_adapter
+from customer_purchase_prediction.candidates import get_candidate
+
+
+def test_the_pinned_treelite_still_has_the_private_core() -> None:
+    assert treelite.__version__ == treelite_adapter.PINNED_TREELITE, (
+        "treelite was upgraded: check that treelite.gtil.gtil._predict_impl and "
+        "GTILConfig still behave as treelite_adapter.py expects, then update "
+        "PINNED_TREELITE (and the latency figure in docs/performance.md)"
+    )
+    assert treelite_adapter.uses_private_core(), (
+        "treelite.gtil.gtil._predict_impl or GTILConfig is gone: single records "
+        "now take the slower public treelite.gtil.predict"
+    )
+
+
+def test_the_private_core_gives_the_public_functions_results() -> None:
+    rng = np.random.default_rng(0)
+    X, y = rng.random((300, 5)), rng.integers(0, 2, 300)
+    rows = rng.random((17, 5)).astype(np.float32)
+    for name, estimator in (
+        ("xgboost", XGBClassifier(n_estimators=20, max_depth=3).fit(X, y)),
+        ("random_forest", RandomForestClassifier(n_estimators=10).fit(X, y)),
+    ):
+        model = get_candidate(name).scorer.compile(estimator).model
+        for margin in (False, True):
+            np.testing.assert_array_equal(
+                treelite_adapter.predict(model, rows, margin=margin),
+                treelite.gtil.predict(model, rows, nthread=1, pred_margin=margin),
+            )
