@@ -1,0 +1,97 @@
+"""Project hooks: a training run ends with one line on what it chose and where to read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+from kedro.io import CatalogProtocol
+from kedro.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+MODEL_DATASET = "purchase_model"
+# The reports a reader opens first, by file name, in the order they are named.
+REPORT_FILES = ("model_card.md", "report.html")
+
+
+def run_summary(model: Any, reports: Iterable[str] = ()) -> str:
+    """``"Selected <model>: test <metric> <value>; reports: <paths>"``."""
+    metric = model.metadata["selection_metric"]
+    value = float(model.metadata["test"][metric])
+    summary = f"Selected {model.name}: test {metric} {value:.4f}"
+    paths = ", ".join(reports)
+    return f"{summary}; reports: {paths}" if paths else summary
+
+
+def report_paths(
+    catalog_config: Mapping[str, Mapping[str, Any]],
+    written: Iterable[str],
+    project_path: str | Path | None = None,
+) -> list[str]:
+    """The files among ``REPORT_FILES`` that the datasets in ``written`` save to.
+
+    Args:
+        catalog_config: Dataset configurations, as ``DataCatalog.to_config`` gives.
+        written: The datasets the run wrote.
+        project_path: Paths under it are shown relative to it.
+    """
+    found: dict[str, str] = {}
+    for name in written:
+        config = catalog_config.get(name) or {}
+        # A dataset class without its own __init__ records its arguments as kwargs.
+        filepath = config.get("filepath") or (config.get("kwargs") or {}).get(
+            "filepath"
+        )
+        if filepath is None or PurePosixPath(str(filepath)).name not in REPORT_FILES:
+            continue
+        path = Path(str(filepath))
+        if project_path is not None and path.is_relative_to(project_path):
+            path = path.relative_to(project_path)
+        found[path.name] = path.as_posix()
+    return [found[name] for name in REPORT_FILES if name in found]
+
+
+class RunSummaryHooks:
+    """After a run that wrote the model artifact, logs one closing summary line."""
+
+    def __init__(self) -> None:
+        self._model: Any = None
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        """Forget the model of an earlier run in this process."""
+        self._model = None
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        """Keep the model artifact as it is saved, so as not to load it again."""
+        if dataset_name == MODEL_DATASET:
+            self._model = data
+
+    @hook_impl
+    def after_pipeline_run(
+        self,
+        run_params: dict[str, Any],
+        pipeline: Pipeline,
+        catalog: CatalogProtocol,
+    ) -> None:
+        """Log the summary if this run wrote the model; never fail the run."""
+        written = pipeline.all_outputs()
+        if MODEL_DATASET not in written:
+            return
+        try:
+            # ParallelRunner saves in worker processes, whose hooks are not these.
+            model = self._model
+            if model is None:
+                model = catalog.load(MODEL_DATASET)
+            config = catalog.to_config()[0]  # type: ignore[attr-defined]
+            reports = report_paths(config, written, run_params.get("project_path"))
+            logger.info("%s", run_summary(model, reports))
+        except Exception as exc:  # the run itself has succeeded
+            logger.warning("No run summary: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._model = None

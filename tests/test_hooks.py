@@ -1,0 +1,131 @@
+"""A run that trains the model ends with one line: the model chosen, where to read."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.pipeline import Node, Pipeline
+from kedro_datasets.text import TextDataset
+
+from customer_purchase_prediction.datasets import MarkdownDataset
+from customer_purchase_prediction.hooks import RunSummaryHooks, run_summary
+from tests.conftest import run_project
+
+MODEL = SimpleNamespace(
+    name="xgboost", metadata={"selection_metric": "f1", "test": {"f1": 0.81254}}
+)
+TRAINING = Pipeline(
+    [
+        Node(func=lambda: MODEL, inputs=None, outputs="purchase_model", name="train"),
+        Node(
+            func=lambda model: ("# card", "<html></html>", "# comparison"),
+            inputs="purchase_model",
+            outputs=["model_card", "report", "model_comparison_md"],
+            name="report",
+        ),
+    ]
+)
+SCORING = Pipeline(
+    [Node(func=lambda model: 1, inputs="purchase_model", outputs="scores", name="s")]
+)
+
+
+def _catalog(project: Path) -> DataCatalog:
+    reporting = project / "data" / "08_reporting"
+    return DataCatalog(
+        {
+            "purchase_model": MemoryDataset(MODEL),
+            "model_card": MarkdownDataset(filepath=str(reporting / "model_card.md")),
+            "report": TextDataset(filepath=str(reporting / "report.html")),
+            "model_comparison_md": MarkdownDataset(
+                filepath=str(reporting / "model_comparison.md")
+            ),
+            "scores": MemoryDataset(),
+        }
+    )
+
+
+def _summaries(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "customer_purchase_prediction.hooks"]
+
+
+def _fake_run(
+    hooks: RunSummaryHooks, pipeline: Pipeline, project: Path, *, saved: Any = MODEL
+) -> None:
+    """Call the hooks as a run of ``pipeline`` in ``project`` would."""
+    hooks.before_pipeline_run()
+    if saved is not None and "purchase_model" in pipeline.all_outputs():
+        hooks.after_dataset_saved("purchase_model", saved)
+    hooks.after_pipeline_run(
+        run_params={"project_path": project.as_posix()},
+        pipeline=pipeline,
+        catalog=_catalog(project),
+    )
+
+
+def test_a_training_run_ends_with_the_model_its_test_score_and_the_reports(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    _fake_run(RunSummaryHooks(), TRAINING, tmp_path)
+    assert [(r.levelname, r.getMessage()) for r in _summaries(caplog)] == [
+        (
+            "INFO",
+            "Selected xgboost: test f1 0.8125; reports: "
+            "data/08_reporting/model_card.md, data/08_reporting/report.html",
+        )
+    ]
+
+
+def test_the_model_is_loaded_when_the_hooks_did_not_see_it_saved(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    _fake_run(RunSummaryHooks(), TRAINING, tmp_path, saved=None)  # ParallelRunner
+    assert [r.getMessage() for r in _summaries(caplog)] == [
+        "Selected xgboost: test f1 0.8125; reports: "
+        "data/08_reporting/model_card.md, data/08_reporting/report.html"
+    ]
+
+
+def test_a_run_that_does_not_train_says_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    hooks = RunSummaryHooks()
+    _fake_run(hooks, TRAINING, tmp_path)
+    caplog.clear()
+    _fake_run(hooks, SCORING, tmp_path)  # e.g. --pipelines=inference
+    assert _summaries(caplog) == []
+
+
+def test_a_summary_that_cannot_be_made_never_fails_the_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    odd = SimpleNamespace(name="xgboost", metadata={"selection_metric": "f1"})
+    _fake_run(RunSummaryHooks(), TRAINING, tmp_path, saved=odd)
+    assert [(r.levelname, r.getMessage()) for r in _summaries(caplog)] == [
+        ("WARNING", "No run summary: KeyError: 'test'")
+    ]
+
+
+def test_the_summary_names_only_the_reports_there_are() -> None:
+    assert run_summary(MODEL) == "Selected xgboost: test f1 0.8125"
+
+
+@pytest.mark.slow
+def test_kedro_run_ends_with_the_summary(
+    project_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    run_project(project_dir)
+    summaries = [r.getMessage() for r in _summaries(caplog)]
+    assert len(summaries) == 1
+    assert summaries[0].startswith("Selected ")
+    assert summaries[0].endswith("; reports: data/08_reporting/model_card.md")
