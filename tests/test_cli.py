@@ -228,3 +228,16 @@ def test_the_run_kedro_viz_offers_for_predictions_writes_them(
     assert code == 0, output
     assert (project_dir / "data/07_model_output/purchase_predictions.csv").exists()
     assert not (project_dir / "data/07_model_output/inference_summary.json").exists()
+
+
+def test_kedro_run_prints_progress_and_findings_not_every_dataset(
+    project_dir: Path,
+) -> None:
+    kedro = str(Path(sys.executable).with_name("kedro"))
+    finished = _command_line(project_dir, kedro, "run", "--pipelines=data_processing")
+    output = finished.stdout + finished.stderr
+    assert finished.returncode == 0, output
+    assert "Completed 2 out of 2 tasks" in output
+    assert " rows in, " in output  # the data contract's own count
+    for noise in ("Loading data from", "Saving data to", "Running node:", "Using '"):
+        assert noise not in output
