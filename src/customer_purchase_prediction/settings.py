@@ -2,7 +2,9 @@
 
 Parameters merge softly across environments: ``conf/test`` or ``conf/prod`` (or a
 personal ``conf/local``) override single keys, not whole sections. A training run
-ends with one line naming the chosen model and the reports (``hooks.py``).
+ends with one line naming the chosen model and the reports (``hooks.py``), and
+``--load-versions=purchase_model:<v>`` loads the rest of that training run at
+version ``<v>`` too (``run_versions.py``).
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 from kedro.config import OmegaConfigLoader
 
 from customer_purchase_prediction.hooks import RunSummaryHooks
+from customer_purchase_prediction.run_versions import PinTrainingRunVersions
 
-HOOKS = (RunSummaryHooks(),)
+HOOKS = (RunSummaryHooks(), PinTrainingRunVersions())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
