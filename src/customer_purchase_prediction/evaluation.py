@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import (
@@ -51,6 +52,65 @@ def classification_metrics(
     }
 
 
+@dataclass(frozen=True)
+class ThresholdRates:
+    """Decision rates of probabilities at each of a series of thresholds.
+
+    Every array has one value per threshold. Ratios with nothing to divide by
+    (no customer flagged, no buyer, no non-buyer) are 0.
+    """
+
+    thresholds: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    false_positive_rate: np.ndarray
+    accuracy: np.ndarray
+    flagged_share: np.ndarray
+
+    @property
+    def f1(self) -> np.ndarray:
+        """The harmonic mean of precision and recall (0 where both are 0)."""
+        total = self.precision + self.recall
+        return np.divide(
+            2 * self.precision * self.recall,
+            total,
+            out=np.zeros(len(total)),
+            where=total > 0,
+        )
+
+
+def threshold_rates(
+    y_true: np.ndarray, proba: np.ndarray, thresholds: np.ndarray = THRESHOLD_GRID
+) -> ThresholdRates:
+    """Precision, recall and the other rates of deciding ``proba >= t`` for each t."""
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=float))
+    predicted = np.asarray(proba)[None, :] >= thresholds[:, None]
+    positives = np.asarray(y_true) == 1
+    true_pos = (predicted & positives).sum(axis=1)
+    flagged = predicted.sum(axis=1)
+    n_pos, n = int(positives.sum()), len(positives)
+    false_pos = flagged - true_pos
+    return ThresholdRates(
+        thresholds=thresholds,
+        precision=np.divide(
+            true_pos, flagged, out=np.zeros(len(flagged)), where=flagged > 0
+        ),
+        recall=true_pos / max(n_pos, 1),
+        false_positive_rate=false_pos / max(n - n_pos, 1),
+        accuracy=(n - false_pos - (n_pos - true_pos)) / max(n, 1),
+        flagged_share=flagged / max(n, 1),
+    )
+
+
+def threshold_metric(metric: str) -> str:
+    """The metric the decision threshold is tuned for when selecting by ``metric``.
+
+    A threshold-free metric (``roc_auc``, ``average_precision``) takes the F1
+    threshold.
+    """
+    return "f1" if metric in THRESHOLD_FREE else metric
+
+
 def tune_threshold(
     y_true: np.ndarray, proba: np.ndarray, metric: str, params: ThresholdParams
 ) -> tuple[float, float]:
@@ -65,28 +125,18 @@ def tune_threshold(
     y_true = np.asarray(y_true)
     if params.value is not None:
         return params.value, _score(y_true, proba, params.value, metric)
-    target = "f1" if metric in THRESHOLD_FREE else metric
-    predicted = proba[None, :] >= THRESHOLD_GRID[:, None]
-    positives = y_true == 1
-    true_pos = (predicted & positives).sum(axis=1)
-    flagged = predicted.sum(axis=1)
-    precision = np.divide(
-        true_pos, flagged, out=np.zeros(len(flagged)), where=flagged > 0
-    )
-    recall = true_pos / max(int(positives.sum()), 1)
+    target = threshold_metric(metric)
+    rates = threshold_rates(y_true, proba)
     if target == "f1":
-        objective = np.divide(
-            2 * precision * recall,
-            precision + recall,
-            out=np.zeros(len(flagged)),
-            where=(precision + recall) > 0,
-        )
+        objective = rates.f1
     elif target == "accuracy":
-        objective = (predicted == positives[None, :]).mean(axis=1)
+        objective = rates.accuracy
     elif target == "precision":
-        objective = np.where(recall >= params.min_recall, precision, -1.0)
+        objective = np.where(rates.recall >= params.min_recall, rates.precision, -1.0)
     else:
-        objective = np.where(precision >= params.min_precision, recall, -1.0)
+        objective = np.where(
+            rates.precision >= params.min_precision, rates.recall, -1.0
+        )
     if objective.max() < 0:  # the constraint cannot be met: fall back to F1
         threshold, _ = tune_threshold(y_true, proba, "f1", params)
         return threshold, _score(y_true, proba, threshold, metric)
