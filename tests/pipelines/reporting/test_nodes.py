@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,66 +12,44 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from matplotlib.figure import Figure
 from pydantic import ValidationError
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from xgboost import XGBClassifier
 
-from customer_purchase_prediction.errors import ArtifactMismatchError
 from customer_purchase_prediction.evaluation import (
     THRESHOLD_GRID,
     classification_metrics,
 )
 from customer_purchase_prediction.pipelines.reporting import (
     computations,
-    markdown,
+    figures,
     nodes,
     plots,
+    render,
 )
 from customer_purchase_prediction.pipelines.reporting.params import (
     BootstrapParams,
     ReportingParams,
 )
+from customer_purchase_prediction.pipelines.reporting.summaries import BusinessImpact
+from tests.pipelines.reporting.inputs import (
+    BOUGHT,
+    PROBA,
+    THRESHOLD,
+    as_json,
+    model_metrics,
+    predictions,
+)
 
-# Ten customers, already in order of probability. At threshold 0.55 the model
-# targets the first four: three buyers (rows 0, 1, 3) and one non-buyer (row 2);
-# it misses the buyer in row 6 and rightly skips five non-buyers.
-PROBA = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
-BOUGHT = np.array([1, 1, 0, 1, 0, 0, 1, 0, 0, 0])
-THRESHOLD = 0.55
 PARAMS = ReportingParams(contact_cost=2.0, conversion_value=10.0, currency="€")
 
 
-def predictions(
-    proba: np.ndarray = PROBA,
-    bought: np.ndarray = BOUGHT,
-    threshold: float = THRESHOLD,
-    model: str = "logistic_regression",
-    *,
-    selected: bool = True,
-) -> pd.DataFrame:
-    """A test_predictions table for one model."""
-    return pd.DataFrame(
-        {
-            "model": model,
-            "selected": selected,
-            "customer_id": np.arange(1, len(proba) + 1),
-            "purchase": bought,
-            "probability": proba,
-            "threshold": threshold,
-            "prediction": (proba >= threshold).astype(int),
-        }
-    )
-
-
 @pytest.fixture
-def impact() -> tuple[dict[str, Any], pd.DataFrame]:
+def impact() -> tuple[BusinessImpact, pd.DataFrame]:
     return nodes.assess_business_impact(predictions(), PARAMS)
 
 
 def test_confusion_counts_and_shares_are_the_hand_counted_ones(
-    impact: tuple[dict[str, Any], pd.DataFrame],
+    impact: tuple[BusinessImpact, pd.DataFrame],
 ) -> None:
-    report, _ = impact
+    report = as_json(impact[0])
     assert report["confusion_matrix"] == {
         "true_positives": 3,
         "false_positives": 1,
@@ -94,17 +70,18 @@ def test_confusion_counts_and_shares_are_the_hand_counted_ones(
 
 
 def test_profit_of_model_everyone_and_no_one(
-    impact: tuple[dict[str, Any], pd.DataFrame],
+    impact: tuple[BusinessImpact, pd.DataFrame],
 ) -> None:
-    strategies = impact[0]["strategies"]
+    report = as_json(impact[0])
+    strategies = report["strategies"]
     # model: 10 x 3 buyers - 2 x 4 contacted; everyone: 10 x 4 - 2 x 10
     assert strategies["model"]["profit"] == 22.0
     assert strategies["model"]["profit_per_1000_customers"] == 2200.0
     assert strategies["everyone"]["profit"] == 20.0
     assert strategies["everyone"]["profit_per_1000_customers"] == 2000.0
     assert strategies["no_one"]["profit"] == 0.0
-    assert impact[0]["best_strategy"] == "model"
-    versus = impact[0]["model_vs_everyone"]
+    assert report["best_strategy"] == "model"
+    versus = report["model_vs_everyone"]
     assert versus == {
         "saved_contact_costs": 10.0,
         "forgone_profit": 8.0,
@@ -116,9 +93,9 @@ def test_profit_of_model_everyone_and_no_one(
 
 
 def test_decile_table_gain_lift_and_cumulative_profit(
-    impact: tuple[dict[str, Any], pd.DataFrame],
+    impact: tuple[BusinessImpact, pd.DataFrame],
 ) -> None:
-    report, deciles = impact
+    report, deciles = as_json(impact[0]), impact[1]
     assert deciles["customers"].tolist() == [1] * 10
     assert deciles["purchasers"].tolist() == BOUGHT.tolist()
     assert deciles["lift"].iloc[0] == pytest.approx(2.5)  # 100% vs 40%
@@ -158,14 +135,15 @@ def test_decile_table_keeps_every_customer_when_sizes_do_not_divide() -> None:
 
 def test_no_profitable_decile_advises_contacting_no_one() -> None:
     costly = ReportingParams(contact_cost=9.0, conversion_value=10.0)
-    report, _ = nodes.assess_business_impact(predictions(bought=np.zeros(10)), costly)
+    typed, _ = nodes.assess_business_impact(predictions(bought=np.zeros(10)), costly)
+    report = as_json(typed)
     assert report["best_campaign_depth"]["deciles"] == 0
     assert report["best_strategy"] == "no_one"
-    assert "contact no one" in nodes.summarise_business_impact(report)
+    assert "contact no one" in nodes.summarise_business_impact(typed)
 
 
 def test_business_summary_quotes_the_figures(
-    impact: tuple[dict[str, Any], pd.DataFrame],
+    impact: tuple[BusinessImpact, pd.DataFrame],
 ) -> None:
     text = nodes.summarise_business_impact(impact[0])
     assert "**Classified correctly:** 8 customers (80.0%)" in text
@@ -217,7 +195,7 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate() -> None:
 
 
 def test_calibration_summary_by_hand() -> None:
-    summary = computations.calibration_summary(predictions(), n_bins=5)
+    summary = as_json(computations.calibration_summary(predictions(), n_bins=5))
     expected_brier = float(np.mean((PROBA - BOUGHT) ** 2))
     assert summary["brier_score"] == pytest.approx(expected_brier)
     assert summary["reference_brier_score"] == pytest.approx(0.4 * 0.6)
@@ -240,70 +218,8 @@ def test_threshold_table_matches_the_metrics_at_each_threshold() -> None:
     assert row["contacted_share"] == pytest.approx(0.4)
 
 
-@pytest.mark.parametrize(
-    ("estimator", "kind"),
-    [
-        (LogisticRegression(), "coefficient magnitude"),
-        (RandomForestClassifier(n_estimators=5, random_state=0), "impurity decrease"),
-        (XGBClassifier(n_estimators=5, max_depth=2), "gain"),
-    ],
-)
-def test_model_importance_is_a_share_per_column(estimator: Any, kind: str) -> None:
-    rng = np.random.default_rng(0)
-    matrix = rng.random((80, 4))
-    estimator.fit(matrix, (matrix[:, 0] > 0.5).astype(int))
-    shares, found = computations.model_importance(estimator)
-    assert found == kind
-    assert shares.shape == (4,)
-    assert shares.sum() == pytest.approx(1.0)
-    assert shares.argmax() == 0
-
-
-def test_class_weighting_is_read_from_the_estimator() -> None:
-    assert computations.class_weighted(LogisticRegression(class_weight="balanced"))
-    assert not computations.class_weighted(LogisticRegression())
-    assert computations.class_weighted(XGBClassifier(scale_pos_weight=2.3))
-    assert not computations.class_weighted(XGBClassifier())
-
-
-def model_metrics_fixture() -> dict[str, Any]:
-    """A small model_metrics report for two candidates."""
-
-    def entry(f1: float, auc: float, *, selected: bool) -> dict[str, Any]:
-        test = {
-            "accuracy": 0.8,
-            "precision": 0.75,
-            "recall": 0.75,
-            "f1": f1,
-            "roc_auc": auc,
-            "average_precision": 0.85,
-        }
-        return {
-            "selected": selected,
-            "contender": True,
-            "threshold": 0.55,
-            "selection_score": f1 - 0.05,
-            "cv": {m: {"mean": v - 0.05, "std": 0.02} for m, v in test.items()},
-            "validation": test,
-            "test": test,
-            "test_interval": {m: [v - 0.1, min(v + 0.1, 1.0)] for m, v in test.items()},
-        }
-
-    return {
-        "selected_model": "xgboost",
-        "selection_metric": "f1",
-        "threshold": 0.55,
-        "test_rows": 10,
-        "test_purchasers": 4,
-        "models": {
-            "logistic_regression": entry(0.75, 0.85, selected=False),
-            "xgboost": entry(0.74, 0.9, selected=True),
-        },
-    }
-
-
 def test_model_comparison_marks_the_selected_model_and_quotes_metrics() -> None:
-    table, markdown = nodes.build_model_comparison(model_metrics_fixture())
+    table, markdown = nodes.build_model_comparison(model_metrics())
     assert table["model"].tolist() == ["logistic_regression", "xgboost"]
     assert table["selected"].tolist() == [False, True]
     assert table["contender"].tolist() == [True, True]
@@ -318,37 +234,29 @@ def test_model_comparison_marks_the_selected_model_and_quotes_metrics() -> None:
 
 
 def test_selection_summary_explains_a_tie_break_between_contenders() -> None:
-    metrics = model_metrics_fixture()
-    text = markdown.selection_summary(metrics)
+    text = nodes.build_model_comparison(model_metrics())[1]
     assert "Logistic regression and XGBoost were within one standard error" in text
     assert "(CV ROC AUC 0.850) is selected" in text
-    metrics["models"]["logistic_regression"]["contender"] = False
-    assert markdown.selection_summary(metrics) == (
-        "Selected: **XGBoost**. The candidate with the best mean F1 over the "
-        "cross-validation folds wins."
+    metrics = model_metrics()
+    alone = metrics.model_copy(
+        update={
+            "models": {
+                **metrics.models,
+                "logistic_regression": metrics.models["logistic_regression"].model_copy(
+                    update={"contender": False}
+                ),
+            }
+        }
     )
-
-
-def test_artifact_from_another_run_stops_with_the_way_out() -> None:
-    artifact = SimpleNamespace(
-        name="xgboost",
-        threshold=0.40,
-        version="2026-01-01T00.00.00.000Z",
-        metadata={"test": {"f1": 0.5}},
-    )
-    selection = {"selected_model": "xgboost", "thresholds": {"xgboost": 0.55}}
-    test_metrics = {"xgboost": {"f1": 0.5}}
-    with pytest.raises(ArtifactMismatchError, match="--load-versions") as err:
-        computations.check_same_run(artifact, selection, test_metrics)  # type: ignore[arg-type]
-    assert "2026-01-01T00.00.00.000Z" in str(err.value)
-    with pytest.raises(ArtifactMismatchError):
-        computations.check_same_run(
-            SimpleNamespace(**{**vars(artifact), "threshold": 0.55, "metadata": {}}),  # type: ignore[arg-type]
-            selection,
-            test_metrics,
+    assert (
+        "\n\n"
+        + (
+            "Selected: **XGBoost**. The candidate with the best mean F1 over the "
+            "cross-validation folds wins."
         )
-    matching = SimpleNamespace(**{**vars(artifact), "threshold": 0.55})
-    computations.check_same_run(matching, selection, test_metrics)  # type: ignore[arg-type]
+        + "\n\n"
+        in nodes.build_model_comparison(alone)[1]
+    )
 
 
 def test_wrong_business_parameter_names_the_key() -> None:
@@ -367,26 +275,28 @@ def _texts(fig: Figure) -> str:
 
 
 def test_plots_say_what_they_show_and_mark_the_threshold(
-    impact: tuple[dict[str, Any], pd.DataFrame],
+    impact: tuple[BusinessImpact, pd.DataFrame],
 ) -> None:
     report, deciles = impact
     confusion = plots.confusion_matrix_figure(
-        report["confusion_matrix"], model="xgboost", threshold=0.55
+        report.confusion_matrix, model="xgboost", threshold=0.55
     )
     assert "XGBoost on 10 test customers" in _texts(confusion)
     assert "Missed opportunities\n1 (10%)" in _texts(confusion)
-    static, interactive = plots.threshold_figures(
+    chart = figures.threshold_chart(
         computations.threshold_table(BOUGHT, PROBA),
         threshold=0.55,
-        metric="F1",
+        tuned_for="F1",
         model="xgboost",
     )
+    static, interactive = render.to_matplotlib(chart), render.to_plotly(chart)
     assert "chosen threshold 0.55" in _texts(static)
     assert static.axes[0].get_xlabel().startswith("Decision threshold")
     assert any(
         a.text == "chosen threshold 0.55" for a in interactive.layout.annotations
     )
-    static, interactive = plots.gain_lift_figures(deciles, model="xgboost")
+    chart = figures.gain_lift_chart(deciles, model="xgboost")
+    static, interactive = render.to_matplotlib(chart), render.to_plotly(chart)
     assert isinstance(static, Figure)
     assert isinstance(interactive, go.Figure)
     assert "Lift by decile" in _texts(static)
@@ -403,7 +313,8 @@ def test_roc_pr_figures_draw_every_candidate_with_its_quoted_score() -> None:
         "logistic_regression": {"roc_auc": 0.875, "average_precision": 0.8},
         "xgboost": {"roc_auc": 0.125, "average_precision": 0.3},
     }
-    static, interactive = plots.roc_pr_figures(both, scores, selected="xgboost")
+    chart = figures.roc_pr_chart(both, scores, selected="xgboost")
+    static, interactive = render.to_matplotlib(chart), render.to_plotly(chart)
     labels = [t.get_text() for t in static.axes[0].get_legend().get_texts()]
     assert "Logistic regression: AUC 0.875" in labels
     assert "XGBoost (selected): AUC 0.125" in labels

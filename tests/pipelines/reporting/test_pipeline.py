@@ -14,6 +14,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 from plotly import graph_objects as go
+from pydantic import BaseModel
 
 from customer_purchase_prediction.params import FeatureParams
 from customer_purchase_prediction.pipelines import (
@@ -22,12 +23,13 @@ from customer_purchase_prediction.pipelines import (
     reporting,
 )
 from customer_purchase_prediction.pipelines.reporting.computations import (
-    METRIC_LABELS,
     REPORTED_METRICS,
 )
 from customer_purchase_prediction.pipelines.reporting.params import ReportingParams
+from customer_purchase_prediction.pipelines.reporting.summaries import METRIC_LABELS
 from customer_purchase_prediction.synthetic import generate_sessions, write_frame
 from tests.conftest import PROJECT_ROOT, modelling_params, run_project
+from tests.pipelines.reporting.inputs import QUALITY_REPORT
 
 REPORT_FILES = (
     "model_comparison.csv",
@@ -47,14 +49,8 @@ REPORT_FILES = (
     "gain_lift.png",
     "gain_lift.plotly.json",
     "feature_importance.png",
+    "report.html",
 )
-QUALITY_REPORT = {
-    "source": "memory",
-    "rows": {"in": 603, "kept": 600, "rejected": 3},
-    "rejects_by_rule": {"time_spent:negative": 2, "customer_id:duplicated": 1},
-    "missing_values": {"time_spent": {"count": 12, "share": 0.02}},
-    "purchase_rate": 0.3,
-}
 
 
 class KeptDataset(MemoryDataset):
@@ -85,9 +81,13 @@ def reports(small_sessions: pd.DataFrame) -> dict[str, Any]:
         }
     )
     SequentialRunner().run(pipeline, catalog)
-    return {
-        name: catalog.load(name) for name in reporting.create_pipeline().all_outputs()
-    }
+    names = {*reporting.create_pipeline().all_outputs(), "test_predictions"}
+    return {name: _as_saved(catalog.load(name)) for name in names}
+
+
+def _as_saved(data: Any) -> Any:
+    """A typed summary as its JSON file holds it; anything else as it is."""
+    return data.model_dump(mode="json") if isinstance(data, BaseModel) else data
 
 
 def _money(value: float, currency: str) -> str:

@@ -1,35 +1,39 @@
-"""Computations behind the reports: predictions, metrics, intervals, money."""
+"""Computations behind the reports: metrics, intervals, calibration, money.
+
+Every function takes numbers and returns numbers (arrays, frames or the typed
+summaries of ``summaries.py``); none formats text.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import brier_score_loss
-from xgboost import XGBClassifier
 
-from customer_purchase_prediction.contract import ID_COLUMN, LABEL_COLUMN
-from customer_purchase_prediction.errors import ArtifactMismatchError
-from customer_purchase_prediction.evaluation import THRESHOLD_GRID
+from customer_purchase_prediction.columns import LABEL_COLUMN
+from customer_purchase_prediction.evaluation import threshold_rates
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.pipelines.reporting.params import (
     BootstrapParams,
     ReportingParams,
 )
+from customer_purchase_prediction.pipelines.reporting.summaries import (
+    Assumptions,
+    Calibration,
+    CalibrationBin,
+    CampaignDepth,
+    ClassifiedCorrectly,
+    ConfusionCounts,
+    MarketingWaste,
+    MissedOpportunities,
+    ModelVsEveryone,
+    Strategy,
+)
 
 REPORTED_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
-METRIC_LABELS = {
-    "accuracy": "Accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "f1": "F1",
-    "roc_auc": "ROC AUC",
-    "average_precision": "Average precision",
-}
 PER_CUSTOMERS = 1000  # business figures are also given per this many customers
 N_DECILES = 10
 # Mean predicted probability this far (or further) from the observed purchase
@@ -48,69 +52,20 @@ def artifact_version(model: PurchaseModel) -> str:
     return f"unversioned, trained at {model.metadata.get('trained_at', 'unknown')}"
 
 
-def check_same_run(
-    model: PurchaseModel,
-    model_selection: Mapping[str, Any],
-    test_metrics: Mapping[str, Mapping[str, float]],
-) -> None:
-    """Stop when the artifact and the modelling outputs come from different runs."""
-    name = model_selection["selected_model"]
-    threshold = model_selection["thresholds"][name]
-    expected, found = test_metrics[name], model.metadata.get("test", {})
-    same = (
-        model.name == name
-        and math.isclose(model.threshold, threshold)
-        and set(expected) == set(found)
-        and all(_same_number(expected[k], found[k]) for k in expected)
-    )
-    if not same:
-        raise ArtifactMismatchError(
-            f"the loaded purchase_model ({artifact_version(model)}: {model.name} at "
-            f"threshold {model.threshold}) is not the model the modelling outputs "
-            f"describe ({name} at threshold {threshold}, with other test metrics); "
-            f"reports would mix two training runs. Load the matching version with "
-            f"--load-versions=purchase_model:<version>, or retrain with 'kedro run'."
-        )
-
-
-def _same_number(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-12)
-
-
-def prediction_frame(
-    name: str,
-    selected: bool,
-    sessions: pd.DataFrame,
-    proba: np.ndarray,
-    threshold: float,
-) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "model": name,
-            "selected": selected,
-            ID_COLUMN: sessions[ID_COLUMN].to_numpy(),
-            LABEL_COLUMN: sessions[LABEL_COLUMN].to_numpy().astype("int64"),
-            "probability": np.asarray(proba, dtype=np.float64),
-            "threshold": float(threshold),
-            "prediction": (np.asarray(proba) >= threshold).astype("int64"),
-        }
-    )
-
-
 def selected_predictions(test_predictions: pd.DataFrame) -> pd.DataFrame:
     """The selected model's rows of the test predictions table."""
     return test_predictions[test_predictions["selected"]].reset_index(drop=True)
 
 
-def confusion_counts(y_true: np.ndarray, predicted: np.ndarray) -> dict[str, int]:
+def confusion_counts(y_true: np.ndarray, predicted: np.ndarray) -> ConfusionCounts:
     """True/false positives and negatives of 0/1 decisions."""
     actual, decided = np.asarray(y_true) == 1, np.asarray(predicted) == 1
-    return {
-        "true_positives": int((decided & actual).sum()),
-        "false_positives": int((decided & ~actual).sum()),
-        "false_negatives": int((~decided & actual).sum()),
-        "true_negatives": int((~decided & ~actual).sum()),
-    }
+    return ConfusionCounts(
+        true_positives=int((decided & actual).sum()),
+        false_positives=int((decided & ~actual).sum()),
+        false_negatives=int((~decided & actual).sum()),
+        true_negatives=int((~decided & ~actual).sum()),
+    )
 
 
 def bootstrap_intervals(
@@ -179,7 +134,7 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     )
 
 
-def calibration_summary(predictions: pd.DataFrame, n_bins: int) -> dict[str, Any]:
+def calibration_summary(predictions: pd.DataFrame, n_bins: int) -> Calibration:
     """Brier score, mean predicted vs observed rate, and equal-count reliability bins."""
     y = predictions[LABEL_COLUMN].to_numpy()
     proba = predictions["probability"].to_numpy()
@@ -188,37 +143,34 @@ def calibration_summary(predictions: pd.DataFrame, n_bins: int) -> dict[str, Any
     reference = rate * (1 - rate)  # always predicting the observed purchase rate
     order = np.argsort(proba, kind="stable")
     bins = [
-        {
-            "mean_probability": float(proba[part].mean()),
-            "purchase_rate": float(y[part].mean()),
-            "customers": len(part),
-        }
+        CalibrationBin(
+            mean_probability=float(proba[part].mean()),
+            purchase_rate=float(y[part].mean()),
+            customers=len(part),
+        )
         for part in np.array_split(order, min(n_bins, len(y)))
     ]
-    return {
-        "brier_score": brier,
-        "reference_brier_score": reference,
-        "brier_skill_score": 1 - brier / reference if reference > 0 else float("nan"),
-        "mean_probability": mean_proba,
-        "purchase_rate": rate,
-        "mean_gap": mean_proba - rate,
-        "bins": bins,
-    }
+    return Calibration(
+        brier_score=brier,
+        reference_brier_score=reference,
+        brier_skill_score=1 - brier / reference if reference > 0 else float("nan"),
+        mean_probability=mean_proba,
+        purchase_rate=rate,
+        mean_gap=mean_proba - rate,
+        bins=bins,
+    )
 
 
 def threshold_table(y: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
     """Precision, recall, F1 and share targeted at every threshold of the grid."""
-    decided = proba[None, :] >= THRESHOLD_GRID[:, None]
-    positive = np.asarray(y) == 1
-    tp = (decided & positive).sum(axis=1)
-    flagged = decided.sum(axis=1)
+    rates = threshold_rates(y, proba)
     return pd.DataFrame(
         {
-            "threshold": THRESHOLD_GRID,
-            "precision": _ratio(tp, flagged),
-            "recall": _ratio(tp, np.full(len(tp), positive.sum())),
-            "f1": _ratio(2 * tp, flagged + positive.sum()),
-            "contacted_share": flagged / max(len(positive), 1),
+            "threshold": rates.thresholds,
+            "precision": rates.precision,
+            "recall": rates.recall,
+            "f1": rates.f1,
+            "contacted_share": rates.flagged_share,
         }
     )
 
@@ -256,74 +208,56 @@ def decile_table(
     )
 
 
-def model_importance(estimator: Any) -> tuple[np.ndarray, str]:
-    """The estimator's own importance of each model-matrix column, as shares."""
-    if hasattr(estimator, "coef_"):
-        raw, kind = np.abs(np.ravel(estimator.coef_)), "coefficient magnitude"
-    elif isinstance(estimator, XGBClassifier):
-        raw, kind = np.asarray(estimator.feature_importances_), "gain"
-    else:
-        raw, kind = np.asarray(estimator.feature_importances_), "impurity decrease"
-    total = float(raw.sum())
-    return (raw / total if total > 0 else raw).astype(float), kind
-
-
-def class_weighted(estimator: Any) -> bool:
-    """Whether the estimator was trained with class weights (imbalance handling)."""
-    weight = getattr(estimator, "class_weight", None)
-    scale = getattr(estimator, "scale_pos_weight", None)
-    return weight is not None or (scale is not None and scale != 1)
-
-
 # ---------------------------------------------------------------- business figures
-def assumptions(params: ReportingParams) -> dict[str, Any]:
-    return {
-        "contact_cost": params.contact_cost,
-        "conversion_value": params.conversion_value,
-        "currency": params.currency,
-        "profit_formula": "conversion_value x purchasers contacted - contact_cost x "
+def assumptions(params: ReportingParams) -> Assumptions:
+    return Assumptions(
+        contact_cost=params.contact_cost,
+        conversion_value=params.conversion_value,
+        currency=params.currency,
+        profit_formula="conversion_value x purchasers contacted - contact_cost x "
         "customers contacted",
-        "attribution": "a purchase counts only if the customer was contacted; an "
+        attribution="a purchase counts only if the customer was contacted; an "
         "uncontacted customer's purchase is not attributed to the campaign",
-        "break_even_probability": params.break_even_probability,
-        "per_customers": PER_CUSTOMERS,
-    }
+        break_even_probability=params.break_even_probability,
+        per_customers=PER_CUSTOMERS,
+    )
 
 
-def outcomes(counts: Mapping[str, int], params: ReportingParams) -> dict[str, Any]:
-    tp, fp = counts["true_positives"], counts["false_positives"]
-    fn, tn = counts["false_negatives"], counts["true_negatives"]
-    total, purchasers, contacted = tp + fp + fn + tn, tp + fn, tp + fp
+def outcomes(counts: ConfusionCounts, params: ReportingParams) -> dict[str, Any]:
+    """Share classified correctly, missed buyers, waste, and model vs everyone."""
+    tp, fp = counts.true_positives, counts.false_positives
+    fn, tn = counts.false_negatives, counts.true_negatives
+    purchasers, contacted = tp + fn, tp + fp
+    forgone = fn * (params.conversion_value - params.contact_cost)
     return {
-        "classified_correctly": {"customers": tp + tn, "share": (tp + tn) / total},
-        "missed_opportunities": {
-            "customers": fn,
-            "share_of_purchasers": fn / purchasers if purchasers else 0.0,
-            "forgone_profit": fn * (params.conversion_value - params.contact_cost),
-        },
-        "marketing_waste": {
-            "customers": fp,
-            "share_of_contacted": fp / contacted if contacted else 0.0,
-            "wasted_cost": fp * params.contact_cost,
-        },
+        "classified_correctly": ClassifiedCorrectly(
+            customers=tp + tn, share=(tp + tn) / counts.total
+        ),
+        "missed_opportunities": MissedOpportunities(
+            customers=fn,
+            share_of_purchasers=fn / purchasers if purchasers else 0.0,
+            forgone_profit=forgone,
+        ),
+        "marketing_waste": MarketingWaste(
+            customers=fp,
+            share_of_contacted=fp / contacted if contacted else 0.0,
+            wasted_cost=fp * params.contact_cost,
+        ),
         # Profit(model) - profit(everyone): what skipping the untargeted earns.
-        "model_vs_everyone": {
-            "saved_contact_costs": tn * params.contact_cost,
-            "forgone_profit": fn * (params.conversion_value - params.contact_cost),
-            "profit_difference": tn * params.contact_cost
-            - fn * (params.conversion_value - params.contact_cost),
-        },
+        "model_vs_everyone": ModelVsEveryone(
+            saved_contact_costs=tn * params.contact_cost,
+            forgone_profit=forgone,
+            profit_difference=tn * params.contact_cost - forgone,
+        ),
     }
 
 
-def strategies(
-    counts: Mapping[str, int], params: ReportingParams
-) -> dict[str, dict[str, Any]]:
-    tp, fp = counts["true_positives"], counts["false_positives"]
-    total = sum(counts.values())
-    purchasers = tp + counts["false_negatives"]
+def strategies(counts: ConfusionCounts, params: ReportingParams) -> dict[str, Strategy]:
+    """Profit of targeting the model's picks, contacting everyone and no one."""
+    tp, total = counts.true_positives, counts.total
+    purchasers = tp + counts.false_negatives
     return {
-        "model": _strategy(tp, tp + fp, total, params),
+        "model": _strategy(tp, tp + counts.false_positives, total, params),
         "everyone": _strategy(purchasers, total, total, params),
         "no_one": _strategy(0, 0, total, params),
     }
@@ -331,36 +265,37 @@ def strategies(
 
 def _strategy(
     reached: int, contacted: int, total: int, params: ReportingParams
-) -> dict[str, Any]:
+) -> Strategy:
     value = params.conversion_value * reached
     cost = params.contact_cost * contacted
-    return {
-        "customers_contacted": contacted,
-        "purchasers_reached": reached,
-        "attributed_value": value,
-        "contact_costs": cost,
-        "profit": value - cost,
-        "profit_per_1000_customers": (value - cost) * PER_CUSTOMERS / total,
-    }
+    return Strategy(
+        customers_contacted=contacted,
+        purchasers_reached=reached,
+        attributed_value=value,
+        contact_costs=cost,
+        profit=value - cost,
+        profit_per_1000_customers=(value - cost) * PER_CUSTOMERS / total,
+    )
 
 
-def best_depth(deciles: pd.DataFrame, total: int) -> dict[str, Any]:
+def best_depth(deciles: pd.DataFrame, total: int) -> CampaignDepth:
+    """The number of top deciles whose contact makes the most profit."""
     best = int(deciles["cumulative_profit"].to_numpy().argmax())
     row = deciles.iloc[best]
     if row["cumulative_profit"] <= 0:
-        return {
-            "deciles": 0,
-            "customers_contacted": 0,
-            "profit": 0.0,
-            "profit_per_1000_customers": 0.0,
-            "min_probability": None,
-        }
-    return {
-        "deciles": int(row["decile"]),
-        "customers_contacted": int(row["cumulative_customers"]),
-        "profit": float(row["cumulative_profit"]),
-        "profit_per_1000_customers": float(row["cumulative_profit"])
+        return CampaignDepth(
+            deciles=0,
+            customers_contacted=0,
+            profit=0.0,
+            profit_per_1000_customers=0.0,
+            min_probability=None,
+        )
+    return CampaignDepth(
+        deciles=int(row["decile"]),
+        customers_contacted=int(row["cumulative_customers"]),
+        profit=float(row["cumulative_profit"]),
+        profit_per_1000_customers=float(row["cumulative_profit"])
         * PER_CUSTOMERS
         / total,
-        "min_probability": float(row["min_probability"]),
-    }
+        min_probability=float(row["min_probability"]),
+    )

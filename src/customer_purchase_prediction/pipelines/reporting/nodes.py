@@ -1,179 +1,124 @@
 """Nodes of the reporting pipeline: every report from the saved training artifacts.
 
 Each number is computed once and then quoted: the test metrics come from
-``test_metrics`` and ``candidate_tuning`` (via ``model_metrics``), the confusion
-counts and every business figure from one table of test predictions at the
-selected model's threshold (via ``business_impact``). The comparison table, the
-Markdown summaries, the plots and the model card only format those two.
+``test_metrics`` and ``candidate_tuning`` (via ``ModelMetrics``), the confusion
+counts and every business figure from the test predictions modelling scored
+once, at the selected model's threshold (via ``BusinessImpact``). The comparison
+table, the Markdown and HTML reports (templates), the plots and the model card
+only format those two.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.figure import Figure
 from sklearn.inspection import permutation_importance
-from sklearn.pipeline import Pipeline
 
-from customer_purchase_prediction.contract import LABEL_COLUMN
-from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
-from customer_purchase_prediction.pipelines.reporting import plots
+from customer_purchase_prediction.candidates import get_candidate
+from customer_purchase_prediction.columns import LABEL_COLUMN, SESSION_COLUMNS
+from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.pipelines.reporting import plots, render, templating
+from customer_purchase_prediction.pipelines.reporting.card import card_facts
 from customer_purchase_prediction.pipelines.reporting.computations import (
-    METRIC_LABELS,
     REPORTED_METRICS,
     artifact_version,
     assumptions,
     best_depth,
     bootstrap_intervals,
     calibration_summary,
-    check_same_run,
     confusion_counts,
     decile_table,
-    model_importance,
     outcomes,
-    prediction_frame,
     selected_predictions,
     strategies,
-    threshold_table,
 )
-from customer_purchase_prediction.pipelines.reporting.markdown import (
-    assumption_section,
-    card_business,
-    card_calibration,
-    card_features,
-    card_header,
-    card_intended_use,
-    card_limitations,
-    card_performance,
-    card_selection,
-    card_training_data,
-    card_versions,
-    comparison_markdown,
-    decile_section,
-    impact_headline,
-    strategy_section,
+from customer_purchase_prediction.pipelines.reporting.params import ReportingParams
+from customer_purchase_prediction.pipelines.reporting.summaries import (
+    Bootstrap,
+    BusinessImpact,
+    CandidateMetrics,
+    Decile,
+    ModelMetrics,
 )
-from customer_purchase_prediction.pipelines.reporting.params import (
-    ReportingParams,
+from customer_purchase_prediction.results import (
+    CandidateTestMetrics,
+    CandidateTuning,
+    Selection,
 )
 
 logger = logging.getLogger(__name__)
 
 
-# ================================================================ nodes
-def score_test_sessions(
-    purchase_model: PurchaseModel,
-    candidate_models: dict[str, Pipeline],
-    model_selection: dict[str, Any],
-    test_metrics: dict[str, dict[str, float]],
-    test_sessions: pd.DataFrame,
-) -> pd.DataFrame:
-    """Each candidate's test probabilities and decisions at its own threshold.
-
-    The selected model is scored by the loaded artifact itself, so the reports
-    describe the model that is deployed.
-
-    Raises:
-        ArtifactMismatchError: the artifact is not the one the modelling outputs
-            (selection, test metrics) were computed for.
-    """
-    check_same_run(purchase_model, model_selection, test_metrics)
-    selected = model_selection["selected_model"]
-    frames = []
-    for name, pipeline in candidate_models.items():
-        if name == selected:
-            proba = purchase_model.predict_proba(test_sessions)
-        else:
-            proba = pipeline_proba(pipeline, test_sessions)
-        frames.append(
-            prediction_frame(
-                name,
-                name == selected,
-                test_sessions,
-                proba,
-                model_selection["thresholds"][name],
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
+# ================================================================ numbers
 def compile_model_metrics(
-    candidate_tuning: dict[str, Any],
-    model_selection: dict[str, Any],
-    test_metrics: dict[str, dict[str, float]],
+    candidate_tuning: CandidateTuning,
+    model_selection: Selection,
+    test_metrics: CandidateTestMetrics,
     test_predictions: pd.DataFrame,
     purchase_model: PurchaseModel,
     params: ReportingParams,
-) -> dict[str, Any]:
+) -> ModelMetrics:
     """The metrics report: CV, validation and test metrics of every candidate.
-
-    The selection score of a candidate is what selection compared (its CV mean
-    of the selection metric); ``contenders`` are the candidates selection chose
-    among (``modelling.tie_break_within_standard_error``).
 
     Adds bootstrap intervals of the test metrics and the selected model's
     calibration, computed from the test predictions.
     """
-    selected = model_selection["selected_model"]
-    contenders = model_selection.get("contenders", [selected])
+    selection = model_selection
     models = {
-        name: {
-            "selected": name == selected,
-            "contender": name in contenders,
-            "threshold": model_selection["thresholds"][name],
-            "selection_score": model_selection["selection_scores"][name],
-            "cv": candidate_tuning[name]["cv"],
-            "validation": model_selection["validation"][name],
-            "test": test_metrics[name],
-            "test_interval": bootstrap_intervals(part, params.bootstrap),
-        }
+        name: CandidateMetrics(
+            selected=name == selection.selected_model,
+            contender=name in selection.contenders,
+            threshold=selection.thresholds[name],
+            selection_score=selection.selection_scores[name],
+            cv=candidate_tuning[name].cv,
+            validation=selection.validation[name],
+            test=test_metrics[name],
+            test_interval=bootstrap_intervals(part, params.bootstrap),
+        )
         for name, part in test_predictions.groupby("model", sort=False)
     }
-    selected_rows = selected_predictions(test_predictions)
-    return {
-        "selected_model": selected,
-        "selection_metric": model_selection["selection_metric"],
-        "contenders": contenders,
-        "threshold": model_selection["thresholds"][selected],
-        "artifact_version": artifact_version(purchase_model),
-        "trained_at": purchase_model.metadata.get("trained_at"),
-        "test_rows": len(selected_rows),
-        "test_purchasers": int(selected_rows[LABEL_COLUMN].sum()),
-        "bootstrap": {"method": "percentile", **params.bootstrap.model_dump()},
-        "calibration": calibration_summary(selected_rows, params.calibration_bins),
-        "models": models,
-    }
+    rows = selected_predictions(test_predictions)
+    return ModelMetrics(
+        selected_model=selection.selected_model,
+        selection_metric=selection.selection_metric,
+        contenders=selection.contenders,
+        threshold=selection.thresholds[selection.selected_model],
+        artifact_version=artifact_version(purchase_model),
+        trained_at=purchase_model.metadata.get("trained_at"),
+        test_rows=len(rows),
+        test_purchasers=int(rows[LABEL_COLUMN].sum()),
+        bootstrap=Bootstrap(method="percentile", **params.bootstrap.model_dump()),
+        calibration=calibration_summary(rows, params.calibration_bins),
+        models=models,
+    )
 
 
-def build_model_comparison(
-    model_metrics: dict[str, Any],
-) -> tuple[pd.DataFrame, str]:
+def build_model_comparison(model_metrics: ModelMetrics) -> tuple[pd.DataFrame, str]:
     """The candidate comparison table, as CSV rows and as Markdown."""
-    metric = model_metrics["selection_metric"]
+    metric = model_metrics.selection_metric
     rows = [
         {
             "model": name,
-            "selected": entry["selected"],
-            "contender": entry["contender"],
-            "threshold": entry["threshold"],
-            **{f"test_{m}": entry["test"][m] for m in REPORTED_METRICS},
-            f"cv_{metric}_mean": entry["cv"][metric]["mean"],
-            f"cv_{metric}_std": entry["cv"][metric]["std"],
+            "selected": entry.selected,
+            "contender": entry.contender,
+            "threshold": entry.threshold,
+            **{f"test_{m}": entry.test[m] for m in REPORTED_METRICS},
+            f"cv_{metric}_mean": entry.cv[metric].mean,
+            f"cv_{metric}_std": entry.cv[metric].std,
             # What breaks ties between contenders (the same column for roc_auc).
-            "cv_roc_auc_mean": entry["cv"]["roc_auc"]["mean"],
+            "cv_roc_auc_mean": entry.cv["roc_auc"].mean,
         }
-        for name, entry in model_metrics["models"].items()
+        for name, entry in model_metrics.models.items()
     ]
-    table = pd.DataFrame(rows)
-    return table, comparison_markdown(table, model_metrics)
+    return pd.DataFrame(rows), comparison_markdown(model_metrics)
 
 
 def assess_business_impact(
     test_predictions: pd.DataFrame, params: ReportingParams
-) -> tuple[dict[str, Any], pd.DataFrame]:
+) -> tuple[BusinessImpact, pd.DataFrame]:
     """Confusion counts, waste, missed purchases, profit and the decile table.
 
     Everything comes from the selected model's test predictions at its threshold.
@@ -182,62 +127,54 @@ def assess_business_impact(
     y = rows[LABEL_COLUMN].to_numpy()
     counts = confusion_counts(y, rows["prediction"].to_numpy())
     deciles = decile_table(y, rows["probability"].to_numpy(), params)
-    impact = {
-        "model": str(rows["model"].iloc[0]),
-        "threshold": float(rows["threshold"].iloc[0]),
-        "assumptions": assumptions(params),
-        "test_customers": len(rows),
-        "purchasers": int(y.sum()),
-        "purchase_rate": float(y.mean()),
-        "confusion_matrix": counts,
+    plans = strategies(counts, params)
+    impact = BusinessImpact(
+        model=str(rows["model"].iloc[0]),
+        threshold=float(rows["threshold"].iloc[0]),
+        assumptions=assumptions(params),
+        test_customers=len(rows),
+        purchasers=int(y.sum()),
+        purchase_rate=float(y.mean()),
+        confusion_matrix=counts,
         **outcomes(counts, params),
-        "strategies": strategies(counts, params),
-        "best_campaign_depth": best_depth(deciles, len(rows)),
-        "deciles": deciles.to_dict(orient="records"),
-    }
-    impact["best_strategy"] = max(
-        impact["strategies"], key=lambda s: impact["strategies"][s]["profit"]
+        strategies=plans,
+        best_campaign_depth=best_depth(deciles, len(rows)),
+        deciles=[Decile(**d) for d in deciles.to_dict(orient="records")],
+        best_strategy=max(plans, key=lambda s: plans[s].profit),
     )
     return impact, deciles
 
 
-def summarise_business_impact(business_impact: dict[str, Any]) -> str:
-    """The business impact as a page a campaign manager can read."""
-    return "\n".join(
-        [
-            "# Business impact of the purchase model",
-            "",
-            *impact_headline(business_impact),
-            "",
-            *strategy_section(business_impact),
-            "",
-            *decile_section(business_impact),
-            "",
-            *assumption_section(business_impact),
-        ]
-    )
-
-
 def explain_features(
-    purchase_model: PurchaseModel, test_sessions: pd.DataFrame, params: ReportingParams
+    purchase_model: PurchaseModel,
+    test_predictions: pd.DataFrame,
+    params: ReportingParams,
 ) -> pd.DataFrame:
-    """The model's own feature importance and permutation importance on test."""
-    matrix = purchase_model.features.transform(test_sessions)
+    """The model's own feature importance and permutation importance on test.
+
+    A candidate without importance of its own gets permutation importance only
+    (``model_importance`` empty).
+    """
+    rows = selected_predictions(test_predictions)
+    matrix = purchase_model.features.transform(rows[list(SESSION_COLUMNS)])
     permuted = permutation_importance(
         purchase_model.estimator,
         matrix,
-        test_sessions[LABEL_COLUMN].to_numpy(),
+        rows[LABEL_COLUMN].to_numpy(),
         scoring="roc_auc",
         n_repeats=params.permutation.n_repeats,
         random_state=params.permutation.seed,
         max_samples=min(len(matrix), params.permutation.max_rows),
     )
-    own, kind = model_importance(purchase_model.estimator)
+    candidate = get_candidate(purchase_model.name)
+    own = candidate.importance_shares(purchase_model.estimator)
     table = pd.DataFrame(
         {
             "feature": purchase_model.features.get_feature_names_out(),
-            "model_importance": own,
-            "importance_kind": kind,
+            "model_importance": float("nan") if own is None else own,
+            "importance_kind": candidate.importance.kind
+            if candidate.importance
+            else "",
             "permutation_mean": permuted.importances_mean,
             "permutation_std": permuted.importances_std,
         }
@@ -245,85 +182,112 @@ def explain_features(
     return table.sort_values("permutation_mean", ascending=False, ignore_index=True)
 
 
+# ================================================================ words
+def comparison_markdown(model_metrics: ModelMetrics) -> str:
+    """``model_comparison.md``."""
+    return templating.render(
+        "model_comparison.md.j2", mm=model_metrics, metrics=REPORTED_METRICS
+    )
+
+
+def summarise_business_impact(business_impact: BusinessImpact) -> str:
+    """The business impact as a page a campaign manager can read."""
+    return templating.render("business_impact.md.j2", impact=business_impact)
+
+
 def write_model_card(
-    model_metrics: dict[str, Any],
-    business_impact: dict[str, Any],
+    model_metrics: ModelMetrics,
+    business_impact: BusinessImpact,
     feature_importance: pd.DataFrame,
-    data_quality_report: dict[str, Any],
     purchase_model: PurchaseModel,
     params: ReportingParams,
 ) -> str:
     """The model card: use, data, selection, metrics, calibration, limits, versions."""
-    sections = [
-        card_header(model_metrics, purchase_model),
-        card_intended_use(),
-        card_training_data(data_quality_report, purchase_model, params),
-        card_selection(model_metrics),
-        card_performance(model_metrics),
-        card_calibration(model_metrics),
-        card_business(business_impact),
-        card_features(feature_importance),
-        card_limitations(model_metrics, data_quality_report, purchase_model, params),
-        card_versions(model_metrics, purchase_model),
-    ]
-    return "\n\n".join("\n".join(lines) for lines in sections) + "\n"
+    return templating.render(
+        "model_card.md.j2",
+        mm=model_metrics,
+        impact=business_impact,
+        card=card_facts(purchase_model, model_metrics, feature_importance, params),
+        metrics=REPORTED_METRICS,
+    )
 
 
-def plot_confusion_matrix(business_impact: dict[str, Any]) -> Figure:
+def write_html_report(
+    model_metrics: ModelMetrics,
+    business_impact: BusinessImpact,
+    feature_importance: pd.DataFrame,
+    test_predictions: pd.DataFrame,
+    purchase_model: PurchaseModel,
+    params: ReportingParams,
+) -> str:
+    """One self-contained page: card, comparison, business impact, every figure.
+
+    Figures are embedded as PNG data URIs and the style sheet is inline, so the
+    page opens in any browser, offline, without Kedro.
+    """
+    figures = plots.report_figures(
+        model_metrics, business_impact, test_predictions, feature_importance, params
+    )
+    card = write_model_card(
+        model_metrics, business_impact, feature_importance, purchase_model, params
+    )
+    return templating.render(
+        "report.html.j2",
+        mm=model_metrics,
+        card=templating.markdown_to_html(card),
+        comparison=templating.markdown_to_html(comparison_markdown(model_metrics)),
+        business=templating.markdown_to_html(
+            summarise_business_impact(business_impact)
+        ),
+        images={name: render.png_data_uri(fig) for name, fig in figures.items()},
+    )
+
+
+# ================================================================ figures
+def plot_confusion_matrix(business_impact: BusinessImpact) -> Figure:
     """The selected model's confusion matrix on the test part."""
     return plots.confusion_matrix_figure(
-        business_impact["confusion_matrix"],
-        model=business_impact["model"],
-        threshold=business_impact["threshold"],
+        business_impact.confusion_matrix,
+        model=business_impact.model,
+        threshold=business_impact.threshold,
     )
 
 
 def plot_roc_pr_curves(
-    test_predictions: pd.DataFrame, model_metrics: dict[str, Any]
+    test_predictions: pd.DataFrame, model_metrics: ModelMetrics
 ) -> tuple[Figure, go.Figure]:
     """ROC and precision-recall curves of every candidate (PNG and interactive)."""
-    scores = {name: entry["test"] for name, entry in model_metrics["models"].items()}
-    return plots.roc_pr_figures(
-        test_predictions, scores, selected=model_metrics["selected_model"]
-    )
+    chart = plots.roc_pr_chart(test_predictions, model_metrics)
+    return render.to_matplotlib(chart), render.to_plotly(chart)
 
 
 def plot_threshold_curves(
-    test_predictions: pd.DataFrame, model_metrics: dict[str, Any]
+    test_predictions: pd.DataFrame, model_metrics: ModelMetrics
 ) -> tuple[Figure, go.Figure]:
     """Precision, recall and F1 of the selected model against the threshold."""
-    rows = selected_predictions(test_predictions)
-    return plots.threshold_figures(
-        threshold_table(rows[LABEL_COLUMN].to_numpy(), rows["probability"].to_numpy()),
-        threshold=model_metrics["threshold"],
-        metric=METRIC_LABELS[model_metrics["selection_metric"]],
-        model=model_metrics["selected_model"],
-    )
+    chart = plots.threshold_chart(test_predictions, model_metrics)
+    return render.to_matplotlib(chart), render.to_plotly(chart)
 
 
-def plot_calibration(model_metrics: dict[str, Any]) -> Figure:
+def plot_calibration(model_metrics: ModelMetrics) -> Figure:
     """The selected model's reliability curve with its Brier score."""
     return plots.calibration_figure(
-        model_metrics["calibration"], model=model_metrics["selected_model"]
+        model_metrics.calibration, model=model_metrics.selected_model
     )
 
 
-def plot_gain_lift(business_impact: dict[str, Any]) -> tuple[Figure, go.Figure]:
+def plot_gain_lift(business_impact: BusinessImpact) -> tuple[Figure, go.Figure]:
     """Cumulative gain and lift by decile (PNG and interactive)."""
-    return plots.gain_lift_figures(
-        pd.DataFrame(business_impact["deciles"]), model=business_impact["model"]
-    )
+    chart = plots.gain_lift_chart(business_impact)
+    return render.to_matplotlib(chart), render.to_plotly(chart)
 
 
 def plot_feature_importance(
     feature_importance: pd.DataFrame,
-    model_metrics: dict[str, Any],
+    model_metrics: ModelMetrics,
     params: ReportingParams,
 ) -> Figure:
     """The model's own and the permutation importance of the top features."""
     return plots.feature_importance_figure(
-        feature_importance,
-        model=model_metrics["selected_model"],
-        kind=str(feature_importance["importance_kind"].iloc[0]),
-        top=params.top_features,
+        feature_importance, model=model_metrics.selected_model, top=params.top_features
     )

@@ -17,28 +17,16 @@ from customer_purchase_prediction.pipelines.reporting.nodes import (
     plot_gain_lift,
     plot_roc_pr_curves,
     plot_threshold_curves,
-    score_test_sessions,
     summarise_business_impact,
+    write_html_report,
     write_model_card,
 )
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Score the test part once, then build every report from those scores."""
+    """Build every report from the test predictions and metrics modelling saved."""
     return Pipeline(
         [
-            Node(
-                func=score_test_sessions,
-                inputs=[
-                    "purchase_model",
-                    "candidate_models",
-                    "model_selection",
-                    "test_metrics",
-                    "test_sessions",
-                ],
-                outputs="test_predictions",
-                name="score_test_sessions",
-            ),
             Node(
                 func=compile_model_metrics,
                 inputs=[
@@ -72,7 +60,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             ),
             Node(
                 func=explain_features,
-                inputs=["purchase_model", "test_sessions", "params:reporting"],
+                inputs=["purchase_model", "test_predictions", "params:reporting"],
                 outputs="feature_importance",
                 name="explain_features",
             ),
@@ -82,12 +70,24 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "model_metrics",
                     "business_impact",
                     "feature_importance",
-                    "data_quality_report",
                     "purchase_model",
                     "params:reporting",
                 ],
                 outputs="model_card",
                 name="write_model_card",
+            ),
+            Node(
+                func=write_html_report,
+                inputs=[
+                    "model_metrics",
+                    "business_impact",
+                    "feature_importance",
+                    "test_predictions",
+                    "purchase_model",
+                    "params:reporting",
+                ],
+                outputs="report_html",
+                name="write_html_report",
             ),
             Node(
                 func=plot_confusion_matrix,
