@@ -97,8 +97,8 @@ def test_a_space_key_set_to_null_leaves_the_search() -> None:
 def test_a_candidate_registered_alone_is_trained_reported_and_scored(
     project_dir: Path, extra_candidate: Candidate
 ) -> None:
-    disabled = {f"modelling.candidates.{name}.enabled": False for name in OTHERS}
-    run_project(project_dir, params=disabled)
+    disabled = {name: {"enabled": False} for name in OTHERS}
+    run_project(project_dir, params={"modelling": {"candidates": disabled}})
 
     (artifact,) = Path("data/06_models/purchase_model.pkl").glob("*/*.pkl")
     model = joblib.load(artifact)

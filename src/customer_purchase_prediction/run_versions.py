@@ -30,10 +30,10 @@ class PinTrainingRunVersions:
         catalog: Any,
         conf_catalog: dict[str, Any],
         save_version: str,
-        load_versions: dict[str, str],
+        load_versions: dict[str, str] | None,
     ) -> None:
         """Give the run's other versioned datasets the model's load version."""
-        pinned = load_versions.get(MODEL_DATASET)
+        pinned = (load_versions or {}).get(MODEL_DATASET)
         if not pinned:
             return
         siblings = [
