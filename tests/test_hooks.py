@@ -127,5 +127,13 @@ def test_kedro_run_ends_with_the_summary(
     run_project(project_dir)
     summaries = [r.getMessage() for r in _summaries(caplog)]
     assert len(summaries) == 1
-    assert summaries[0].startswith("Selected ")
-    assert summaries[0].endswith("; reports: data/08_reporting/model_card.md")
+    chosen, reports = summaries[0].split("; reports: ")
+    assert chosen.startswith("Selected ")
+    assert " test f1 " in chosen
+    written = [
+        f"data/08_reporting/{name}"
+        for name in ("model_card.md", "report.html")
+        if (project_dir / "data/08_reporting" / name).exists()
+    ]
+    assert "data/08_reporting/model_card.md" in written
+    assert reports.split(", ") == written
