@@ -15,8 +15,8 @@ from customer_purchase_prediction.synthetic import (
     DEVICES,
     FEATURE_COLUMNS,
     generate_sessions,
-    main,
 )
+from customer_purchase_prediction.synthetic_cli import main
 
 RAW = Path(__file__).resolve().parents[1] / "data" / "01_raw"
 NUMERIC = ("time_spent", "pages_viewed", "basket_value")

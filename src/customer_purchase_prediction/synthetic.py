@@ -8,12 +8,12 @@ injected only after the true probability and the label are fixed, so the truth t
 always describes the clean session. Every step and constant is documented in
 ``docs/data_generation.md``.
 
-Run ``python -m customer_purchase_prediction.synthetic --help`` for the CLI.
+Run ``python -m customer_purchase_prediction.synthetic --help`` for the CLI
+(``synthetic_cli.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -423,93 +423,7 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path, index=False, lineterminator="\n")
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(
-        prog="python -m customer_purchase_prediction.synthetic",
-        description=(
-            "Generate synthetic e-commerce browsing sessions with a known purchase "
-            "probability. Same arguments give a byte-identical file. See "
-            "docs/data_generation.md for the generative process."
-        ),
-        epilog=(
-            "example: python -m customer_purchase_prediction.synthetic --rows 1000 "
-            "--seed 42 --out data/01_raw/customer_sessions.csv"
-        ),
-    )
-    parser.add_argument("--rows", type=int, required=True, help="number of sessions")
-    parser.add_argument("--seed", type=int, required=True, help="random seed")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        help="output file: CSV, or Parquet if it ends with .parquet",
-    )
-    parser.add_argument(
-        "--unlabelled",
-        action="store_true",
-        help="leave out the purchase column (sessions to score)",
-    )
-    parser.add_argument(
-        "--messy-fraction",
-        type=float,
-        default=DEFAULT_MESSY_FRACTION,
-        metavar="F",
-        help="share of rows with a messy value, half harmless (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--missing-fraction",
-        type=float,
-        default=DEFAULT_MISSING_FRACTION,
-        metavar="F",
-        help="chance that each feature cell is empty (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--id-start",
-        type=int,
-        default=DEFAULT_ID_START,
-        metavar="ID",
-        help="first customer_id (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--true-probabilities",
-        type=Path,
-        metavar="FILE",
-        help="also write customer_id,true_probability (clean values) to FILE",
-    )
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Generate sessions from the command line and write them to a file."""
-    args = _parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
-    sessions, truth = generate_sessions(
-        args.rows,
-        args.seed,
-        labelled=not args.unlabelled,
-        messy_fraction=args.messy_fraction,
-        id_start=args.id_start,
-        missing_fraction=args.missing_fraction,
-    )
-    write_frame(sessions, args.out)
-    truth_note = ""
-    if args.true_probabilities is not None:
-        write_frame(truth, args.true_probabilities)
-        truth_note = f" and true probabilities to {args.true_probabilities}"
-    logger.info(
-        "Wrote %d %s sessions (seed %d, messy fraction %s) to %s%s",
-        len(sessions),
-        "unlabelled" if args.unlabelled else "labelled",
-        args.seed,
-        args.messy_fraction,
-        args.out,
-        truth_note,
-    )
-    return 0
-
-
 if __name__ == "__main__":
+    from customer_purchase_prediction.synthetic_cli import main
+
     raise SystemExit(main())
