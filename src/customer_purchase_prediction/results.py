@@ -36,6 +36,10 @@ class TuningSummary(_Result):
     selection_score: float
     cv: CVMetrics
 
+    def cv_dict(self) -> dict[str, dict[str, float]]:
+        """The CV metrics as plain ``{metric: {"mean": ..., "std": ...}}``."""
+        return {metric: value.model_dump() for metric, value in self.cv.items()}
+
 
 class CandidateTuning(RootModel[dict[str, TuningSummary]]):
     """Every tuned candidate's ``TuningSummary``, by candidate name, in order."""

@@ -109,10 +109,7 @@ def select_model(
             y, proba, params.selection_metric, params.threshold
         )
         validation[name] = classification_metrics(y, proba, thresholds[name])
-    cv = {
-        name: {m: v.model_dump() for m, v in candidate_tuning[name].cv.items()}
-        for name in candidate_models
-    }
+    cv = {name: candidate_tuning[name].cv_dict() for name in candidate_models}
     selected, contenders = choose_candidate(
         cv,
         params.selection_metric,
@@ -209,7 +206,7 @@ def package_model(
         "selection_scores": model_selection.selection_scores,
         "contenders": model_selection.contenders,
         "threshold": threshold,
-        "cv": {m: v.model_dump() for m, v in candidate_tuning[name].cv.items()},
+        "cv": candidate_tuning[name].cv_dict(),
         "validation": model_selection.validation[name],
         "test": test_metrics[name],
         "features": pipeline.named_steps["features"].get_feature_names_out().tolist(),
