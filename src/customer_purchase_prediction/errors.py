@@ -21,3 +21,11 @@ class ModelNotFoundError(PurchasePredictionError, FileNotFoundError):
 
 class ArtifactMismatchError(PurchasePredictionError, ValueError):
     """The loaded model artifact is not the one the modelling outputs describe."""
+
+
+class OutputPathError(PurchasePredictionError, OSError):
+    """An output cannot be written where it was asked for (a folder, unwritable)."""
+
+
+class ModelArtifactError(PurchasePredictionError, ValueError):
+    """A model artifact is not one this project's training run wrote and recorded."""
