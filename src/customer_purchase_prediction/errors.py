@@ -29,3 +29,11 @@ class OutputPathError(PurchasePredictionError, OSError):
 
 class ModelArtifactError(PurchasePredictionError, ValueError):
     """A model artifact is not one this project's training run wrote and recorded."""
+
+
+class TrainingDataError(PurchasePredictionError, ValueError):
+    """The validated training sessions cannot train a model (too few, one class)."""
+
+
+class RunParameterError(PurchasePredictionError, ValueError):
+    """A run-time parameter (``--params``) is unknown, misspelt or out of range."""
