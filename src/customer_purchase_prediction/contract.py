@@ -35,6 +35,7 @@ from customer_purchase_prediction.columns import (
     Column,
     required_columns,
 )
+from customer_purchase_prediction.csv_reading import unreadable_rows
 from customer_purchase_prediction.errors import SessionsFileError
 from customer_purchase_prediction.values import (
     MAX_INTEGER,
@@ -178,6 +179,7 @@ def validate_sessions(
         name: column_values(raw[name]) for name in required_columns(labelled=labelled)
     }
     typed, problems = check_columns(columns, labelled=labelled)
+    problems.update(unreadable_rows(raw))  # rows a CSV reader could not read as rows
     bad = np.zeros(len(raw), dtype=bool)
     bad[list(problems)] = True
     valid = build_valid_frame({name: values[~bad] for name, values in typed.items()})

@@ -1,0 +1,535 @@
+"""Reading and writing CSV tables: one bad row is one reject, cells safe to open.
+
+Reading. A sessions CSV is parsed by pyarrow, every cell as text. A row that
+cannot be read as a row (too many or too few fields, an unterminated quote, a
+row of more than ``MAX_ROW_BYTES``, bytes that are not UTF-8) stays in the
+frame, in its place, with the fields it has; the frame records which rows they
+are and why (``unreadable_rows``), and the data contract rejects each of them
+with that reason, so rows in = rows kept + rows rejected counts them too. Only
+a file that is not a table at all (empty, NUL bytes, UTF-16, binary) stops with
+one message.
+
+The fast path is one serial pyarrow read (a million rows in a fraction of a
+second); a file with an unterminated quote or a row longer than pyarrow's
+block is split into records line by line first, so one broken quote cannot
+swallow the rows after it.
+
+Writing. Text cells that a spreadsheet would run as a formula (a leading ``=``,
+``+``, ``-``, ``@``, tab or carriage return, OWASP's CSV-injection list) get a
+leading ``'``; a cell that is a plain number (``-3.5``) is left alone, since a
+spreadsheet reads it as that number, and numeric columns are never touched.
+Nested values (lists, dicts, structs) are written as JSON text.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from customer_purchase_prediction.errors import SessionsFileError
+from customer_purchase_prediction.values import NA_TOKENS, show_value
+
+# The frame attribute that lists the rows its reader could not read as rows.
+UNREADABLE_ROWS = "unreadable_rows"
+MAX_ROW_BYTES = 1 << 20
+# A quoted field may run over this many lines before its quote counts as broken.
+MAX_RECORD_LINES = 100
+_BLOCK_BYTES = 1 << 26
+_NULL_VALUES = sorted(NA_TOKENS)
+_QUOTE = b'"'
+_FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_NESTED = (pa.types.is_nested, pa.types.is_map)
+
+RULE_FIELDS = "row:field_count"
+RULE_QUOTE = "row:unterminated_quote"
+RULE_TOO_LONG = "row:too_long"
+RULE_NOT_UTF8 = "row:not_utf8"
+
+
+@dataclass(frozen=True)
+class _BadRow:
+    """A row that could not be read: where it is, what it holds and why."""
+
+    position: int  # 0-based among the file's data rows
+    line: int  # 1-based physical line of the file
+    fields: tuple[str | None, ...]
+    rule: str
+    reason: str
+
+
+# ---------------------------------------------------------------- reading
+def read_csv_bytes(data: bytes, *, source: str) -> pd.DataFrame:
+    """A CSV file's rows as a frame of text cells (missing markers as NaN).
+
+    Rows that cannot be read are kept in their place with the fields they have
+    and listed in ``frame.attrs[UNREADABLE_ROWS]`` (see ``unreadable_rows``).
+
+    Raises:
+        SessionsFileError: the file is not a CSV table at all, naming what it is.
+    """
+    data = _check_whole_file(data, source=source)
+    header_line, header, body = _split_header(data)
+    names = _parse_header(header)
+    try:
+        table, bad = _read_fast(body, names, header_line)
+    except _NeedsCareful:
+        table, bad = _read_carefully(body, names, header_line)
+    frame = table.to_pandas()
+    frame.columns = pd.Index(names, dtype=object)
+    if bad:
+        frame.attrs[UNREADABLE_ROWS] = tuple(
+            (row.position, row.rule, row.reason) for row in bad
+        )
+    return frame
+
+
+def unreadable_rows(frame: pd.DataFrame) -> dict[int, list[tuple[str, str]]]:
+    """Rows of ``frame`` its reader could not read, as ``{position: [(rule, reason)]}``.
+
+    The rows are known by their index labels, so a frame filtered or reordered
+    after loading still names the right ones.
+    """
+    listed = frame.attrs.get(UNREADABLE_ROWS, ())
+    if not listed or not frame.index.is_unique:
+        return {}
+    labels = [label for label, _, _ in listed]
+    positions = frame.index.get_indexer(labels)
+    return {
+        int(position): [(rule, reason)]
+        for position, (_, rule, reason) in zip(positions, listed, strict=True)
+        if position >= 0
+    }
+
+
+class _NeedsCareful(Exception):
+    """The fast read cannot be trusted for this file; split it line by line."""
+
+
+def _check_whole_file(data: bytes, *, source: str) -> bytes:
+    """``data`` without a UTF-8 BOM; a file that is not a CSV table stops here."""
+
+    def refuse(problem: str) -> SessionsFileError:
+        return SessionsFileError(f"{source} is not a readable CSV file ({problem})")
+
+    if not data:
+        raise refuse("the file is empty")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise refuse("it is UTF-16 text; save it as UTF-8")
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    if data.startswith(b"\x00") and not data.strip(b"\x00"):
+        raise refuse(
+            f"it holds only NUL bytes ({len(data):,} of them) and no text; a file "
+            f"written by a program that crashed or was cut short looks like this"
+        )
+    if data.isspace():
+        raise refuse("it holds only blank lines and no header")
+    if data.startswith(b"PAR1"):
+        raise refuse("it is a Parquet file; name it .parquet")
+    if data.startswith(b"\x1f\x8b"):
+        raise refuse("it is gzip-compressed; decompress it first")
+    first_line = data.lstrip(b"\r\n").split(b"\n", 1)[0]
+    if b"\x00" in first_line:
+        raise refuse(
+            f"its header line holds NUL bytes ({show_value(_text(first_line))}): "
+            f"it is a binary file, not CSV text"
+        )
+    return data
+
+
+def _split_header(data: bytes) -> tuple[int, bytes, bytes]:
+    """The header's line number, the header line and the rest of the file."""
+    stripped = data.lstrip(b"\r\n")
+    header_line = data[: len(data) - len(stripped)].count(b"\n") + 1
+    header, _, body = stripped.partition(b"\n")
+    return header_line, header, body
+
+
+def _parse_header(header: bytes) -> list[str]:
+    """Column names as pyarrow reads them; bytes that are not UTF-8 replaced."""
+    text = header.decode("utf-8", errors="replace").encode("utf-8")
+    table = pa_csv.read_csv(
+        pa.BufferReader(text + b"\n"),
+        read_options=pa_csv.ReadOptions(use_threads=False),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=False),
+    )
+    return list(table.column_names)
+
+
+def _read_options(count: int) -> pa_csv.ReadOptions:
+    # Serial reading numbers the rows it skips; on this data it is as fast as
+    # the threaded reader.
+    return pa_csv.ReadOptions(
+        use_threads=False,
+        block_size=_BLOCK_BYTES,
+        column_names=_positional(count),
+    )
+
+
+def _positional(count: int) -> list[str]:
+    # pyarrow's names for the columns; the header's own may repeat.
+    return [str(index) for index in range(count)]
+
+
+def _convert_options(count: int) -> pa_csv.ConvertOptions:
+    # Binary first: a cell that is not UTF-8 is found and rejected afterwards,
+    # instead of failing the whole file.
+    return pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(_positional(count), pa.binary()),
+        null_values=_NULL_VALUES,
+        strings_can_be_null=True,
+    )
+
+
+def _parse(body: bytes, count: int) -> tuple[pa.Table, list[tuple[int, int, str]]]:
+    """Parse the rows of ``body``; rows of the wrong width are returned apart.
+
+    Returns:
+        The table of the rows read, and for each skipped row its 1-based record
+        number, its number of fields and its text.
+    """
+    skipped: list[tuple[int, int, str]] = []
+    if not body.strip(b"\r\n"):  # a header and no rows
+        empty = pa.array([], type=pa.binary())
+        return pa.Table.from_arrays([empty] * count, names=_positional(count)), []
+
+    def skip(row: Any) -> str:
+        skipped.append((row.number, row.actual_columns, row.text))
+        return "skip"
+
+    table = pa_csv.read_csv(
+        pa.BufferReader(body),
+        read_options=_read_options(count),
+        parse_options=pa_csv.ParseOptions(
+            newlines_in_values=True, invalid_row_handler=skip
+        ),
+        convert_options=_convert_options(count),
+    )
+    return table, skipped
+
+
+def _read_fast(
+    body: bytes, names: list[str], header_line: int
+) -> tuple[pa.Table, list[_BadRow]]:
+    count = len(names)
+    if body.count(_QUOTE) % 2:  # a quote opened and never closed
+        raise _NeedsCareful
+    try:
+        table, skipped = _parse(body, count)
+    except pa.ArrowInvalid as exc:  # e.g. a row longer than a block
+        raise _NeedsCareful from exc
+    if any("\n" in text for _, _, text in skipped):
+        raise _NeedsCareful  # quotes pairing across rows: find the broken one
+    rows = table.num_rows + len(skipped)
+    lines: list[np.ndarray] = []
+
+    def line_of(position: int) -> int:
+        if not lines:
+            lines.append(_record_lines(body, header_line))
+            if len(lines[0]) != rows:
+                raise _NeedsCareful
+        return int(lines[0][position])
+
+    bad_positions = [number - 1 for number, _, _ in skipped]
+    bad = [
+        _wrong_width(position, line_of(position), text, fields, names)
+        for position, (_, fields, text) in zip(bad_positions, skipped, strict=True)
+    ]
+    good = _all_but(rows, bad_positions)
+    return _finish(table, bad, good, line_of, names)
+
+
+def _all_but(size: int, positions: list[int]) -> np.ndarray:
+    """``0..size-1`` without ``positions``."""
+    keep = np.ones(size, dtype=bool)
+    keep[positions] = False
+    return np.flatnonzero(keep)
+
+
+def _record_lines(body: bytes, header_line: int) -> np.ndarray:
+    """The line number where each non-blank record of ``body`` starts."""
+    raw = np.frombuffer(body, dtype=np.uint8)
+    newlines = np.flatnonzero(raw == ord("\n"))
+    quotes = np.flatnonzero(raw == ord('"'))
+    ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.append(ends, len(body))
+    lengths = stops - starts
+    first = raw[np.minimum(starts, len(raw) - 1)] if len(raw) else np.zeros(0)
+    blank = (lengths == 0) | ((lengths == 1) & (first == ord("\r")))
+    return header_line + 1 + np.searchsorted(newlines, starts[~blank])
+
+
+def _read_carefully(
+    body: bytes, names: list[str], header_line: int
+) -> tuple[pa.Table, list[_BadRow]]:
+    """Split ``body`` into records line by line, then parse the sound ones."""
+    count = len(names)
+    records: list[bytes] = []
+    good: list[int] = []
+    line_at: list[int] = []
+    bad: list[_BadRow] = []
+    for position, (line, record, problem) in enumerate(
+        _records(body.split(b"\n"), count, header_line + 1)
+    ):
+        line_at.append(line)
+        if problem is None:
+            records.append(record)
+            good.append(position)
+        else:
+            rule, reason = problem
+            fields = _fields(record[:MAX_ROW_BYTES], count)
+            bad.append(_BadRow(position, line, fields, rule, f"line {line} {reason}"))
+    table, skipped = _parse(b"\n".join(records), count)
+    # Rows of the wrong width among the sound records.
+    for number, fields, text in skipped:
+        position = good[number - 1]
+        bad.append(_wrong_width(position, line_at[position], text, fields, names))
+    if skipped:
+        gone = {number - 1 for number, _, _ in skipped}
+        good = [p for index, p in enumerate(good) if index not in gone]
+        bad.sort(key=lambda row: row.position)
+    return _finish(
+        table, bad, np.asarray(good, dtype=np.int64), line_at.__getitem__, names
+    )
+
+
+def _records(
+    lines: list[bytes], count: int, first_line: int
+) -> Iterator[tuple[int, bytes, tuple[str, str] | None]]:
+    """Each non-blank record: its line, its bytes, and ``(rule, reason)`` if broken.
+
+    A record is one line, or several when a quoted field holds line ends. A
+    quote still open after ``MAX_RECORD_LINES`` lines or at the end of the
+    file, or whose record then has the wrong number of fields, is broken: that
+    one line is the bad row and reading goes on with the next line.
+    """
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        number = first_line + index
+        if not line.strip(b"\r"):
+            index += 1
+            continue
+        if len(line) > MAX_ROW_BYTES:
+            yield number, line, (RULE_TOO_LONG, _too_long(len(line)))
+            index += 1
+            continue
+        quotes = line.count(_QUOTE)
+        end = index + 1
+        size = len(line)
+        while quotes % 2 and end < len(lines) and end - index < MAX_RECORD_LINES:
+            quotes += lines[end].count(_QUOTE)
+            size += len(lines[end]) + 1
+            end += 1
+            if size > MAX_ROW_BYTES:
+                break
+        if quotes % 2 == 0 and size <= MAX_ROW_BYTES:
+            record = b"\n".join(lines[index:end])
+            if end == index + 1 or len(_fields(record, count, pad=False)) == count:
+                yield number, record, None
+                index = end
+                continue
+        yield number, line, (RULE_QUOTE, "has a quote that is never closed")
+        index += 1
+
+
+def _fields(record: bytes, count: int, *, pad: bool = True) -> tuple[str | None, ...]:
+    """The fields of one record as text; padded with ``None`` to ``count``."""
+    text = _text(record).rstrip("\r")
+    try:
+        fields: list[str | None] = list(next(csv.reader([text], strict=False), []))
+    except csv.Error:
+        fields = [text]
+    fields = [None if field in NA_TOKENS else field for field in fields]
+    if pad:
+        fields = (fields + [None] * count)[:count]
+    return tuple(fields)
+
+
+def _wrong_width(
+    position: int, line: int, text: str, fields: int, names: list[str]
+) -> _BadRow:
+    """The bad row of a record with ``fields`` fields where the header has more/less."""
+    raw = text.encode("utf-8", errors="surrogateescape")
+    parsed = _fields(raw, len(names))
+    if len(raw) > MAX_ROW_BYTES:
+        reason = f"line {line} {_too_long(len(raw))}"
+        return _BadRow(position, line, parsed, RULE_TOO_LONG, reason)
+    extra = ""
+    if fields > len(names):
+        extras = _fields(raw, fields)[len(names) :]
+        extra = " (extra: " + ", ".join(show_value(v or "") for v in extras[:3]) + ")"
+    reason = (
+        f"line {line} has {fields} field{'s' if fields != 1 else ''} but the header "
+        f"has {len(names)}{extra}; check that line's delimiters and quotes"
+    )
+    return _BadRow(position, line, parsed, RULE_FIELDS, reason)
+
+
+def _too_long(size: int) -> str:
+    return (
+        f"is {size:,} bytes long; a row holds at most {MAX_ROW_BYTES:,} bytes "
+        f"(is a quote or a line end missing?)"
+    )
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def _finish(
+    table: pa.Table,
+    bad: list[_BadRow],
+    good: np.ndarray,
+    line_of: Callable[[int], int],
+    names: list[str],
+) -> tuple[pa.Table, list[_BadRow]]:
+    """Text columns; rows too long or not UTF-8 found; the bad rows put back.
+
+    ``good[i]`` is the position among the file's rows of row ``i`` of ``table``.
+    """
+    lengths = np.zeros(table.num_rows, dtype=np.int64)
+    not_utf8: dict[int, int] = {}
+    columns = []
+    for index, column in enumerate(table.columns):
+        sizes = pc.fill_null(pc.binary_length(column), 0)
+        lengths += sizes.to_numpy(zero_copy_only=False)
+        try:
+            columns.append(column.cast(pa.string()))
+        except pa.ArrowInvalid:
+            values = []
+            for row, value in enumerate(column.to_pylist()):
+                try:
+                    values.append(None if value is None else value.decode("utf-8"))
+                except UnicodeDecodeError:
+                    not_utf8.setdefault(row, index)
+                    values.append(_text(value))
+            columns.append(pa.chunked_array([pa.array(values, type=pa.string())]))
+    table = pa.Table.from_arrays(columns, names=table.column_names)
+    problems = {
+        int(row): (RULE_TOO_LONG, _too_long(int(lengths[row])))
+        for row in np.flatnonzero(lengths > MAX_ROW_BYTES)
+    }
+    for row, index in not_utf8.items():
+        name = show_value(names[index]) if index < len(names) else f"field {index + 1}"
+        problems.setdefault(
+            row,
+            (
+                RULE_NOT_UTF8,
+                f"has bytes that are not UTF-8 text in column {name} "
+                f"(shown as \ufffd); save the file as UTF-8",
+            ),
+        )
+    if problems:
+        for row, (rule, reason) in problems.items():
+            position = int(good[row])
+            line = line_of(position)
+            values = tuple(table.slice(row, 1).to_pylist()[0].values())
+            bad.append(_BadRow(position, line, values, rule, f"line {line} {reason}"))
+        keep = _all_but(table.num_rows, list(problems))
+        table = table.take(pa.array(keep))
+        good = good[keep]
+        bad.sort(key=lambda row: row.position)
+    if not bad:
+        return table, []
+    return _put_back(table, bad, good), bad
+
+
+def _put_back(table: pa.Table, bad: list[_BadRow], good: np.ndarray) -> pa.Table:
+    """``table`` (the good rows) with the bad rows inserted at their positions."""
+    fields = list(zip(*(row.fields for row in bad), strict=True))
+    rejected = pa.Table.from_arrays(
+        [pa.array(list(values), type=pa.string()) for values in fields],
+        names=table.column_names,
+    )
+    combined = pa.concat_tables([table, rejected])
+    positions = np.concatenate(
+        (good.astype(np.int64), np.array([row.position for row in bad], dtype=np.int64))
+    )
+    return combined.take(pa.array(np.argsort(positions, kind="stable")))
+
+
+# ---------------------------------------------------------------- writing
+def csv_table(data: pd.DataFrame) -> pa.Table:
+    """``data`` ready for a CSV file a spreadsheet can open safely.
+
+    Text cells that would run as a formula get a leading ``'``; nested values
+    become JSON text; numeric columns are written as they are. The column
+    names are neutralised too.
+    """
+    arrays = [_csv_array(data.iloc[:, index]) for index in range(data.shape[1])]
+    names = [neutralise(str(name)) for name in data.columns]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def neutralise(text: str) -> str:
+    """One text cell with a leading ``'`` if a spreadsheet would run it as a formula."""
+    if re.match(_FORMULA_START, text) and not re.match(_PLAIN_NUMBER, text):
+        return "'" + text
+    return text
+
+
+def _csv_array(column: pd.Series) -> pa.Array:
+    try:
+        array = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        array = pa.array([_as_text(value) for value in column], type=pa.string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if any(check(array.type) for check in _NESTED):
+        array = pa.array(
+            [_as_text(value) for value in array.to_pylist()], type=pa.string()
+        )
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        return _neutralise_array(array)
+    return array
+
+
+def _neutralise_array(array: pa.Array) -> pa.Array:
+    formula = pc.and_(
+        pc.match_substring_regex(array, _FORMULA_START),
+        pc.invert(pc.match_substring_regex(array, _PLAIN_NUMBER)),
+    )
+    if not pc.any(formula).as_py():
+        return array
+    quoted = pc.binary_join_element_wise(pa.scalar("'", array.type), array, "")
+    return pc.if_else(formula, quoted, array)
+
+
+def _as_text(value: Any) -> str | None:
+    """A cell of a column pyarrow cannot type: text, JSON for containers."""
+    if (
+        value is None
+        or value is pd.NA
+        or (isinstance(value, float) and math.isnan(value))
+    ):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping | list | tuple | np.ndarray):
+        return json.dumps(_plain(value), default=str, ensure_ascii=False)
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
