@@ -156,6 +156,12 @@ class ModellingParams(_Params):
     class_weighting: bool = True
     tie_break_within_standard_error: bool = True
     cv_folds: int = Field(5, ge=2, le=20)
+    min_training_rows: int = Field(
+        100,
+        ge=1,
+        description="A floor on the valid rows a model is trained on; the split "
+        "and cv_folds need a few rows of each class whatever this says.",
+    )
     seed: int = 42
     n_jobs: int = Field(2, ge=1)
     search: SearchParams = Field(default_factory=SearchParams)

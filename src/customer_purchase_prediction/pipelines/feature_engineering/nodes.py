@@ -3,34 +3,42 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from customer_purchase_prediction.columns import ID_COLUMN, LABEL_COLUMN
 from customer_purchase_prediction.features import SessionFeatures
 from customer_purchase_prediction.params import FeatureParams, ModellingParams
+from customer_purchase_prediction.pipelines.feature_engineering.checks import (
+    check_training_sessions,
+    split_positions,
+)
 
 logger = logging.getLogger(__name__)
+
+
+def check_training_data(
+    sessions: pd.DataFrame,
+    data_quality_report: Mapping[str, Any],
+    params: ModellingParams,
+) -> pd.DataFrame:
+    """The sessions, once checked to be enough to split, cross-validate and fit.
+
+    Raises:
+        TrainingDataError: what the data lacks and what the parameters require.
+    """
+    check_training_sessions(sessions, data_quality_report, params)
+    return sessions
 
 
 def split_sessions(
     sessions: pd.DataFrame, params: ModellingParams
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Stratified train/validation/test split with ``modelling.split``'s fractions."""
-    split = params.split
-    rest, test = train_test_split(
-        sessions,
-        test_size=split.test,
-        stratify=sessions[LABEL_COLUMN],
-        random_state=split.seed,
-    )
-    train, validation = train_test_split(
-        rest,
-        test_size=split.validation / (split.train + split.validation),
-        stratify=rest[LABEL_COLUMN],
-        random_state=split.seed,
-    )
+    parts = split_positions(sessions[LABEL_COLUMN].to_numpy(), params.split)
+    train, validation, test = (sessions.iloc[part] for part in parts)
     logger.info(
         "Split: %d train, %d validation, %d test",
         len(train),
