@@ -157,14 +157,8 @@ def _split_header(data: bytes) -> tuple[int, bytes, bytes]:
 
 
 def _parse_header(header: bytes) -> list[str]:
-    """Column names as pyarrow reads them; bytes that are not UTF-8 replaced."""
-    text = header.decode("utf-8", errors="replace").encode("utf-8")
-    table = pa_csv.read_csv(
-        pa.BufferReader(text + b"\n"),
-        read_options=pa_csv.ReadOptions(use_threads=False),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=False),
-    )
-    return list(table.column_names)
+    """Column names, quotes removed; bytes that are not UTF-8 replaced."""
+    return [field or "" for field in _fields(header, 0, pad=False)]
 
 
 def _read_options(count: int) -> pa_csv.ReadOptions:
@@ -223,14 +217,21 @@ def _read_fast(
     body: bytes, names: list[str], header_line: int
 ) -> tuple[pa.Table, list[_BadRow]]:
     count = len(names)
-    if body.count(_QUOTE) % 2:  # a quote opened and never closed
+    quotes = body.count(_QUOTE)
+    if quotes % 2:  # a quote opened and never closed
         raise _NeedsCareful
+    if body.count(b"\r") != body.count(b"\r\n"):
+        raise _NeedsCareful  # pyarrow ends a row at a lone carriage return
+    if not _is_utf8(body):
+        raise _NeedsCareful  # pyarrow cannot show a bad row that is not UTF-8
     try:
         table, skipped = _parse(body, count)
     except pa.ArrowInvalid as exc:  # e.g. a row longer than a block
         raise _NeedsCareful from exc
-    if any("\n" in text for _, _, text in skipped):
-        raise _NeedsCareful  # quotes pairing across rows: find the broken one
+    if any("\n" in text for _, _, text in skipped) or (
+        quotes and _has_line_ends(table)
+    ):
+        raise _NeedsCareful  # quotes may pair across rows: find the broken ones
     rows = table.num_rows + len(skipped)
     lines: list[np.ndarray] = []
 
@@ -248,6 +249,26 @@ def _read_fast(
     ]
     good = _all_but(rows, bad_positions)
     return _finish(table, bad, good, line_of, names)
+
+
+def _is_utf8(body: bytes) -> bool:
+    """Whether ``body`` is valid UTF-8, checked by pyarrow without a copy."""
+    offsets = pa.py_buffer(np.array([0, len(body)], dtype=np.int64).tobytes())
+    text = pa.Array.from_buffers(
+        pa.large_string(), 1, [None, offsets, pa.py_buffer(body)]
+    )
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _has_line_ends(table: pa.Table) -> bool:
+    """Whether a cell holds a line end (a quoted field over several lines)."""
+    return any(
+        pc.any(pc.match_substring(column, "\n")).as_py() for column in table.columns
+    )
 
 
 def _all_but(size: int, positions: list[int]) -> np.ndarray:
@@ -274,9 +295,15 @@ def _record_lines(body: bytes, header_line: int) -> np.ndarray:
 def _read_carefully(
     body: bytes, names: list[str], header_line: int
 ) -> tuple[pa.Table, list[_BadRow]]:
-    """Split ``body`` into records line by line, then parse the sound ones."""
+    """Split ``body`` into records line by line and each record into fields.
+
+    Slower than the fast path (Python, not pyarrow), and only for files the
+    fast path cannot read row by row; each line is one record unless a
+    quoted field holds line ends, so a stray quote or carriage return costs
+    its own line only.
+    """
     count = len(names)
-    records: list[bytes] = []
+    columns: list[list[str | None]] = [[] for _ in range(count)]
     good: list[int] = []
     line_at: list[int] = []
     bad: list[_BadRow] = []
@@ -284,24 +311,49 @@ def _read_carefully(
         _records(body.split(b"\n"), count, header_line + 1)
     ):
         line_at.append(line)
-        if problem is None:
-            records.append(record)
-            good.append(position)
-        else:
+        if problem is not None:
             rule, reason = problem
             fields = _fields(record[:MAX_ROW_BYTES], count)
             bad.append(_BadRow(position, line, fields, rule, f"line {line} {reason}"))
-    table, skipped = _parse(b"\n".join(records), count)
-    # Rows of the wrong width among the sound records.
-    for number, fields, text in skipped:
-        position = good[number - 1]
-        bad.append(_wrong_width(position, line_at[position], text, fields, names))
-    if skipped:
-        gone = {number - 1 for number, _, _ in skipped}
-        good = [p for index, p in enumerate(good) if index not in gone]
-        bad.sort(key=lambda row: row.position)
+            continue
+        try:
+            record.decode("utf-8")
+        except UnicodeDecodeError:
+            fields = _fields(record, count)
+            reason = f"line {line} {_not_utf8(names, _first_not_utf8(record, count))}"
+            bad.append(_BadRow(position, line, fields, RULE_NOT_UTF8, reason))
+            continue
+        fields = _fields(record, count, pad=False)
+        if len(fields) != count:
+            text = _text(record)
+            bad.append(_wrong_width(position, line, text, len(fields), names))
+            continue
+        for values, field in zip(columns, fields, strict=True):
+            values.append(field)
+        good.append(position)
+    table = pa.Table.from_arrays(
+        [pa.array(values, type=pa.string()) for values in columns],
+        names=_positional(count),
+    )
     return _finish(
         table, bad, np.asarray(good, dtype=np.int64), line_at.__getitem__, names
+    )
+
+
+def _first_not_utf8(record: bytes, count: int) -> int:
+    """The index of the first field of ``record`` that is not UTF-8."""
+    fields = _fields(record.decode("utf-8", errors="surrogateescape"), count)
+    for index, field in enumerate(fields):
+        if field is not None and any("\udc80" <= c <= "\udcff" for c in field):
+            return index
+    return 0
+
+
+def _not_utf8(names: list[str], index: int) -> str:
+    name = show_value(names[index]) if index < len(names) else f"field {index + 1}"
+    return (
+        f"has bytes that are not UTF-8 text in column {name} (shown as \ufffd); "
+        f"save the file as UTF-8"
     )
 
 
@@ -337,7 +389,13 @@ def _records(
                 break
         if quotes % 2 == 0 and size <= MAX_ROW_BYTES:
             record = b"\n".join(lines[index:end])
-            if end == index + 1 or len(_fields(record, count, pad=False)) == count:
+            if end == index + 1 or (
+                len(_fields(record, count, pad=False)) == count
+                and not any(
+                    len(_fields(more, count, pad=False)) == count
+                    for more in lines[index + 1 : end]
+                )
+            ):
                 yield number, record, None
                 index = end
                 continue
@@ -345,9 +403,11 @@ def _records(
         index += 1
 
 
-def _fields(record: bytes, count: int, *, pad: bool = True) -> tuple[str | None, ...]:
+def _fields(
+    record: bytes | str, count: int, *, pad: bool = True
+) -> tuple[str | None, ...]:
     """The fields of one record as text; padded with ``None`` to ``count``."""
-    text = _text(record).rstrip("\r")
+    text = (_text(record) if isinstance(record, bytes) else record).rstrip("\r")
     try:
         fields: list[str | None] = list(next(csv.reader([text], strict=False), []))
     except csv.Error:
@@ -423,15 +483,7 @@ def _finish(
         for row in np.flatnonzero(lengths > MAX_ROW_BYTES)
     }
     for row, index in not_utf8.items():
-        name = show_value(names[index]) if index < len(names) else f"field {index + 1}"
-        problems.setdefault(
-            row,
-            (
-                RULE_NOT_UTF8,
-                f"has bytes that are not UTF-8 text in column {name} "
-                f"(shown as \ufffd); save the file as UTF-8",
-            ),
-        )
+        problems.setdefault(row, (RULE_NOT_UTF8, _not_utf8(names, index)))
     if problems:
         for row, (rule, reason) in problems.items():
             position = int(good[row])
