@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -40,6 +39,9 @@ def extra_candidate() -> Iterator[Candidate]:
             library="sklearn",
             defaults={"max_iter": 40, "learning_rate": 0.1},
             space={"max_leaf_nodes": [7, 15]},
+            artifact_types=(
+                "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+            ),
         )
     )
     yield candidate
@@ -100,8 +102,7 @@ def test_a_candidate_registered_alone_is_trained_reported_and_scored(
     disabled = {name: {"enabled": False} for name in OTHERS}
     run_project(project_dir, params={"modelling": {"candidates": disabled}})
 
-    (artifact,) = Path("data/06_models/purchase_model.pkl").glob("*/*.pkl")
-    model = joblib.load(artifact)
+    model = PurchasePredictor(project_path=project_dir).model  # the recorded current
     assert isinstance(model, PurchaseModel)
     cv = pd.read_csv("data/08_reporting/cv_results.csv")
     assert set(cv["candidate"]) == {EXTRA}

@@ -20,7 +20,7 @@ def test_reports_of_an_older_model_are_recreated_after_a_newer_run(
     shutil.copytree(trained_project, project)
     monkeypatch.chdir(project)
     older, newer = sorted(
-        p.name for p in Path("data/06_models/purchase_model.pkl").iterdir()
+        p.name for p in Path("data/06_models/purchase_model.skops").iterdir()
     )
     assert older != newer
 

@@ -100,6 +100,10 @@ class Candidate:
         importance: What its own importance means, or None if it has none
             (the reports then show permutation importance only).
         trees: How many trees a fitted estimator holds, or None if it has none.
+        artifact_types: Types a fitted estimator holds beyond its own class
+            and scikit-learn's standard ones, which the artifact format
+            (skops, ``artifact.py``) must be told to trust, as
+            ``module.QualifiedName``.
     """
 
     name: str
@@ -115,6 +119,7 @@ class Candidate:
     scorer: Scorer = field(default_factory=Scorer)
     importance: Importance | None = None
     trees: Callable[[Any], int] | None = None
+    artifact_types: tuple[str, ...] = ()
 
     def build(
         self,
@@ -239,6 +244,7 @@ register(
         scorer=ForestScorer(),
         importance=Importance("impurity decrease", _feature_importances),
         trees=forest_trees,
+        artifact_types=("sklearn.tree._tree.Tree",),
     )
 )
 register(
@@ -272,5 +278,6 @@ register(
         scorer=BoostedTreesScorer(),
         importance=Importance("gain", _feature_importances),
         trees=boosted_trees,
+        artifact_types=("xgboost.core.Booster",),
     )
 )

@@ -1,4 +1,5 @@
-"""Project hooks: a training run ends with one line on what it chose and where to read."""
+"""Project hooks: a successful training run records its model as the current one,
+and ends with one line on what it chose and where to read."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import CatalogProtocol
 from kedro.pipeline import Pipeline
 
-logger = logging.getLogger(__name__)
+from customer_purchase_prediction.artifact import MODEL_DATASET, ModelArtifactDataset
 
-MODEL_DATASET = "purchase_model"
+logger = logging.getLogger(__name__)
 # The reports a reader opens first, by file name, in the order they are named.
 REPORT_FILES = ("model_card.md", "report.html")
 
@@ -95,3 +96,29 @@ class RunSummaryHooks:
             logger.warning("No run summary: %s: %s", type(exc).__name__, exc)
         finally:
             self._model = None
+
+
+class RecordCurrentModel:
+    """A run that trained the model records it as current once the run succeeded.
+
+    Kedro calls ``after_pipeline_run`` only when every node succeeded, so a
+    run that fails midway (in modelling or in reporting) leaves the previous
+    current model in place. Issue 9's registry replaces where the choice is
+    recorded (``artifact.CurrentModelSource``), not this hook's readers.
+    """
+
+    @hook_impl
+    def after_pipeline_run(
+        self,
+        run_params: dict[str, Any],
+        pipeline: Pipeline,
+        catalog: CatalogProtocol,
+    ) -> None:
+        """Record the model this run saved as the current model."""
+        if MODEL_DATASET not in pipeline.all_outputs():
+            return
+        dataset = catalog.get(MODEL_DATASET)  # type: ignore[attr-defined]
+        if not isinstance(dataset, ModelArtifactDataset):
+            return
+        run_id = run_params.get("run_id") or run_params.get("session_id")
+        dataset.make_current(reason=f"training run {run_id} succeeded")

@@ -54,8 +54,11 @@ class PurchaseModel:
         self.threshold = threshold
         self.confidence_margins = confidence_margins
         self.metadata = metadata
-        # Set by ModelArtifactDataset on load: the Kedro version of the artifact.
-        self.version: str | None = None
+
+    # Set on load (artifact.py), never saved: the Kedro version of the artifact
+    # and what the manifest records of its file (path, SHA-256, format).
+    version: str | None = None
+    artifact: Mapping[str, Any] | None = None
 
     @property
     def features(self) -> SessionFeatures:
@@ -110,11 +113,12 @@ class PurchaseModel:
         return self.scorer.compile(self.estimator)
 
     def __getstate__(self) -> dict[str, Any]:
-        # The scorer and compiled trees are caches, rebuilt on first use.
+        # The scorer and compiled trees are caches, rebuilt on first use; the
+        # version and artifact record where it was loaded from, not what it is.
         return {
             k: v
             for k, v in self.__dict__.items()
-            if k not in ("compiled_trees", "scorer")
+            if k not in ("compiled_trees", "scorer", "version", "artifact")
         }
 
     def label(self, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

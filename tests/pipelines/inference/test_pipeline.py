@@ -111,7 +111,7 @@ def test_paths_come_from_runtime_params_in_either_format(
 @pytest.mark.slow
 def test_load_versions_chooses_the_model(in_project: Path) -> None:
     versions = sorted(
-        p.name for p in Path("data/06_models/purchase_model.pkl").iterdir()
+        p.name for p in Path("data/06_models/purchase_model.skops").iterdir()
     )
     assert len(versions) == 2
     oldest = versions[0]
@@ -126,5 +126,5 @@ def test_load_versions_chooses_the_model(in_project: Path) -> None:
         == oldest
     )
     assert PurchasePredictor(project_path=in_project).model.version == versions[-1]
-    with pytest.raises(ModelNotFoundError, match="model version 'nope' not found"):
+    with pytest.raises(ModelNotFoundError, match="model version 'nope' was not recorded by a training run"):
         PurchasePredictor(project_path=in_project, version="nope")

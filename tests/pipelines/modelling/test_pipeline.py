@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
 from kedro.io import DataCatalog
 
+from customer_purchase_prediction.artifact import ModelArtifactDataset, sha256
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.pipelines.feature_engineering.nodes import (
     split_sessions,
@@ -125,10 +125,15 @@ def test_only_enabled_candidates_are_trained(small_sessions: pd.DataFrame) -> No
 @pytest.mark.slow
 def test_kedro_run_trains_selects_and_writes_the_artifact(project_dir: Path) -> None:
     run_project(project_dir)
-    versions = sorted(Path("data/06_models/purchase_model.pkl").iterdir())
+    versions = sorted(Path("data/06_models/purchase_model.skops").iterdir())
     assert len(versions) == 1
-    model = joblib.load(versions[0] / "purchase_model.pkl")
+    dataset = ModelArtifactDataset(filepath="data/06_models/purchase_model.skops")
+    assert dataset.current_version() == versions[0].name  # recorded, not guessed
+    model = dataset.load()
     assert isinstance(model, PurchaseModel)
+    assert model.artifact["sha256"] == sha256(
+        (versions[0] / "purchase_model.skops").read_bytes()
+    )
     assert METADATA_KEYS <= set(model.metadata)
     (tuning_file,) = Path("data/06_models/candidate_tuning.json").glob("*/*.json")
     tuning = json.loads(tuning_file.read_text())

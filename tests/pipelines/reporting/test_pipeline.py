@@ -259,14 +259,14 @@ def test_training_run_writes_every_report_and_reporting_alone_recreates_them(
     assert [name for name in REPORT_FILES if not (folder / name).is_file()] == []
     first = _read_reports(folder)
     assert_reports_agree(first)
-    version = next(Path("data/06_models/purchase_model.pkl").iterdir()).name
+    version = next(Path("data/06_models/purchase_model.skops").iterdir()).name
     assert first["model_metrics"]["artifact_version"] == version
 
     for name in REPORT_FILES:
         (folder / name).unlink()
     run_project(project_dir, pipeline="reporting")
     assert [name for name in REPORT_FILES if not (folder / name).is_file()] == []
-    assert len(list(Path("data/06_models/purchase_model.pkl").iterdir())) == 1
+    assert len(list(Path("data/06_models/purchase_model.skops").iterdir())) == 1
     again = _read_reports(folder)
     assert again["model_metrics"] == first["model_metrics"]
     assert again["model_card"] == first["model_card"]
