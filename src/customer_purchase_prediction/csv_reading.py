@@ -87,7 +87,7 @@ def read_csv_bytes(data: bytes, *, source: str) -> pd.DataFrame:
     except _NeedsCareful:
         table, bad = _read_carefully(body, names, header_line)
     frame = table.to_pandas()
-    frame.columns = pd.Index(names, dtype=object)
+    frame.columns = pd.Index(names)
     if bad:
         frame.attrs[UNREADABLE_ROWS] = tuple(
             (row.position, row.rule, row.reason) for row in bad
@@ -558,7 +558,8 @@ def _neutralise_array(array: pa.Array) -> pa.Array:
     )
     if not pc.any(formula).as_py():
         return array
-    quoted = pc.binary_join_element_wise(pa.scalar("'", array.type), array, "")
+    quote, nothing = pa.scalar("'", array.type), pa.scalar("", array.type)
+    quoted = pc.binary_join_element_wise(quote, array, nothing)
     return pc.if_else(formula, quoted, array)
 
 
