@@ -24,6 +24,7 @@ from kedro.pipeline import Pipeline
 from kedro.validation.exceptions import DataValidationError, ParameterValidationError
 
 from customer_purchase_prediction.errors import PurchasePredictionError
+from customer_purchase_prediction.values import printable
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,16 @@ def _run(**kwargs: Any) -> Any:
         user_error = find_user_error(exc)
         if user_error is None:
             raise
-        raise click.ClickException(str(user_error)) from exc
+        raise click.ClickException(terminal_safe(str(user_error))) from exc
+
+
+def terminal_safe(message: str) -> str:
+    """``message`` with control characters and escape sequences shown, not sent.
+
+    The values a message quotes are escaped where it is written
+    (``values.shorten``); this covers any other text, such as a file name.
+    """
+    return "\n".join(printable(line) for line in message.split("\n"))
 
 
 # Named like Kedro's own project command group, so that ``kedro --help`` merges

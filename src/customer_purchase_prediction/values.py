@@ -178,13 +178,29 @@ def _bools(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
 def show_value(value: Any) -> str:
     """Render a bad value for a message: text quoted, numbers as they are."""
     if isinstance(value, str):
-        return repr(shorten(value))
+        return repr(_cut(value))  # repr escapes what cannot be printed
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else str(value)  # noqa: PLR2004
     return shorten(str(value))
 
 
 def shorten(text: str) -> str:
+    """``text`` cut for a message, with what cannot be printed escaped (``\\x1b``).
+
+    Values from a file reach the terminal through messages; a control character
+    or an ANSI escape in one must not act on it.
+    """
+    return printable(_cut(text))
+
+
+def printable(text: str) -> str:
+    """``text`` with each non-printable character escaped as ``repr`` would."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _cut(text: str) -> str:
     return (
         text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 3] + "..."
     )
