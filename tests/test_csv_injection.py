@@ -20,7 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customer_purchase_prediction.columns import ID_COLUMN, SESSION_COLUMNS
-from customer_purchase_prediction.csv_reading import csv_table, neutralise
+from customer_purchase_prediction.csv_reading import (
+    csv_table,
+    neutralise,
+    spreadsheet_safe,
+)
 from customer_purchase_prediction.datasets import TableDataset
 
 FORMULAS = [
@@ -146,3 +150,19 @@ def test_no_written_text_cell_starts_a_formula(value: str) -> None:
     if cell[:1] in {"=", "+", "-", "@", "\t", "\r"}:
         float(cell)  # only a plain number may start so
     assert cell in {value, "'" + value}
+
+
+def test_a_pandas_writer_gets_the_same_safe_cells(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"=h": ["=1", "ok"], "n": [-1, 2], "tags": [["a"], None]}, index=[5, 6]
+    )
+    safe = spreadsheet_safe(frame)
+    assert list(safe.columns) == ["'=h", "n", "tags"]
+    assert safe.index.tolist() == [5, 6]
+    assert safe["'=h"].tolist() == ["'=1", "ok"]
+    assert safe["n"].tolist() == [-1, 2]
+    assert safe["tags"].tolist() == ['["a"]', None]
+    assert frame["=h"].tolist() == ["=1", "ok"]  # the input is not changed
+    path = tmp_path / "pandas.csv"
+    safe.to_csv(path, index=False)
+    assert list(csv.reader(path.open(newline=""))) == written_cells(tmp_path, frame)

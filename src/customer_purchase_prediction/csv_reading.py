@@ -526,6 +526,35 @@ def csv_table(data: pd.DataFrame) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=names)
 
 
+def spreadsheet_safe(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` as ``csv_table`` writes it, for a pandas CSV writer (``to_csv``).
+
+    Text columns neutralised and nested values as JSON text; numeric, boolean
+    and date columns, the index and the row order unchanged.
+    """
+    safe = data.copy(deep=False)
+    for position in range(data.shape[1]):
+        column = data.iloc[:, position]
+        if _is_plain(column.dtype):
+            continue
+        array = _csv_array(column)
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            text = array.to_numpy(zero_copy_only=False)
+            safe.isetitem(position, pd.Series(text, index=column.index, dtype=object))
+    safe.columns = [neutralise(str(name)) for name in data.columns]
+    return safe
+
+
+def _is_plain(dtype: Any) -> bool:
+    """Numbers, booleans and dates: columns a spreadsheet cannot run."""
+    return (
+        pd.api.types.is_numeric_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+    )
+
+
 def neutralise(text: str) -> str:
     """One text cell with a leading ``'`` if a spreadsheet would run it as a formula."""
     if re.match(_FORMULA_START, text) and not re.match(_PLAIN_NUMBER, text):
