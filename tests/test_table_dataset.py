@@ -7,6 +7,7 @@ short or a 0-byte one.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,10 +21,16 @@ import pytest
 
 from customer_purchase_prediction import datasets
 from customer_purchase_prediction.atomic import stray_temporaries
-from customer_purchase_prediction.columns import ID_COLUMN, SESSION_COLUMNS
+from customer_purchase_prediction.columns import (
+    ID_COLUMN,
+    SESSION_COLUMNS,
+    TRAINING_COLUMNS,
+)
 from customer_purchase_prediction.contract import validate_sessions
+from customer_purchase_prediction.csv_reading import MAX_ROW_BYTES
 from customer_purchase_prediction.datasets import TableDataset, load_unwrapped
 from customer_purchase_prediction.errors import OutputPathError
+from tests.conftest import run_project
 
 OLD = pd.DataFrame({ID_COLUMN: [1, 2], "note": ["old", "old"]})
 NEW = pd.DataFrame({ID_COLUMN: range(1000), "note": ["new"] * 1000})
@@ -151,3 +158,36 @@ def test_an_unreadable_file_is_one_message_naming_it(tmp_path: Path) -> None:
     path.write_bytes(b"\x00" * 10)
     with pytest.raises(datasets.SessionsFileError, match=str(path)):
         load_unwrapped(TableDataset(filepath=str(path)))
+
+
+def test_a_training_run_rejects_each_unreadable_row_and_counts_it(
+    project_dir: Path,
+) -> None:
+    """The data_processing pipeline on a file with one row of each bad kind."""
+    header = ",".join(TRAINING_COLUMNS).encode()
+    good = [f"{n},2.5,3,10.0,Mobile,New,{n % 2}".encode() for n in range(1, 41)]
+    bad = {
+        41: b"41,2.5,3,10.0,Mobile,New,0,extra",
+        42: b"42,2.5",
+        43: b'43,2.5,3,10.0,"Mobile,New,0',
+        44: b"44,2.5,3,10.0,Mob\xefle,New,0",
+        45: b"45,2.5,3,10.0,Mobile,New," + b"9" * (2 * MAX_ROW_BYTES),
+    }
+    path = project_dir / "damaged.csv"
+    path.write_bytes(b"\n".join([header, *good, *bad.values()]) + b"\n")
+    run_project(
+        project_dir, pipeline="data_processing", params={"raw_sessions_path": str(path)}
+    )
+    report = json.loads(Path("data/08_reporting/data_quality_report.json").read_text())
+    rows = report["rows"]
+    assert (rows["in"], rows["rejected"]) == (45, 5)
+    rejects = pd.read_csv("data/02_intermediate/rejected_sessions.csv", dtype=str)
+    assert rejects["source_row"].astype(int).tolist() == [41, 42, 43, 44, 45]
+    lines = [reason.split(" ", 2)[1] for reason in rejects["reject_reason"]]
+    assert lines == ["42", "43", "44", "45", "46"]
+    assert set(report["rejects_by_rule"]) == {
+        "row:field_count",
+        "row:unterminated_quote",
+        "row:not_utf8",
+        "row:too_long",
+    }
