@@ -11,7 +11,9 @@ The checks work on plain column arrays so that a single record (the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,17 +38,24 @@ from customer_purchase_prediction.columns import (
     required_columns,
 )
 from customer_purchase_prediction.csv_reading import unreadable_rows
-from customer_purchase_prediction.errors import SessionsFileError
+from customer_purchase_prediction.errors import (
+    PurchasePredictionError,
+    SessionsFileError,
+)
 from customer_purchase_prediction.values import (
+    MAX_EXACT_INTEGER,
     MAX_INTEGER,
     UNKNOWN_CODE,
     ArrayLike,
     column_values,
+    exact_integers,
     label_codes,
     labels_from_codes,
     parse_numbers,
     shorten,
+    show_number,
     show_value,
+    text_of_nested,
 )
 
 __all__ = [
@@ -63,6 +72,9 @@ __all__ = [
     "TrainingSessionsSchema",
     "ValidationResult",
     "check_columns",
+    "normalise_header",
+    "normalise_name",
+    "normalised_names",
     "required_columns",
     "validate_sessions",
 ]
@@ -125,16 +137,122 @@ SessionsSchema = _schema(SESSION_COLUMNS, "SessionsSchema")
 TrainingSessionsSchema = _schema(TRAINING_COLUMNS, "TrainingSessionsSchema")
 
 
-def normalise_header(raw: pd.DataFrame) -> pd.DataFrame:
-    """Strip and lower-case column names (`` Customer_ID`` is ``customer_id``)."""
-    return raw.rename(columns=lambda name: str(name).strip().lower())
+def normalise_name(name: object) -> str:
+    """A column name or record key as the contract matches it.
+
+    Surrounding spaces (and a byte-order mark) are stripped and letters
+    lower-cased, so `` Customer_ID`` is ``customer_id``. The one rule for CSV and
+    Parquet headers, DataFrame columns and the keys of a record.
+    """
+    return str(name).strip().lstrip("\ufeff").strip().lower()
 
 
-def check_sessions_frame(raw: pd.DataFrame, *, labelled: bool, source: str) -> None:
+# pandas and pyarrow read a repeated header as ``name``, ``name.1``, ``name.2``...
+_REPEAT = re.compile(r"(?P<name>.+)\.(?P<count>[1-9]\d*)")
+
+
+def normalised_names(
+    names: Iterable[object],
+    *,
+    source: str,
+    error: type[PurchasePredictionError] = SessionsFileError,
+    what: str = "column",
+) -> list[str]:
+    """Names as ``normalise_name`` reads them, refusing two that become one.
+
+    Args:
+        names: Column names or record keys, as given.
+        source: What they came from, for the message (a file, "the record").
+        error: The error to raise.
+        what: What a name is called in the message ("column", "key").
+
+    Raises:
+        error: two names are the same once normalised (``Time_Spent`` and
+            ``time_spent``, or a header repeated), or a contract column's header
+            was repeated and read as ``time_spent.1``.
+    """
+    given = list(names)
+    normalised = [normalise_name(name) for name in given]
+    if len(set(normalised)) < len(normalised):
+        seen: dict[str, list[object]] = {}
+        for name, key in zip(given, normalised, strict=True):
+            seen.setdefault(key, []).append(name)
+        key, originals = next((k, v) for k, v in seen.items() if len(v) > 1)
+        if len({str(name) for name in originals}) == 1:
+            problem = f"{what} '{_safe(originals[0])}' appears {len(originals)} times"
+        else:
+            both = " and ".join(f"'{_safe(name)}'" for name in originals)
+            problem = (
+                f"{what}s {both} are the same {what} '{_safe(key)}' (names ignore "
+                f"case and surrounding spaces)"
+            )
+        raise error(f"{problem} in {source}; keep one of them")
+    present = set(normalised)
+    for key in normalised:
+        repeat = _REPEAT.fullmatch(key)
+        if repeat and repeat["name"] in TRAINING_COLUMNS and repeat["name"] in present:
+            raise error(
+                f"{what} '{repeat['name']}' appears more than once in {source} (the "
+                f"repeat was read as '{_safe(key)}'); keep one of them"
+            )
+    return normalised
+
+
+def check_known_names(
+    names: Sequence[str],
+    *,
+    extra: Collection[str] = (),
+    source: str,
+    error: type[PurchasePredictionError],
+    what: str = "column",
+    way_out: str = "",
+) -> None:
+    """Refuse a normalised name that is neither a contract column nor in ``extra``.
+
+    Raises:
+        error: naming the first unknown name and the nearest valid one.
+    """
+    known = {*TRAINING_COLUMNS, *extra}
+    unknown = [name for name in names if name not in known]
+    if not unknown:
+        return
+    name = unknown[0]
+    close = difflib.get_close_matches(name, [*TRAINING_COLUMNS, *extra], n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    others = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+    raise error(
+        f"unknown {what} '{_safe(name)}'{others} in {source}: not a column of the "
+        f"data contract; {hint}expected {what}s: {', '.join(SESSION_COLUMNS)}"
+        f"{way_out}"
+    )
+
+
+def _safe(name: object) -> str:
+    """A name as a message shows it: one line, at most a few dozen characters."""
+    return shorten(repr(str(name))[1:-1])
+
+
+def normalise_header(raw: pd.DataFrame, *, source: str = "the input") -> pd.DataFrame:
+    """Strip and lower-case column names (`` Customer_ID`` is ``customer_id``).
+
+    Raises:
+        SessionsFileError: two columns are the same once normalised, or a
+            contract column's header is repeated.
+    """
+    names = normalised_names(raw.columns, source=source)
+    if names == list(raw.columns):
+        return raw
+    return raw.set_axis(names, axis=1)
+
+
+def check_sessions_frame(
+    raw: pd.DataFrame, *, labelled: bool, source: str, allow_empty: bool = False
+) -> None:
     """Stop on a frame that cannot be a sessions file at all.
 
     Raises:
-        SessionsFileError: a required column is missing or there are no data rows.
+        SessionsFileError: a required column is missing or there are no data
+            rows (unless ``allow_empty``: an empty batch from Python).
     """
     if LABEL_COLUMN not in raw.columns and labelled:
         raise SessionsFileError(
@@ -150,14 +268,18 @@ def check_sessions_frame(raw: pd.DataFrame, *, labelled: bool, source: str) -> N
             f"column {_quoted(missing)} missing from {source}; expected columns: "
             f"{', '.join(expected)}; found: {found}"
         )
-    if raw.empty:
+    if raw.empty and not allow_empty:
         raise SessionsFileError(
             f"{source} has no data rows: it holds a header but no sessions"
         )
 
 
 def validate_sessions(
-    raw: pd.DataFrame, *, labelled: bool, source: str = "the input"
+    raw: pd.DataFrame,
+    *,
+    labelled: bool,
+    source: str = "the input",
+    allow_empty: bool = False,
 ) -> ValidationResult:
     """Split raw sessions into rows that meet the contract and rejected rows.
 
@@ -165,6 +287,8 @@ def validate_sessions(
         raw: Sessions as read, any dtypes (text from a CSV file is fine).
         labelled: Whether the ``purchase`` label is required (training data).
         source: What the rows came from, for error messages.
+        allow_empty: Whether no rows at all is a valid (empty) result rather
+            than a file with no sessions.
 
     Returns:
         Valid rows with typed contract columns, and rejected rows with their
@@ -173,8 +297,8 @@ def validate_sessions(
     Raises:
         SessionsFileError: the frame cannot be a sessions file at all.
     """
-    raw = normalise_header(raw)
-    check_sessions_frame(raw, labelled=labelled, source=source)
+    raw = normalise_header(raw, source=source)
+    check_sessions_frame(raw, labelled=labelled, source=source, allow_empty=allow_empty)
     columns = {
         name: column_values(raw[name]) for name in required_columns(labelled=labelled)
     }
@@ -184,7 +308,7 @@ def validate_sessions(
     bad[list(problems)] = True
     valid = build_valid_frame({name: values[~bad] for name, values in typed.items()})
     rows = sorted(problems)
-    rejects = raw.iloc[rows].assign(
+    rejects = _writable(raw.iloc[rows]).assign(
         source_row=pd.Series(np.array(rows, dtype="int64") + 1, index=raw.index[rows]),
         reject_rule=pd.Series(
             [";".join(rule for rule, _ in problems[i]) for i in rows],
@@ -198,6 +322,17 @@ def validate_sessions(
         ),
     )
     return ValidationResult(valid=valid, rejects=rejects.reset_index(drop=True))
+
+
+def _writable(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rejected rows with nested values (lists, structs) as text, so any writer
+    takes them: a CSV cell cannot hold a list, nor an Arrow column a mixture."""
+    nested = {
+        name: text
+        for name, column in rows.items()
+        if (text := text_of_nested(column)) is not column
+    }
+    return rows.assign(**nested) if nested else rows
 
 
 def count_reject_rules(rejects: pd.DataFrame) -> dict[str, int]:
@@ -239,6 +374,17 @@ _REQUIRED_NUMBERS = tuple(
     row for row, name in enumerate(NUMBER_COLUMNS) if BY_NAME[name].required
 )
 _UNIQUE_COLUMNS = tuple(column.name for column in SPEC if column.unique)
+# Whole numbers that never enter the model (the id) are read exactly, as int64;
+# the features' whole numbers become floats, which hold them up to MAX_INTEGER.
+_EXACT_ROWS = tuple(
+    (row, name)
+    for row, name in enumerate(NUMBER_COLUMNS)
+    if BY_NAME[name].is_integer and BY_NAME[name].role == "id"
+)
+_LIMITS = {
+    name: MAX_EXACT_INTEGER if (row, name) in _EXACT_ROWS else MAX_INTEGER
+    for row, name in enumerate(NUMBER_COLUMNS)
+}
 
 
 def check_columns(
@@ -275,6 +421,12 @@ def check_columns(
     fractional = whole & finite & (numbers != np.floor(numbers))
     too_large = whole & finite & (np.abs(numbers) > MAX_INTEGER)
     negative = finite & (numbers < _MINIMUMS)
+    exact: dict[str, np.ndarray] = {}
+    for row, name in _EXACT_ROWS:
+        exact[name], not_whole, too_large[row] = exact_integers(
+            columns[name], numbers[row], too_large[row]
+        )
+        fractional[row] |= not_whole
     for row in _REQUIRED_NUMBERS:
         report(
             missing[row],
@@ -312,9 +464,9 @@ def check_columns(
             too_large[row],
             f"{name}:too_large",
             lambda value, name=name: (
-                f"{name} must be at most {MAX_INTEGER}; got {show_value(value)}"
+                f"{name} must be at most {_LIMITS[name]}; got {show_number(value)}"
             ),
-            values,
+            raw,
         )
         report(
             negative[row],
@@ -325,9 +477,13 @@ def check_columns(
             values,
         )
     typed: dict[str, np.ndarray] = dict(zip(names, numbers, strict=True))
+    typed.update(exact)
 
     for name in _UNIQUE_COLUMNS:
-        _report_duplicates(name, typed[name], problems)
+        row = names.index(name)
+        if len(numbers[row]) > 1:  # one record has no duplicate
+            present = finite[row] & ~fractional[row] & ~too_large[row]
+            _report_duplicates(name, typed[name], present, problems)
 
     for name, allowed in ALLOWED_LABELS.items():
         raw = columns[name]
@@ -366,24 +522,34 @@ def check_columns(
     return typed, problems
 
 
-def _report_duplicates(name: str, ids: np.ndarray, problems: Problems) -> None:
-    """Reject every row whose value of ``name`` appears more than once in the file."""
-    if len(ids) < 2:  # noqa: PLR2004 - one row has no duplicate
+def _report_duplicates(
+    name: str, values: np.ndarray, present: np.ndarray, problems: Problems
+) -> None:
+    """Reject every row whose value of ``name`` appears more than once in the file.
+
+    Only ``present`` values are compared (finite, whole, in range): a missing or
+    unreadable value is already a reject of its own.
+    """
+    positions = np.flatnonzero(present)
+    compared = values[positions]
+    duplicated = positions[pd.Series(compared).duplicated(keep=False).to_numpy()]
+    if not len(duplicated):
         return
-    present = ~np.isnan(ids)
-    duplicated = present & pd.Series(ids).duplicated(keep=False).to_numpy()
-    if not duplicated.any():
-        return
-    counts = pd.Series(ids[duplicated]).value_counts()
-    for index in np.flatnonzero(duplicated):
-        value = ids[index]
+    counts = pd.Series(values[duplicated]).value_counts()
+    for index in duplicated:
+        value = values[index]
         problems.setdefault(int(index), []).append(
             (
                 f"{name}:duplicated",
-                f"{name} {show_value(value)} is duplicated "
+                f"{name} {show_value(_plain(value))} is duplicated "
                 f"({int(counts[value])} rows in the file)",
             )
         )
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (exact for int64)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _quoted(names: Sequence[str]) -> str:

@@ -9,8 +9,11 @@ CSV cells never become one Python object each.
 from __future__ import annotations
 
 import functools
+import json
 import math
+import numbers
 from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
@@ -20,6 +23,8 @@ import pyarrow.compute as pc
 
 MISSING_CODE = -1
 MAX_INTEGER = 2**53 - 1  # the largest whole number a float holds exactly
+# Identifiers are never arithmetic: they are read exactly, up to the largest int64.
+MAX_EXACT_INTEGER = int(np.iinfo(np.int64).max)
 UNKNOWN_CODE = -2
 
 # Text read as missing, the same as pandas' default missing markers in CSV files,
@@ -61,22 +66,39 @@ def parse_numbers(values: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
     Text follows one grammar (``_NUMBER``): decimal or scientific notation with
     optional sign and surrounding spaces, or ``inf``; the tokens in
-    ``NA_TOKENS`` (and blank text) are missing.
+    ``NA_TOKENS`` (and blank text) are missing. ``Decimal`` values (Parquet
+    ``decimal128``) and other real numbers are numbers; dates, times and
+    durations (``datetime64``, ``timedelta64`` in any unit, with or without a
+    time zone) are not, since their count of ticks is no quantity of the
+    contract; ``NaT`` is missing.
 
     Returns:
         The values as floats (NaN where missing or unreadable), a mask of
         missing values and a mask of values that are present but not numbers
-        (``"abc"``, ``"12 min"``, ``True``).
+        (``"abc"``, ``"12 min"``, ``True``, a date, a list).
     """
     if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
         numbers = values.astype(float)
         return numbers, np.isnan(numbers), np.zeros(len(values), dtype=bool)
+    dtype = getattr(values, "dtype", None)
+    if _is_temporal(dtype):
+        missing = np.asarray(pd.isna(values), dtype=bool)
+        return np.full(len(values), np.nan), missing, ~missing
     if not (isinstance(values, np.ndarray) and values.dtype == object):
-        if pd.api.types.is_string_dtype(getattr(values, "dtype", None)):
+        if pd.api.types.is_string_dtype(dtype):
             return _parse_text(
                 pa.array(values, type=pa.large_string(), from_pandas=True)
             )
-        values = np.asarray(values, dtype=object)
+        if _is_numeric_extension(dtype):  # nullable Int64, Float64, Arrow numbers
+            missing = np.asarray(values.isna(), dtype=bool)
+            numbers = values.to_numpy(dtype=float, na_value=np.nan)
+            return numbers, missing, np.zeros(len(values), dtype=bool)
+        values = _objects(values)
+    return _parse_objects(values)
+
+
+def _parse_objects(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``parse_numbers`` of an object array: text parsed together, the rest one by one."""
     size = len(values)
     numbers = np.full(size, np.nan)
     missing = np.zeros(size, dtype=bool)
@@ -85,19 +107,123 @@ def parse_numbers(values: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray
     for index, value in enumerate(values):
         if isinstance(value, str):
             text.append(index)
-        elif isinstance(value, bool | np.bool_):
-            not_number[index] = True
-        elif isinstance(value, int | float | np.integer | np.floating):
+        elif isinstance(value, float):
             numbers[index] = value
             missing[index] = value != value  # noqa: PLR0124 - NaN is missing
         elif value is None or value is pd.NA or value is pd.NaT:
             missing[index] = True
         else:
-            not_number[index] = True
+            number = _number(value)
+            if number is None:
+                not_number[index] = True
+            else:
+                numbers[index] = number
+                missing[index] = number != number  # noqa: PLR0124 - NaN is missing
     if text:
         parsed = _parse_text(pa.array(values[text].tolist(), type=pa.large_string()))
         numbers[text], missing[text], not_number[text] = parsed
     return numbers, missing, not_number
+
+
+def _number(value: Any) -> float | None:
+    """One non-text, non-float value as a float, or None if it is not a number."""
+    if isinstance(value, bool | np.bool_ | np.datetime64 | np.timedelta64):
+        # numpy counts a timedelta64 as an integer; NaT is missing, not a number.
+        if isinstance(value, np.datetime64 | np.timedelta64) and np.isnat(value):
+            return math.nan
+        return None
+    if isinstance(value, Decimal):
+        return math.nan if value.is_nan() else float(value)
+    if isinstance(value, numbers.Real):  # int, numpy numbers, Fraction
+        try:
+            return float(value)
+        except OverflowError:  # an int beyond any float
+            return math.copysign(math.inf, value)
+    return None
+
+
+def _is_temporal(dtype: Any) -> bool:
+    """Whether a column's dtype holds dates, times or durations."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "mM"
+    if isinstance(dtype, pd.ArrowDtype):
+        return pa.types.is_temporal(dtype.pyarrow_dtype)
+    return isinstance(dtype, pd.DatetimeTZDtype | pd.PeriodDtype)
+
+
+def _is_numeric_extension(dtype: Any) -> bool:
+    """A pandas extension dtype of plain numbers (not booleans, not decimals)."""
+    if isinstance(dtype, pd.ArrowDtype):
+        arrow = dtype.pyarrow_dtype
+        return pa.types.is_integer(arrow) or pa.types.is_floating(arrow)
+    return (
+        isinstance(dtype, pd.api.extensions.ExtensionDtype)
+        and dtype.kind in "iuf"
+        and not isinstance(dtype, pd.SparseDtype)
+    )
+
+
+def _objects(values: Any) -> np.ndarray:
+    """Any array as a one-dimensional array of Python objects, one per value."""
+    objects = np.empty(len(values), dtype=object)
+    objects[:] = list(values)
+    return objects
+
+
+def exact_integers(
+    values: ArrayLike, numbers: np.ndarray, beyond_float: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whole numbers as int64, read exactly where a float cannot hold them.
+
+    Identifiers above ``MAX_INTEGER`` are read again from the original value
+    (an int, a numpy integer, a ``Decimal``, a numeric text), so
+    ``9007199254740993`` stays itself instead of becoming ``9007199254740992``.
+
+    Args:
+        values: The original values.
+        numbers: Their floats, ``parse_numbers(values)[0]``.
+        beyond_float: The finite whole values above ``MAX_INTEGER``.
+
+    Returns:
+        The values as int64 (meaningful where they are finite, whole and in
+        range; 0 where not finite), and among ``beyond_float`` a mask of values
+        that have a fraction after all and a mask of values beyond int64.
+    """
+    if len(numbers) == 1 and not beyond_float[0]:  # one record: no array passes
+        number = numbers[0]
+        exact = int(number) if math.isfinite(number) else 0
+        return np.array([exact], dtype=np.int64), _NO[:1].copy(), _NO[:1].copy()
+    finite = np.isfinite(numbers) & ~beyond_float
+    integers = np.where(finite, numbers, 0.0).astype(np.int64)
+    not_whole = np.zeros(len(numbers), dtype=bool)
+    too_large = np.zeros(len(numbers), dtype=bool)
+    for index in np.flatnonzero(beyond_float):
+        value = _exact_integer(values[index])
+        if value is None:
+            not_whole[index] = True
+        elif abs(value) > MAX_EXACT_INTEGER:
+            too_large[index] = True
+        else:
+            integers[index] = value
+    return integers, not_whole, too_large
+
+
+_NO = np.zeros(1, dtype=bool)
+
+
+def _exact_integer(value: Any) -> int | None:
+    """A value already read as a finite number, as an exact int (None: a fraction)."""
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, str):
+        try:  # the text matched the number grammar; Decimal reads it exactly
+            value = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else None
+    number = float(value)
+    return int(number) if number.is_integer() else None
 
 
 def _parse_text(text: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, ...]:
@@ -133,7 +259,12 @@ def label_codes(values: ArrayLike, allowed: Sequence[str]) -> np.ndarray:
         present = not _is_missing(values[0])
         codes, uniques = np.array([0 if present else -1]), values[:1] if present else []
     else:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        try:
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        except TypeError:  # unhashable values (lists, dicts): compare their text
+            values = _objects(values)
+            text = np.array([None if _is_missing(v) else str(v) for v in values])
+            codes, uniques = pd.factorize(text, use_na_sentinel=True)
     # One slot per unique value, plus a last one that code -1 (missing) picks.
     mapping = np.full(len(uniques) + 1, MISSING_CODE, dtype=np.int8)
     for position, unique in enumerate(uniques):
@@ -150,9 +281,13 @@ def _label_lookup(allowed: tuple[str, ...]) -> dict[str, int]:
 
 def _is_missing(value: Any) -> bool:
     """``pd.isna`` for one value, without its dispatch cost."""
+    if isinstance(value, str):  # missing text is a token, read by the caller
+        return False
     if isinstance(value, float):
         return value != value  # noqa: PLR0124 - NaN
-    return value is None or value is pd.NA or value is pd.NaT or pd.isna(value) is True
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return not _is_nested(value) and pd.isna(value) is True
 
 
 def labels_from_codes(codes: np.ndarray, allowed: Sequence[str]) -> pd.Series:
@@ -163,12 +298,15 @@ def labels_from_codes(codes: np.ndarray, allowed: Sequence[str]) -> pd.Series:
 
 
 def column_values(column: pd.Series) -> ArrayLike:
-    """A column's values without converting text to Python objects."""
-    return (
-        column.array
-        if pd.api.types.is_string_dtype(column.dtype)
-        else column.to_numpy()
-    )
+    """A column's values without converting text to Python objects.
+
+    Extension arrays (text, nullable integers, Arrow types) are kept as they
+    are: ``to_numpy`` would turn a nullable Int64 with a gap into floats, which
+    round identifiers above ``MAX_INTEGER``.
+    """
+    if isinstance(column.dtype, np.dtype):
+        return column.to_numpy()
+    return column.array
 
 
 def _bools(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -179,9 +317,62 @@ def show_value(value: Any) -> str:
     """Render a bad value for a message: text quoted, numbers as they are."""
     if isinstance(value, str):
         return repr(_cut(value))  # repr escapes what cannot be printed
+    if isinstance(value, np.datetime64):
+        return shorten(f"{pd.Timestamp(value)} (a date and time)")
+    if isinstance(value, np.timedelta64 | pd.Timedelta):
+        return shorten(f"{pd.Timedelta(value)} (a duration)")
+    if isinstance(value, pd.Timestamp):
+        return shorten(f"{value} (a date and time)")
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else str(value)  # noqa: PLR2004
     return shorten(str(value))
+
+
+def show_number(value: Any) -> str:
+    """Render a value read as a number: numeric text unquoted, exactly as given."""
+    return shorten(value.strip()) if isinstance(value, str) else show_value(value)
+
+
+def _is_nested(value: Any) -> bool:
+    return isinstance(value, list | tuple | dict | set | frozenset | np.ndarray)
+
+
+def text_of_nested(values: pd.Series) -> pd.Series:
+    """A column with its nested values (lists, dicts, arrays) as JSON text.
+
+    Other values are kept as they are. CSV has no cell for a list or a struct,
+    and a column mixing them with scalars cannot be one Arrow type, so rejected
+    rows carry nested values as their text (``[1, 2]``, ``{"a": 1}``).
+    """
+    if values.dtype != object:
+        return values
+    nested = np.fromiter((_is_nested(v) for v in values), dtype=bool, count=len(values))
+    if not nested.any():
+        return values
+    return pd.Series(
+        [
+            _json(v) if _is_nested(v) else (None if _is_missing(v) else str(v))
+            for v in values
+        ],
+        index=values.index,
+        dtype="str",
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(_plain(value), default=str, ensure_ascii=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def shorten(text: str) -> str:
