@@ -15,7 +15,7 @@ Example (a record holds the columns of ``columns.SESSION_COLUMNS``):
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -24,10 +24,19 @@ import pandas as pd
 from kedro.config import OmegaConfigLoader
 from kedro.io import Version
 
-from customer_purchase_prediction.columns import ID_COLUMN, SESSION_COLUMNS
+from customer_purchase_prediction.columns import (
+    ID_COLUMN,
+    SESSION_COLUMNS,
+    TRAINING_COLUMNS,
+    example_record,
+)
 from customer_purchase_prediction.contract import (
+    REJECT_COLUMNS,
     ValidationResult,
     check_columns,
+    check_known_names,
+    normalise_name,
+    normalised_names,
     validate_sessions,
 )
 from customer_purchase_prediction.datasets import (
@@ -41,7 +50,7 @@ from customer_purchase_prediction.pipelines.inference.nodes import (
     rank_predictions,
     score_sessions,
 )
-from customer_purchase_prediction.values import MAX_INTEGER
+from customer_purchase_prediction.values import MAX_INTEGER, shorten
 
 PACKAGE = "customer_purchase_prediction"
 MODEL_DATASET = "purchase_model"
@@ -92,23 +101,52 @@ class PurchasePredictor:
         data: Record | Sequence[Record] | pd.DataFrame,
         *,
         return_probabilities: bool = False,
+        passthrough: Collection[str] | str = (),
     ) -> dict[str, Any] | BatchPrediction:
         """Predict one session (a dict) or a batch (a list of dicts or a DataFrame).
+
+        Keys and column names are matched as a file's headers are, ignoring case
+        and surrounding spaces (``"Time_Spent"`` is ``time_spent``). A key that is
+        neither a contract column (``columns.SESSION_COLUMNS``, or the
+        ``purchase`` label, which scoring ignores) nor named in ``passthrough``
+        is refused, naming it and the nearest column: a misspelt key never
+        quietly becomes an imputed value. Two keys that are one column once
+        normalised (``Time_Spent`` and ``time_spent``) are refused too.
 
         A dict returns one prediction and raises ``InvalidRecordError`` naming
         the field and value when it breaks the data contract. A batch returns
         ``BatchPrediction(predictions, rejects)`` in the input's form (DataFrames
         for a DataFrame, lists of dicts for a list), in input order; bad rows are
-        rejected with a reason while the good rows are scored. Missing fields
-        are imputed as the data contract says.
+        rejected with a reason while the good rows are scored, and an empty
+        batch gives empty predictions and rejects. Missing fields are imputed as
+        the data contract says.
+
+        Args:
+            data: A session record, a list (or any iterable) of records, or a
+                DataFrame of sessions.
+            return_probabilities: Include ``purchase_probability``.
+            passthrough: Other keys (columns) to accept, such as an e-mail
+                address; they are not scored, and are copied unchanged into each
+                prediction (and, like every input column, into the rejects),
+                under their normalised names. One name may be given as a string.
+
+        Raises:
+            InvalidRecordError: a single record breaks the contract; a key is
+                outside the contract and ``passthrough``, or two keys are one
+                column; ``data`` is not a record, a list of records or a
+                DataFrame.
+            SessionsFileError: a DataFrame has no ``customer_id`` column.
         """
+        extra = _passthrough(passthrough)
         if isinstance(data, Mapping):
-            return self._predict_record(data, return_probabilities)
+            return self._predict_record(data, return_probabilities, extra)
         if isinstance(data, pd.DataFrame):
-            scored, rejects = self._predict_frame(data, return_probabilities)
-            return BatchPrediction(scored, rejects)
-        frame = pd.DataFrame.from_records(list(data), columns=_record_columns(data))
-        scored, rejects = self._predict_frame(frame, return_probabilities)
+            frame = _checked_frame(data, extra)
+            return BatchPrediction(
+                *self._predict_frame(frame, return_probabilities, extra)
+            )
+        frame = _records_frame(_records(data), extra)
+        scored, rejects = self._predict_frame(frame, return_probabilities, extra)
         return BatchPrediction(
             scored.to_dict(orient="records"), rejects.to_dict(orient="records")
         )
@@ -170,18 +208,29 @@ class PurchasePredictor:
         }
 
     def validate_input_data(
-        self, data: Record | Sequence[Record] | pd.DataFrame
+        self,
+        data: Record | Sequence[Record] | pd.DataFrame,
+        *,
+        passthrough: Collection[str] | str = (),
     ) -> ValidationResult:
         """Check data against the contract without scoring it.
+
+        Keys are matched and refused exactly as ``predict`` does.
 
         Returns:
             The rows that would be scored (typed) and the rejected rows with
             ``reject_reason``; ``result.rejects.empty`` means all is well.
         """
-        frame = _as_frame(data)
-        return validate_sessions(frame, labelled=False)
+        frame = _as_frame(data, _passthrough(passthrough))
+        return validate_sessions(
+            frame, labelled=False, source=_source(data), allow_empty=True
+        )
 
-    def _predict_record(self, record: Record, with_proba: bool) -> dict[str, Any]:
+    def _predict_record(
+        self, record: Record, with_proba: bool, passthrough: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        if not record.keys() <= _CONTRACT_KEYS:  # the usual record skips this
+            record = _normalised_record(record, passthrough, "the record")
         columns = {name: _one_value(record.get(name)) for name in SESSION_COLUMNS}
         typed, problems = check_columns(columns, labelled=False)
         if problems:
@@ -197,19 +246,50 @@ class PurchasePredictor:
         }
         if not with_proba:
             del result["purchase_probability"]
+        for name in passthrough:
+            if name in record:
+                result[name] = record[name]
         return result
 
     def _predict_frame(
-        self, frame: pd.DataFrame, with_proba: bool
+        self,
+        frame: pd.DataFrame,
+        with_proba: bool,
+        passthrough: tuple[str, ...] = (),
+        *,
+        source: str = "the DataFrame",
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        result = validate_sessions(_with_all_columns(frame), labelled=False)
-        scored = self.model.score(result.valid)
+        result = validate_sessions(
+            _with_all_columns(frame), labelled=False, source=source, allow_empty=True
+        )
+        scored = self.model.score(result.valid) if len(result.valid) else _no_scores()
         if not with_proba:
             scored = scored.drop(columns="purchase_probability")
+        carried = [name for name in passthrough if name in frame.columns]
+        if carried:
+            kept = np.ones(len(frame), dtype=bool)
+            kept[result.rejects["source_row"].to_numpy(dtype=np.int64) - 1] = False
+            rows = frame.iloc[np.flatnonzero(kept)].reset_index(drop=True)
+            scored = scored.assign(**{name: rows[name] for name in carried})
         return scored, result.rejects
 
     def __repr__(self) -> str:
         return f"PurchasePredictor({self.model!r}, version={self.model.version!r})"
+
+
+# Keys a record may hold as they are; any other key is normalised and checked.
+_CONTRACT_KEYS = frozenset(TRAINING_COLUMNS)
+# Columns predict writes: a passthrough key of the same name would be overwritten.
+_OUTPUT_COLUMNS = frozenset(
+    ("purchase_prediction", "purchase_probability", "prediction_confidence")
+).union(REJECT_COLUMNS)
+_PASSTHROUGH_HINT = (
+    "; to carry other keys into the predictions, name them in passthrough=[...]"
+)
+_EXPECTED = (
+    "predict takes a session record (a dict of column values), a list of records "
+    "or a DataFrame"
+)
 
 
 def _one_value(value: Any) -> np.ndarray:
@@ -217,7 +297,98 @@ def _one_value(value: Any) -> np.ndarray:
     float for a plain number (the contract's fast path), else an object."""
     if type(value) in (int, float) and abs(value) <= MAX_INTEGER:
         return np.array([value], dtype=float)
-    return np.array([value], dtype=object)
+    column = np.empty(1, dtype=object)
+    column[0] = value  # a list or a tuple stays one value, not a row of them
+    return column
+
+
+def _passthrough(names: Collection[str] | str) -> tuple[str, ...]:
+    """Declared passthrough names, normalised; none may be a column we own."""
+    if not names:
+        return ()
+    given = [names] if isinstance(names, str) else list(names)
+    normalised = normalised_names(
+        given, source="passthrough", error=InvalidRecordError, what="name"
+    )
+    for name in normalised:
+        if name in _CONTRACT_KEYS or name in _OUTPUT_COLUMNS:
+            owner = "a contract column" if name in _CONTRACT_KEYS else "an output"
+            raise InvalidRecordError(
+                f"passthrough names keys outside the data contract; '{name}' is "
+                f"{owner}: remove it from passthrough"
+            )
+    return tuple(normalised)
+
+
+def _normalised_record(
+    record: Record, passthrough: tuple[str, ...], source: str
+) -> dict[str, Any]:
+    """A record under normalised keys; an unknown or doubled key is refused."""
+    names = normalised_names(
+        record, source=source, error=InvalidRecordError, what="key"
+    )
+    check_known_names(
+        names,
+        extra=passthrough,
+        source=source,
+        error=InvalidRecordError,
+        what="key",
+        way_out=_PASSTHROUGH_HINT,
+    )
+    return dict(zip(names, record.values(), strict=True))
+
+
+def _records(data: Any) -> list[Record]:
+    """A batch of records as a list, refusing anything that is not one."""
+    if (
+        data is None
+        or isinstance(data, str | bytes | bytearray | pd.Series | np.ndarray)
+        or not isinstance(data, Iterable)
+    ):
+        raise InvalidRecordError(f"{_EXPECTED}; got {_kind(data)}")
+    records = list(data)
+    for position, record in enumerate(records, start=1):
+        if not isinstance(record, Mapping):
+            raise InvalidRecordError(
+                f"record {position} of the batch is {_kind(record)}; each record must "
+                f"be a dict of column values, such as {example_record()}"
+            )
+    return records
+
+
+def _kind(value: Any) -> str:
+    """What a value is, for a message that says what was expected instead."""
+    if value is None:
+        return "None"
+    shown = f"a {type(value).__name__} ({shorten(repr(value))})"
+    if isinstance(value, pd.Series):
+        return f"{shown}; for one row pass row.to_dict(), for several a DataFrame"
+    if isinstance(value, np.ndarray):
+        return f"{shown}, which has no column names; pass a DataFrame"
+    return shown
+
+
+def _records_frame(records: list[Record], passthrough: tuple[str, ...]) -> pd.DataFrame:
+    """A batch of records as a frame under normalised column names.
+
+    Keys are normalised only when some key is not a contract column as it is.
+    Records may spell a column differently (``Time_Spent`` in one,
+    ``time_spent`` in another); one record may not hold both.
+    """
+    keys = list(dict.fromkeys(key for record in records for key in record))
+    if not _CONTRACT_KEYS.issuperset(keys):
+        names = {key: normalise_name(key) for key in keys}
+        allowed = _CONTRACT_KEYS.union(passthrough)
+        unknown = {key for key, name in names.items() if name not in allowed}
+        doubled = len(set(names.values())) < len(names)
+        for position, record in enumerate(records, start=1):
+            if doubled or not unknown.isdisjoint(record):
+                # raises for an unknown key or two keys of one column
+                _normalised_record(
+                    record, passthrough, f"record {position} of the batch"
+                )
+        records = [{names[key]: value for key, value in r.items()} for r in records]
+    return pd.DataFrame.from_records(records, columns=_record_columns(records))
 
 
 def _record_columns(records: Sequence[Record]) -> list[str]:
@@ -226,17 +397,54 @@ def _record_columns(records: Sequence[Record]) -> list[str]:
     return [*SESSION_COLUMNS, *(key for key in extra if key not in SESSION_COLUMNS)]
 
 
+def _checked_frame(frame: pd.DataFrame, passthrough: tuple[str, ...]) -> pd.DataFrame:
+    """A DataFrame under normalised column names; an unknown or doubled one refused."""
+    names = normalised_names(
+        frame.columns, source="the DataFrame", error=InvalidRecordError
+    )
+    check_known_names(
+        names,
+        extra=passthrough,
+        source="the DataFrame",
+        error=InvalidRecordError,
+        way_out=_PASSTHROUGH_HINT,
+    )
+    return frame if names == list(frame.columns) else frame.set_axis(names, axis=1)
+
+
 def _with_all_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Absent feature columns count as missing values (imputed); the id is required."""
     absent = [c for c in SESSION_COLUMNS if c not in frame.columns and c != ID_COLUMN]
     return frame.assign(**dict.fromkeys(absent)) if absent else frame
 
 
-def _as_frame(data: Record | Sequence[Record] | pd.DataFrame) -> pd.DataFrame:
+def _as_frame(
+    data: Record | Sequence[Record] | pd.DataFrame, passthrough: tuple[str, ...] = ()
+) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
-        return _with_all_columns(data)
-    records = [data] if isinstance(data, Mapping) else list(data)
-    return pd.DataFrame.from_records(records, columns=_record_columns(records))
+        return _with_all_columns(_checked_frame(data, passthrough))
+    if isinstance(data, Mapping):
+        record = _normalised_record(data, passthrough, "the record")
+        return pd.DataFrame.from_records([record], columns=_record_columns([record]))
+    return _records_frame(_records(data), passthrough)
+
+
+def _source(data: Any) -> str:
+    if isinstance(data, pd.DataFrame):
+        return "the DataFrame"
+    return "the record" if isinstance(data, Mapping) else "the batch"
+
+
+def _no_scores() -> pd.DataFrame:
+    """The predictions of no rows, in the columns and types ``score`` gives."""
+    return pd.DataFrame(
+        {
+            ID_COLUMN: np.array([], dtype=np.int64),
+            "purchase_prediction": np.array([], dtype=np.int64),
+            "purchase_probability": np.array([], dtype=np.float64),
+            "prediction_confidence": pd.array([], dtype="str"),
+        }
+    )
 
 
 def _load_file(path: Path) -> PurchaseModel:
