@@ -155,7 +155,7 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
     run_project(root, pipeline=TRAINING)
     run_project(
-        root, pipeline=TRAINING, params={"modelling.selection_metric": "precision"}
+        root, pipeline=TRAINING, params={"modelling": {"selection_metric": "precision"}}
     )
     yield root
     monkeypatch.undo()

@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from customer_purchase_prediction.candidates import Candidate, get_candidate, names
 
+# numpy and scikit-learn take seeds from 0 to 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -46,7 +49,7 @@ class SplitParams(_Params):
     train: float = Field(0.70, gt=0, lt=1)
     validation: float = Field(0.15, gt=0, lt=1)
     test: float = Field(0.15, gt=0, lt=1)
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED)
 
     @model_validator(mode="after")
     def _fractions_sum_to_one(self) -> SplitParams:
@@ -162,7 +165,7 @@ class ModellingParams(_Params):
         description="A floor on the valid rows a model is trained on; the split "
         "and cv_folds need a few rows of each class whatever this says.",
     )
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED)
     n_jobs: int = Field(2, ge=1)
     search: SearchParams = Field(default_factory=SearchParams)
     confidence: ConfidenceParams = Field(default_factory=ConfidenceParams)

@@ -14,6 +14,8 @@ Example (a record holds the columns of ``columns.SESSION_COLUMNS``):
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ import pandas as pd
 from kedro.config import OmegaConfigLoader
 from kedro.io import Version
 
+from customer_purchase_prediction.atomic import write_text
 from customer_purchase_prediction.columns import (
     ID_COLUMN,
     SESSION_COLUMNS,
@@ -46,9 +49,15 @@ from customer_purchase_prediction.datasets import (
 )
 from customer_purchase_prediction.errors import InvalidRecordError, ModelNotFoundError
 from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.output_paths import (
+    CATALOG_RESOLVERS,
+    check_paths,
+    sibling_path,
+)
 from customer_purchase_prediction.pipelines.inference.nodes import (
     rank_predictions,
     score_sessions,
+    summarise_inference,
 )
 from customer_purchase_prediction.values import MAX_INTEGER, shorten
 
@@ -63,6 +72,14 @@ class BatchPrediction(NamedTuple):
 
     predictions: pd.DataFrame | list[dict[str, Any]]
     rejects: pd.DataFrame | list[dict[str, Any]]
+
+
+class FileOutputs(NamedTuple):
+    """Where ``predict_from_csv`` writes: predictions, rejects beside, summary."""
+
+    predictions: str
+    rejects: str
+    summary: str
 
 
 class PurchasePredictor:
@@ -161,22 +178,31 @@ class PurchasePredictor:
         """Score a sessions file (CSV or Parquet) as the inference pipeline does.
 
         Predictions come ranked, the most likely buyers first. With
-        ``output_path`` they are written there (CSV or Parquet by extension) and
-        the rejected rows next to them, as ``<name>_rejected.<ext>``.
+        ``output_path`` they are written there (CSV or Parquet by extension),
+        the rejected rows next to them as ``<name>_rejected.<ext>`` and the
+        run summary, last, as ``<name>_summary.json`` (the pipeline's summary
+        and naming rule, ``output_paths.sibling_path``). Each file is written
+        whole or not at all. The outputs are checked before the file is read:
+        none may be the input or another output, and each must be writable.
 
         Raises:
             SessionsFileError: the file cannot be a sessions file at all.
+            OutputPathError: an output is the input, or a folder, or cannot
+                be written; nothing was read or written.
         """
+        outputs = _file_outputs(csv_path, output_path)
         raw = load_unwrapped(TableDataset(filepath=str(csv_path)))
         result = validate_sessions(raw, labelled=False, source=str(csv_path))
-        scored = rank_predictions(score_sessions(result.valid, self.model))
+        ranked = rank_predictions(score_sessions(result.valid, self.model))
+        scored = ranked
         if not return_probabilities:
-            scored = scored.drop(columns="purchase_probability")
-        if output_path is not None:
-            output = Path(output_path)
-            TableDataset(filepath=str(output)).save(scored)
-            rejects_path = output.with_name(f"{output.stem}_rejected{output.suffix}")
-            TableDataset(filepath=str(rejects_path)).save(result.rejects)
+            scored = ranked.drop(columns="purchase_probability")
+        if outputs is not None:
+            read = {"source": str(csv_path), "rows_in": result.rows_in}
+            summary = summarise_inference(ranked, result.rejects, read, self.model)
+            TableDataset(filepath=outputs.predictions).save(scored)
+            TableDataset(filepath=outputs.rejects).save(result.rejects)
+            write_text(outputs.summary, json.dumps(summary, indent=2) + "\n")
         return BatchPrediction(scored, result.rejects)
 
     def get_model_info(self) -> dict[str, Any]:
@@ -290,6 +316,23 @@ _EXPECTED = (
     "predict takes a session record (a dict of column values), a list of records "
     "or a DataFrame"
 )
+
+
+def _file_outputs(
+    csv_path: str | Path, output_path: str | Path | None
+) -> FileOutputs | None:
+    """The files ``predict_from_csv`` writes, checked before any work."""
+    if output_path is None:
+        return None
+    output = os.fspath(output_path)
+    outputs = FileOutputs(
+        output, sibling_path(output, "rejected"), sibling_path(output, "summary")
+    )
+    labels = ("output_path", "the rejects file", "the summary file")
+    check_paths(
+        {"csv_path": os.fspath(csv_path)}, dict(zip(labels, outputs, strict=True))
+    )
+    return outputs
 
 
 def _one_value(value: Any) -> np.ndarray:
@@ -456,7 +499,10 @@ def _load_file(path: Path) -> PurchaseModel:
 
 def _load_from_project(root: Path, version: str | None) -> PurchaseModel:
     catalog = OmegaConfigLoader(
-        conf_source=str(root / "conf"), base_env="base", default_run_env="local"
+        conf_source=str(root / "conf"),
+        base_env="base",
+        default_run_env="local",
+        custom_resolvers=CATALOG_RESOLVERS,
     )["catalog"]
     entry = catalog[MODEL_DATASET]
     dataset = ModelArtifactDataset(

@@ -12,13 +12,19 @@ from __future__ import annotations
 from kedro.config import OmegaConfigLoader
 
 from customer_purchase_prediction.hooks import RunSummaryHooks
+from customer_purchase_prediction.output_paths import CATALOG_RESOLVERS
+from customer_purchase_prediction.run_checks import RunChecks
 from customer_purchase_prediction.run_versions import PinTrainingRunVersions
 
-HOOKS = (RunSummaryHooks(), PinTrainingRunVersions())
+# RunChecks (tryfirst) stops a run on a bad --params value or output path
+# before the other hooks act.
+HOOKS = (RunSummaryHooks(), PinTrainingRunVersions(), RunChecks())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "merge_strategy": {"parameters": "soft"},
+    # ${beside_output:...} in the catalog: rejects and summary beside the output.
+    "custom_resolvers": CATALOG_RESOLVERS,
 }

@@ -103,9 +103,11 @@ def test_paths_come_from_runtime_params_in_either_format(
         params={"inference_input_path": str(given), "inference_output_path": str(out)},
     )
     scored = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
-    summary = json.loads(Path(SUMMARY).read_text())
+    # Only the output path given: the rejects and the summary go beside it.
+    summary = json.loads(out.with_name("out_summary.json").read_text())
     assert summary["source"] == str(given)
     assert len(scored) == summary["rows"]["scored"]
+    assert out.with_name(f"out_rejected{suffix}").exists()
 
 
 @pytest.mark.slow
