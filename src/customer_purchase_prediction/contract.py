@@ -157,6 +157,7 @@ def normalised_names(
     source: str,
     error: type[PurchasePredictionError] = SessionsFileError,
     what: str = "column",
+    header: bool = True,
 ) -> list[str]:
     """Names as ``normalise_name`` reads them, refusing two that become one.
 
@@ -165,6 +166,8 @@ def normalised_names(
         source: What they came from, for the message (a file, "the record").
         error: The error to raise.
         what: What a name is called in the message ("column", "key").
+        header: Whether the names are a file's header, where a repeated name
+            may have been read as ``name.1`` (keys of a record never are).
 
     Raises:
         error: two names are the same once normalised (``Time_Spent`` and
@@ -187,6 +190,8 @@ def normalised_names(
                 f"case and surrounding spaces)"
             )
         raise error(f"{problem} in {source}; keep one of them")
+    if not header:
+        return normalised
     present = set(normalised)
     for key in normalised:
         repeat = _REPEAT.fullmatch(key)

@@ -59,7 +59,11 @@ from customer_purchase_prediction.pipelines.inference.nodes import (
     score_sessions,
     summarise_inference,
 )
-from customer_purchase_prediction.values import MAX_INTEGER, shorten
+from customer_purchase_prediction.values import (
+    MAX_INTEGER,
+    shorten,
+    text_of_nested,
+)
 
 PACKAGE = "customer_purchase_prediction"
 MODEL_DATASET = "purchase_model"
@@ -145,7 +149,9 @@ class PurchasePredictor:
             passthrough: Other keys (columns) to accept, such as an e-mail
                 address; they are not scored, and are copied unchanged into each
                 prediction (and, like every input column, into the rejects),
-                under their normalised names. One name may be given as a string.
+                under their normalised names; in a batch a nested value (a
+                list, a dict) comes back as its JSON text. One name may be
+                given as a string.
 
         Raises:
             InvalidRecordError: a single record breaks the contract; a key is
@@ -296,7 +302,11 @@ class PurchasePredictor:
             kept = np.ones(len(frame), dtype=bool)
             kept[result.rejects["source_row"].to_numpy(dtype=np.int64) - 1] = False
             rows = frame.iloc[np.flatnonzero(kept)].reset_index(drop=True)
-            scored = scored.assign(**{name: rows[name] for name in carried})
+            # As in the rejects, a nested value comes back as its JSON text,
+            # so the predictions can be written to CSV as well as Parquet.
+            scored = scored.assign(
+                **{name: text_of_nested(rows[name]) for name in carried}
+            )
         return scored, result.rejects
 
     def __repr__(self) -> str:
@@ -335,6 +345,21 @@ def _file_outputs(
     return outputs
 
 
+# Keys a record may hold as they are; any other key is normalised and checked.
+_CONTRACT_KEYS = frozenset(TRAINING_COLUMNS)
+# Columns predict writes: a passthrough key of the same name would be overwritten.
+_OUTPUT_COLUMNS = frozenset(
+    ("purchase_prediction", "purchase_probability", "prediction_confidence")
+).union(REJECT_COLUMNS)
+_PASSTHROUGH_HINT = (
+    "; to carry other keys into the predictions, name them in passthrough=[...]"
+)
+_EXPECTED = (
+    "predict takes a session record (a dict of column values), a list of records "
+    "or a DataFrame"
+)
+
+
 def _one_value(value: Any) -> np.ndarray:
     """A record's value as a one-element column, as a DataFrame would hold it:
     float for a plain number (the contract's fast path), else an object."""
@@ -351,7 +376,7 @@ def _passthrough(names: Collection[str] | str) -> tuple[str, ...]:
         return ()
     given = [names] if isinstance(names, str) else list(names)
     normalised = normalised_names(
-        given, source="passthrough", error=InvalidRecordError, what="name"
+        given, source="passthrough", error=InvalidRecordError, what="name", header=False
     )
     for name in normalised:
         if name in _CONTRACT_KEYS or name in _OUTPUT_COLUMNS:
@@ -368,7 +393,7 @@ def _normalised_record(
 ) -> dict[str, Any]:
     """A record under normalised keys; an unknown or doubled key is refused."""
     names = normalised_names(
-        record, source=source, error=InvalidRecordError, what="key"
+        record, source=source, error=InvalidRecordError, what="key", header=False
     )
     check_known_names(
         names,
@@ -403,7 +428,7 @@ def _kind(value: Any) -> str:
     """What a value is, for a message that says what was expected instead."""
     if value is None:
         return "None"
-    shown = f"a {type(value).__name__} ({shorten(repr(value))})"
+    shown = f"{type(value).__name__} {shorten(repr(value))}"
     if isinstance(value, pd.Series):
         return f"{shown}; for one row pass row.to_dict(), for several a DataFrame"
     if isinstance(value, np.ndarray):
@@ -443,7 +468,7 @@ def _record_columns(records: Sequence[Record]) -> list[str]:
 def _checked_frame(frame: pd.DataFrame, passthrough: tuple[str, ...]) -> pd.DataFrame:
     """A DataFrame under normalised column names; an unknown or doubled one refused."""
     names = normalised_names(
-        frame.columns, source="the DataFrame", error=InvalidRecordError
+        frame.columns, source="the DataFrame", error=InvalidRecordError, header=False
     )
     check_known_names(
         names,
