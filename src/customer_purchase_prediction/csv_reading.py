@@ -139,7 +139,9 @@ def _check_whole_file(data: bytes, *, source: str) -> bytes:
         raise refuse("it is a Parquet file; name it .parquet")
     if data.startswith(b"\x1f\x8b"):
         raise refuse("it is gzip-compressed; decompress it first")
-    first_line = data.lstrip(b"\r\n").split(b"\n", 1)[0]
+    start = len(data) - len(data.lstrip(b"\r\n"))
+    end = data.find(b"\n", start)
+    first_line = data[start : end if end >= 0 else len(data)]
     if b"\x00" in first_line:
         raise refuse(
             f"its header line holds NUL bytes ({show_value(_text(first_line))}): "
@@ -177,12 +179,12 @@ def _positional(count: int) -> list[str]:
 
 
 def _convert_options(count: int) -> pa_csv.ConvertOptions:
-    # Binary first: a cell that is not UTF-8 is found and rejected afterwards,
-    # instead of failing the whole file.
+    # Text the fast path has already checked is UTF-8, so not checked again.
     return pa_csv.ConvertOptions(
-        column_types=dict.fromkeys(_positional(count), pa.binary()),
+        column_types=dict.fromkeys(_positional(count), pa.string()),
         null_values=_NULL_VALUES,
         strings_can_be_null=True,
+        check_utf8=False,
     )
 
 
@@ -194,8 +196,8 @@ def _parse(body: bytes, count: int) -> tuple[pa.Table, list[tuple[int, int, str]
         number, its number of fields and its text.
     """
     skipped: list[tuple[int, int, str]] = []
-    if not body.strip(b"\r\n"):  # a header and no rows
-        empty = pa.array([], type=pa.binary())
+    if re.fullmatch(rb"[\r\n]*", body):  # a header and no rows
+        empty = pa.array([], type=pa.string())
         return pa.Table.from_arrays([empty] * count, names=_positional(count)), []
 
     def skip(row: Any) -> str:
@@ -220,7 +222,7 @@ def _read_fast(
     quotes = body.count(_QUOTE)
     if quotes % 2:  # a quote opened and never closed
         raise _NeedsCareful
-    if body.count(b"\r") != body.count(b"\r\n"):
+    if b"\r" in body and body.count(b"\r") != body.count(b"\r\n"):
         raise _NeedsCareful  # pyarrow ends a row at a lone carriage return
     if not _is_utf8(body):
         raise _NeedsCareful  # pyarrow cannot show a bad row that is not UTF-8
@@ -248,7 +250,7 @@ def _read_fast(
         for position, (_, fields, text) in zip(bad_positions, skipped, strict=True)
     ]
     good = _all_but(rows, bad_positions)
-    return _finish(table, bad, good, line_of, names)
+    return _finish(table, bad, good, line_of)
 
 
 def _is_utf8(body: bytes) -> bool:
@@ -295,16 +297,21 @@ def _record_lines(body: bytes, header_line: int) -> np.ndarray:
 def _read_carefully(
     body: bytes, names: list[str], header_line: int
 ) -> tuple[pa.Table, list[_BadRow]]:
-    """Split ``body`` into records line by line and each record into fields.
+    """Split ``body`` into records line by line, then each record into fields.
 
-    Slower than the fast path (Python, not pyarrow), and only for files the
-    fast path cannot read row by row; each line is one record unless a
-    quoted field holds line ends, so a stray quote or carriage return costs
-    its own line only.
+    Only for files the fast path cannot read row by row. Each line is one
+    record unless a quoted field holds line ends, so a stray quote or carriage
+    return costs its own line only. The sound records are parsed by pyarrow;
+    those it would read differently (a lone carriage return, or quotes inside
+    a field) by Python's ``csv``.
     """
     count = len(names)
-    columns: list[list[str | None]] = [[] for _ in range(count)]
-    good: list[int] = []
+    utf8 = _is_utf8(body)
+    lone_cr = b"\r" in body and body.count(b"\r") != body.count(b"\r\n")
+    batch: list[bytes] = []  # sound records, for pyarrow
+    batch_positions: list[int] = []
+    rows: list[bytes] = []  # sound records that only Python reads right
+    row_positions: list[int] = []
     line_at: list[int] = []
     bad: list[_BadRow] = []
     for position, (line, record, problem) in enumerate(
@@ -315,29 +322,53 @@ def _read_carefully(
             rule, reason = problem
             fields = _fields(record[:MAX_ROW_BYTES], count)
             bad.append(_BadRow(position, line, fields, rule, f"line {line} {reason}"))
-            continue
-        try:
-            record.decode("utf-8")
-        except UnicodeDecodeError:
+        elif not utf8 and not _is_utf8(record):
             fields = _fields(record, count)
             reason = f"line {line} {_not_utf8(names, _first_not_utf8(record, count))}"
             bad.append(_BadRow(position, line, fields, RULE_NOT_UTF8, reason))
-            continue
+        elif lone_cr and _has_lone_cr(record):  # pyarrow would end the row there
+            rows.append(record)
+            row_positions.append(position)
+        else:
+            batch.append(record)
+            batch_positions.append(position)
+    table, skipped = _parse(b"\n".join(batch), count)
+    if table.num_rows + len(skipped) != len(batch):
+        # pyarrow split the records differently (a quote inside a field).
+        rows, row_positions = rows + batch, row_positions + batch_positions
+        table, skipped = _parse(b"", count)
+        batch_positions = []
+    for number, fields, text in skipped:
+        position = batch_positions[number - 1]
+        bad.append(_wrong_width(position, line_at[position], text, fields, names))
+    gone = {number - 1 for number, _, _ in skipped}
+    good = [p for index, p in enumerate(batch_positions) if index not in gone]
+    read: list[tuple[str | None, ...]] = []
+    for position, record in zip(row_positions, rows, strict=True):
         fields = _fields(record, count, pad=False)
-        if len(fields) != count:
-            text = _text(record)
-            bad.append(_wrong_width(position, line, text, len(fields), names))
-            continue
-        for values, field in zip(columns, fields, strict=True):
-            values.append(field)
-        good.append(position)
-    table = pa.Table.from_arrays(
-        [pa.array(values, type=pa.string()) for values in columns],
-        names=_positional(count),
-    )
-    return _finish(
-        table, bad, np.asarray(good, dtype=np.int64), line_at.__getitem__, names
-    )
+        if len(fields) == count:
+            read.append(fields)
+            good.append(position)
+        else:
+            line = line_at[position]
+            bad.append(_wrong_width(position, line, _text(record), len(fields), names))
+    if read:
+        by_python = pa.Table.from_arrays(
+            [pa.array(list(values), type=pa.string()) for values in zip(*read)],
+            names=_positional(count),
+        )
+        table = pa.concat_tables([table, by_python])
+        order = np.argsort(np.asarray(good), kind="stable")
+        table = table.take(pa.array(order))
+        good = sorted(good)
+    bad.sort(key=lambda row: row.position)
+    return _finish(table, bad, np.asarray(good, dtype=np.int64), line_at.__getitem__)
+
+
+def _has_lone_cr(record: bytes) -> bool:
+    """Whether ``record`` holds a carriage return that does not end a line."""
+    inner = record.rstrip(b"\r")
+    return inner.count(b"\r") != inner.count(b"\r\n")
 
 
 def _first_not_utf8(record: bytes, count: int) -> int:
@@ -454,36 +485,20 @@ def _finish(
     bad: list[_BadRow],
     good: np.ndarray,
     line_of: Callable[[int], int],
-    names: list[str],
 ) -> tuple[pa.Table, list[_BadRow]]:
-    """Text columns; rows too long or not UTF-8 found; the bad rows put back.
+    """Rows longer than ``MAX_ROW_BYTES`` found; the bad rows put back in place.
 
-    ``good[i]`` is the position among the file's rows of row ``i`` of ``table``.
+    ``table`` holds the rows read, as text; ``good[i]`` is the position among
+    the file's rows of row ``i`` of ``table``.
     """
     lengths = np.zeros(table.num_rows, dtype=np.int64)
-    not_utf8: dict[int, int] = {}
-    columns = []
-    for index, column in enumerate(table.columns):
+    for column in table.columns:
         sizes = pc.fill_null(pc.binary_length(column), 0)
         lengths += sizes.to_numpy(zero_copy_only=False)
-        try:
-            columns.append(column.cast(pa.string()))
-        except pa.ArrowInvalid:
-            values = []
-            for row, value in enumerate(column.to_pylist()):
-                try:
-                    values.append(None if value is None else value.decode("utf-8"))
-                except UnicodeDecodeError:
-                    not_utf8.setdefault(row, index)
-                    values.append(_text(value))
-            columns.append(pa.chunked_array([pa.array(values, type=pa.string())]))
-    table = pa.Table.from_arrays(columns, names=table.column_names)
     problems = {
         int(row): (RULE_TOO_LONG, _too_long(int(lengths[row])))
         for row in np.flatnonzero(lengths > MAX_ROW_BYTES)
     }
-    for row, index in not_utf8.items():
-        problems.setdefault(row, (RULE_NOT_UTF8, _not_utf8(names, index)))
     if problems:
         for row, (rule, reason) in problems.items():
             position = int(good[row])
@@ -581,12 +596,12 @@ def _csv_array(column: pd.Series) -> pa.Array:
 
 
 def _neutralise_array(array: pa.Array) -> pa.Array:
-    formula = pc.and_(
-        pc.match_substring_regex(array, _FORMULA_START),
-        pc.invert(pc.match_substring_regex(array, _PLAIN_NUMBER)),
-    )
+    formula = pc.match_substring_regex(array, _FORMULA_START)
     if not pc.any(formula).as_py():
         return array
+    formula = pc.and_(
+        formula, pc.invert(pc.match_substring_regex(array, _PLAIN_NUMBER))
+    )
     quote, nothing = pa.scalar("'", array.type), pa.scalar("", array.type)
     quoted = pc.binary_join_element_wise(quote, array, nothing)
     return pc.if_else(formula, quoted, array)
