@@ -335,6 +335,31 @@ def test_outputs_are_checked_before_the_model_or_a_row_is_read(
     assert not (project_dir / "data" / "07_model_output").exists()
 
 
+def test_an_output_may_not_overwrite_another_file_of_the_project(
+    project_dir: Path,
+) -> None:
+    catalog = _loader()["catalog"]
+    cases = {
+        catalog["raw_sessions"]["filepath"]: "raw_sessions",
+        f"{catalog['purchase_model']['filepath']}/2099-01-01T00.00.00.000Z/x.csv": (
+            "purchase_model"
+        ),
+    }
+    if "manifest" in catalog["purchase_model"]:
+        cases[catalog["purchase_model"]["manifest"]] = "purchase_model (manifest)"
+    for output, owner in cases.items():
+        with pytest.raises(Exception) as caught:
+            run_project(
+                project_dir,
+                pipeline="inference",
+                params={"inference_output_path": output},
+            )
+        message = str(_raised(caught.value, OutputPathError))
+        assert message.startswith(f"inference_output_path ({output}) would overwrite")
+        assert f", the file of {owner}: give inference_output_path another" in message
+    assert not (project_dir / "data" / "07_model_output").exists()
+
+
 def test_training_input_may_not_be_a_training_output(project_dir: Path) -> None:
     raw = project_dir / "data/03_primary/sessions.parquet"
     raw.parent.mkdir(parents=True)

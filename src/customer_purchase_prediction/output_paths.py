@@ -83,6 +83,7 @@ def check_paths(
     outputs: Mapping[str, str],
     *,
     writable: Mapping[str, str] | None = None,
+    protected: Mapping[str, str] | None = None,
     root: Path | None = None,
 ) -> None:
     """Refuse outputs that overwrite an input or each other, or cannot be written.
@@ -92,6 +93,8 @@ def check_paths(
         outputs: The same for the outputs.
         writable: The outputs to check can be written (default: all of
             ``outputs``); the folders they need are created.
+        protected: Other files (or folders) of the project, by name, that the
+            ``writable`` outputs may not overwrite or write into.
         root: What relative paths are relative to (default: the working folder).
 
     Raises:
@@ -113,7 +116,15 @@ def check_paths(
                     f"{output} and {other} are one file ({outputs[output]}); one "
                     "would overwrite the other: give them different paths"
                 )
-    for output, path in (outputs if writable is None else writable).items():
+    checked = outputs if writable is None else writable
+    for output, path in checked.items():
+        for name, other in (protected or {}).items():
+            if same_file(path, other, root=root) or _inside(path, other, root):
+                raise OutputPathError(
+                    f"{output} ({path}) would overwrite {other}, the file of {name}: "
+                    f"give {output} another path"
+                )
+    for output, path in checked.items():
         protocol, local = get_protocol_and_path(path)
         if protocol != "file":
             continue
@@ -121,6 +132,19 @@ def check_paths(
             check_writable(_local(local, root))
         except OutputPathError as exc:
             raise OutputPathError(f"{output}: {exc}") from exc
+
+
+def _inside(path: str, folder: str, root: Path | None) -> bool:
+    """Whether local ``path`` lies under ``folder`` (a versioned dataset's).
+
+    A ``folder`` that is a file is left to ``check_writable`` to report.
+    """
+    protocol, local = get_protocol_and_path(path)
+    folder_protocol, folder_local = get_protocol_and_path(folder)
+    if protocol != "file" or folder_protocol != "file":
+        return False
+    container = _local(folder_local, root)
+    return not container.is_file() and container in _local(local, root).parents
 
 
 def _local(path: str, root: Path | None) -> Path:

@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 RUNTIME_PARAMS = re.compile(r"\$\{runtime_params:\s*([^,}\s]+)")
 PARAMS_PREFIX = "params:"
 CONFIG_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
+# Keys of a catalog entry that name a file (or a versioned folder) of it.
+PATH_KEYS = frozenset({"filepath", "path", "manifest"})
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,15 @@ def check_run_paths(
     # report; the catalog's own defaults are each a file of their own.
     if not inputs and not writable:
         return
-    check_paths(inputs, outputs, writable=writable, root=root)
+    written = {name for name in pipeline.all_outputs() if name in user}
+    protected = {
+        f"{name}{'' if key == 'filepath' else f' ({key})'}": value
+        for name, entry in catalog_config.items()
+        if name not in written
+        for key, value in (entry or {}).items()
+        if key in PATH_KEYS and isinstance(value, str)
+    }
+    check_paths(inputs, outputs, writable=writable, protected=protected, root=root)
 
 
 class RunChecks:
