@@ -55,7 +55,7 @@ from customer_purchase_prediction.values import (
     shorten,
     show_number,
     show_value,
-    text_of_nested,
+    writable_column,
 )
 
 __all__ = [
@@ -330,12 +330,12 @@ def validate_sessions(
 
 
 def _writable(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rejected rows with nested values (lists, structs) as text, so any writer
-    takes them: a CSV cell cannot hold a list, nor an Arrow column a mixture."""
+    """Rejected rows that CSV and Parquet writers both take: a column of nested
+    values (lists, structs) or of mixed types becomes text (``writable_column``)."""
     nested = {
         name: text
         for name, column in rows.items()
-        if (text := text_of_nested(column)) is not column
+        if (text := writable_column(column)) is not column
     }
     return rows.assign(**nested) if nested else rows
 
@@ -461,9 +461,9 @@ def check_columns(
             fractional[row],
             f"{name}:not_whole",
             lambda value, name=name: (
-                f"{name} must be a whole number; got {show_value(value)}"
+                f"{name} must be a whole number; got {show_number(value)}"
             ),
-            values,
+            raw,
         )
         report(
             too_large[row],

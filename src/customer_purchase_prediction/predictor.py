@@ -62,7 +62,7 @@ from customer_purchase_prediction.pipelines.inference.nodes import (
 from customer_purchase_prediction.values import (
     MAX_INTEGER,
     shorten,
-    text_of_nested,
+    writable_column,
 )
 
 PACKAGE = "customer_purchase_prediction"
@@ -305,7 +305,7 @@ class PurchasePredictor:
             # As in the rejects, a nested value comes back as its JSON text,
             # so the predictions can be written to CSV as well as Parquet.
             scored = scored.assign(
-                **{name: text_of_nested(rows[name]) for name in carried}
+                **{name: writable_column(rows[name]) for name in carried}
             )
         return scored, result.rejects
 
@@ -343,6 +343,21 @@ def _file_outputs(
         {"csv_path": os.fspath(csv_path)}, dict(zip(labels, outputs, strict=True))
     )
     return outputs
+
+
+# Keys a record may hold as they are; any other key is normalised and checked.
+_CONTRACT_KEYS = frozenset(TRAINING_COLUMNS)
+# Columns predict writes: a passthrough key of the same name would be overwritten.
+_OUTPUT_COLUMNS = frozenset(
+    ("purchase_prediction", "purchase_probability", "prediction_confidence")
+).union(REJECT_COLUMNS)
+_PASSTHROUGH_HINT = (
+    "; to carry other keys into the predictions, name them in passthrough=[...]"
+)
+_EXPECTED = (
+    "predict takes a session record (a dict of column values), a list of records "
+    "or a DataFrame"
+)
 
 
 # Keys a record may hold as they are; any other key is normalised and checked.

@@ -8,6 +8,7 @@ CSV cells never become one Python object each.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import math
@@ -261,7 +262,8 @@ def label_codes(values: ArrayLike, allowed: Sequence[str]) -> np.ndarray:
     else:
         try:
             codes, uniques = pd.factorize(values, use_na_sentinel=True)
-        except TypeError:  # unhashable values (lists, dicts): compare their text
+        except (TypeError, ValueError, ArithmeticError):
+            # unhashable values (lists, dicts, a signalling NaN): compare their text
             values = _objects(values)
             text = np.array([None if _is_missing(v) else str(v) for v in values])
             codes, uniques = pd.factorize(text, use_na_sentinel=True)
@@ -287,6 +289,8 @@ def _is_missing(value: Any) -> bool:
         return value != value  # noqa: PLR0124 - NaN
     if value is None or value is pd.NA or value is pd.NaT:
         return True
+    if isinstance(value, Decimal):  # pd.isna raises on a signalling NaN
+        return value.is_nan()
     return not _is_nested(value) and pd.isna(value) is True
 
 
@@ -317,15 +321,21 @@ def show_value(value: Any) -> str:
     """Render a bad value for a message: text quoted, numbers as they are."""
     if isinstance(value, str):
         return repr(_cut(value))  # repr escapes what cannot be printed
-    if isinstance(value, np.datetime64):
-        return shorten(f"{pd.Timestamp(value)} (a date and time)")
-    if isinstance(value, np.timedelta64 | pd.Timedelta):
-        return shorten(f"{pd.Timedelta(value)} (a duration)")
-    if isinstance(value, pd.Timestamp):
-        return shorten(f"{value} (a date and time)")
+    if isinstance(value, np.datetime64 | dt.datetime):
+        return f"{shorten(_as_text(value, pd.Timestamp))} (a date and time)"
+    if isinstance(value, np.timedelta64 | dt.timedelta):
+        return f"{shorten(_as_text(value, pd.Timedelta))} (a duration)"
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else str(value)  # noqa: PLR2004
     return shorten(str(value))
+
+
+def _as_text(value: Any, kind: Any) -> str:
+    """A date or duration as pandas writes it, or as Python does beyond pandas'."""
+    try:
+        return str(kind(value))
+    except (OverflowError, ValueError):
+        return str(value)
 
 
 def show_number(value: Any) -> str:
@@ -337,18 +347,23 @@ def _is_nested(value: Any) -> bool:
     return isinstance(value, list | tuple | dict | set | frozenset | np.ndarray)
 
 
-def text_of_nested(values: pd.Series) -> pd.Series:
-    """A column with its nested values (lists, dicts, arrays) as JSON text.
+def writable_column(values: pd.Series) -> pd.Series:
+    """A column any table writer takes: as it is, or else as text.
 
-    Other values are kept as they are. CSV has no cell for a list or a struct,
-    and a column mixing them with scalars cannot be one Arrow type, so rejected
-    rows carry nested values as their text (``[1, 2]``, ``{"a": 1}``).
+    A column of objects is kept when Arrow holds it as one type with no nesting;
+    otherwise (lists, dicts or arrays, which a CSV cell cannot hold; a mixture
+    such as numbers and text; an int beyond int64) each value becomes its text,
+    nested values as JSON (``[1, 2]``, ``{"a": 1}``) and missing ones missing.
     """
     if values.dtype != object:
         return values
-    nested = np.fromiter((_is_nested(v) for v in values), dtype=bool, count=len(values))
-    if not nested.any():
-        return values
+    if not any(_is_nested(value) for value in values):
+        try:
+            pa.array(values, from_pandas=True)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            pass
+        else:
+            return values
     return pd.Series(
         [
             _json(v) if _is_nested(v) else (None if _is_missing(v) else str(v))
