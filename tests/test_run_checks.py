@@ -200,6 +200,47 @@ def test_a_bad_key_or_value_under_a_section_is_one_line_naming_it(
     assert "\n" not in str(caught.value)
 
 
+def _field_names(module: Any) -> list[str]:
+    names: list[str] = []
+    for value in vars(module).values():
+        if isinstance(value, type) and issubclass(value, BaseModel):
+            names.extend(value.model_fields)
+    return sorted(set(names))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    section=st.sampled_from(["modelling", "data_processing", "feature_engineering"]),
+    path=st.lists(
+        st.sampled_from([*_field_names(params_module), "confidnce", "hihg", "zz"]),
+        min_size=1,
+        max_size=3,
+    ),
+    value=st.sampled_from([0.5, 3, -1, 1.5, "x", True]),
+)
+def test_no_unknown_or_bad_nested_key_passes_silently(
+    requirements: dict[str, type], section: str, path: list[str], value: Any
+) -> None:
+    """Either one line naming the key, or the value is really where it was put."""
+    nested: Any = value
+    for part in reversed(path):
+        nested = {part: nested}
+    parameters = _loader(**{section: nested})["parameters"]
+    try:
+        check_typed_parameters(parameters, requirements)
+    except RunParameterError as error:
+        assert "\n" not in str(error)
+        assert str(error).startswith(section)
+        return
+    validated = requirements[section].model_validate(parameters[section])
+    landed: Any = validated.model_dump()
+    for part in path:
+        assert isinstance(landed, dict)
+        assert part in landed
+        landed = landed[part]
+    assert landed == value
+
+
 def test_the_configured_parameters_pass(requirements: dict[str, type]) -> None:
     check_typed_parameters(_loader()["parameters"], requirements)
 

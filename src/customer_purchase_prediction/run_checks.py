@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
+from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.framework.project import pipelines as registered_pipelines
 from kedro.pipeline import Pipeline
@@ -166,7 +167,7 @@ def check_runtime_names(
     known = config.top_level_keys
     if not known:
         return
-    paths = {name for name in config.runtime_names if "." not in name}
+    paths = {name for names in config.dataset_names.values() for name in names}
     for key, value in runtime_params.items():
         key = str(key)  # noqa: PLW2901
         if key not in known and "." in key and key.split(".", 1)[0] in known:
@@ -390,7 +391,11 @@ class RunChecks:
         requirements = TypeExtractor(
             dict(registered_pipelines)
         ).extract_types_from_pipelines()
-        check_typed_parameters(self._loader["parameters"], requirements)
+        try:
+            parameters = self._loader["parameters"]
+        except MissingConfigException:  # Kedro warns of it itself
+            return
+        check_typed_parameters(parameters, requirements)
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(
