@@ -27,6 +27,7 @@ from customer_purchase_prediction.columns import (
     example_record,
 )
 from customer_purchase_prediction.contract import normalise_name
+from customer_purchase_prediction.datasets import TableDataset
 from customer_purchase_prediction.errors import InvalidRecordError, SessionsFileError
 
 RECORD = example_record()
@@ -406,3 +407,48 @@ def test_spelling_and_large_ids_never_change_a_batch(
     assert rejects == []
     assert scored == proba(predictor, plain).predictions
     assert [p[ID_COLUMN] for p in scored] == [customer for _, customer in rows]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_nested_passthrough_values_can_be_written(
+    predictor: PurchasePredictor, tmp_path: Path, suffix: str
+) -> None:
+    rows = pd.DataFrame(
+        [
+            {**RECORD, "tags": [1, 2]},
+            {**RECORD, ID_COLUMN: 2, TIME_SPENT: -1, "tags": {"a": 1}},
+            {**RECORD, ID_COLUMN: 3, "tags": "plain"},
+        ]
+    )
+    scored, rejects = proba(predictor, rows, passthrough=["tags"])
+    assert scored["tags"].tolist() == ["[1, 2]", "plain"]
+    assert rejects["tags"].tolist() == ['{"a": 1}']
+    for name, table in (("predictions", scored), ("rejects", rejects)):
+        out = tmp_path / f"{name}{suffix}"
+        TableDataset(filepath=str(out)).save(table)
+        assert len(TableDataset(filepath=str(out)).load()) == len(table)
+
+
+def test_a_parquet_file_with_nested_columns_is_scored_and_its_rejects_written(
+    predictor: PurchasePredictor, tmp_path: Path
+) -> None:
+    source = tmp_path / "nested.parquet"
+    pd.DataFrame(
+        [
+            {**RECORD, "tags": [1, 2], "profile": {"a": 1}},
+            {
+                **RECORD,
+                ID_COLUMN: 2,
+                TIME_SPENT: -1.0,
+                "tags": [3],
+                "profile": {"a": 2},
+            },
+        ]
+    ).to_parquet(source)
+    out = tmp_path / "out.csv"
+    scored, rejects = predictor.predict_from_csv(source, out)
+    assert len(scored) == 1
+    assert len(rejects) == 1
+    written = pd.read_csv(tmp_path / "out_rejected.csv")
+    assert written["tags"].tolist() == ["[3]"]
+    assert written["profile"].tolist() == ['{"a": 2}']
