@@ -310,8 +310,21 @@ def test_a_mutated_row_never_costs_another_row(tmp_path: Path) -> None:
         lines = [HEADER, *VALID]
         line = generator.randrange(1, len(lines))
         target = bytearray(lines[line])
-        target.insert(generator.randrange(len(target) + 1), generator.choice(b'",\x00'))
+        for _ in range(generator.randint(1, 4)):  # any bytes but a line end
+            byte = generator.choice([b for b in range(256) if b not in b"\r\n"])
+            target.insert(generator.randrange(len(target) + 1), byte)
         lines[line] = bytes(target)
         _, rejects, rows_in = validate(b"\n".join(lines) + b"\n")
         assert rows_in == len(VALID)
         assert set(rejects["source_row"]) <= {line}
+
+
+@pytest.mark.parametrize("column", [0, 3, 5])
+def test_a_line_end_in_any_column_round_trips_as_one_row(column: int) -> None:
+    cells = ["1", "2.5", "3", "10.0", "Mobile", "New"]
+    cells[column] = '"\nsecond line\n"'
+    data = sessions_file(row(7), ",".join(cells).encode(), row(8))
+    raw = read(data)
+    assert len(raw) == 3
+    assert raw.iloc[1, column] == "\nsecond line\n"
+    assert UNREADABLE_ROWS not in raw.attrs

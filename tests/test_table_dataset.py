@@ -13,11 +13,15 @@ import signal
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.csv as pa_csv
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from customer_purchase_prediction import datasets
 from customer_purchase_prediction.atomic import stray_temporaries
@@ -191,3 +195,63 @@ def test_a_training_run_rejects_each_unreadable_row_and_counts_it(
         "row:not_utf8",
         "row:too_long",
     }
+
+
+MIXED = pd.DataFrame(
+    {
+        ID_COLUMN: [2**70, 1, None],
+        "price": [Decimal("1.50"), 2.5, None],
+        "when": [datetime(2026, 1, 2), "soon", None],
+        "empty": [{}, {}, None],
+        "tags": [["a"], "b", None],
+    }
+)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_columns_of_mixed_python_values_are_written_as_their_text(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"rejects{suffix}"
+    TableDataset(filepath=str(path)).save(MIXED)
+    loaded = TableDataset(filepath=str(path)).load()
+    assert loaded[ID_COLUMN].tolist()[:2] == [str(2**70), "1"]  # exact, not rounded
+    assert loaded["price"].tolist()[:2] == ["1.50", "2.5"]
+    assert loaded["when"].tolist()[:2] == ["2026-01-02 00:00:00", "soon"]
+    assert loaded["tags"].tolist()[:2] == ['["a"]', "b"]
+    assert pd.isna(loaded["price"].iloc[2])
+
+
+cells = st.one_of(
+    st.none(),
+    st.integers(-(2**70), 2**70),
+    st.floats(),
+    st.decimals(allow_nan=False),
+    st.text(max_size=6),
+    st.datetimes(),
+    st.timedeltas(),
+    st.lists(st.integers(0, 3), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(0, 3), max_size=2),
+    st.booleans(),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.fixed_dictionaries({name: cells for name in ("a", "b", "c")}),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_frame_is_written_in_both_formats_and_reads_back_every_row(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, object]]
+) -> None:
+    frame = pd.DataFrame(rows)
+    folder = tmp_path_factory.mktemp("any")
+    for suffix in (".csv", ".parquet"):
+        path = folder / f"out{suffix}"
+        TableDataset(filepath=str(path)).save(frame)
+        loaded = TableDataset(filepath=str(path)).load()
+        assert len(loaded) == len(frame)
+        assert "unreadable_rows" not in loaded.attrs

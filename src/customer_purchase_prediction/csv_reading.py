@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -422,16 +421,24 @@ def _records(
             record = b"\n".join(lines[index:end])
             if end == index + 1 or (
                 len(_fields(record, count, pad=False)) == count
-                and not any(
-                    len(_fields(more, count, pad=False)) == count
-                    for more in lines[index + 1 : end]
-                )
+                and not _swallows_rows(lines[index:end], count)
             ):
                 yield number, record, None
                 index = end
                 continue
         yield number, line, (RULE_QUOTE, "has a quote that is never closed")
         index += 1
+
+
+def _swallows_rows(lines: list[bytes], count: int) -> bool:
+    """Whether a quoted field over ``lines`` looks like a stray quote's doing.
+
+    A field with line ends in it leaves its inner lines with fewer fields than
+    a row, and its last line too, unless the field is the row's first. Whole
+    rows inside are rows that an unclosed quote swallowed.
+    """
+    inner = lines[1:-1] if lines[0].startswith(_QUOTE) else lines[1:]
+    return any(len(_fields(line, count, pad=False)) == count for line in inner)
 
 
 def _fields(
@@ -577,11 +584,55 @@ def neutralise(text: str) -> str:
     return text
 
 
+def parquet_ready(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` with each column Arrow cannot store as it is written as text.
+
+    A column of mixed Python values (a ``Decimal`` beside a float, an int beyond
+    int64, a date beside text) has no Parquet type; its cells become their text
+    (JSON for containers), so the file is written and every value is kept as
+    written. Other columns, the index and the dtypes are unchanged.
+    """
+    safe = None
+    for position in range(data.shape[1]):
+        column = data.iloc[:, position]
+        if column.dtype != object:
+            continue
+        try:
+            storable = _parquet_storable(pa.array(column, from_pandas=True).type)
+        except _CANNOT_CONVERT:
+            storable = False
+        if not storable:
+            safe = data.copy(deep=False) if safe is None else safe
+            safe.isetitem(position, _text_series(column))
+    return data if safe is None else safe
+
+
+def _parquet_storable(kind: pa.DataType) -> bool:
+    """Whether Parquet can store ``kind`` (not a struct without fields, say)."""
+    if pa.types.is_struct(kind):
+        fields = [kind.field(index).type for index in range(kind.num_fields)]
+        return bool(fields) and all(_parquet_storable(field) for field in fields)
+    if pa.types.is_map(kind):
+        return _parquet_storable(kind.key_type) and _parquet_storable(kind.item_type)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _parquet_storable(kind.value_type)
+    return True
+
+
+def _text_series(column: pd.Series) -> pd.Series:
+    return pd.Series(
+        [_as_text(value) for value in column], index=column.index, dtype=object
+    )
+
+
+_CANNOT_CONVERT = (pa.ArrowException, OverflowError, TypeError, ValueError)
+
+
 def _csv_array(column: pd.Series) -> pa.Array:
     try:
         array = pa.array(column, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        array = pa.array([_as_text(value) for value in column], type=pa.string())
+    except _CANNOT_CONVERT:
+        array = pa.array(_text_series(column).tolist(), type=pa.string())
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
@@ -609,17 +660,15 @@ def _neutralise_array(array: pa.Array) -> pa.Array:
 
 def _as_text(value: Any) -> str | None:
     """A cell of a column pyarrow cannot type: text, JSON for containers."""
-    if (
-        value is None
-        or value is pd.NA
-        or (isinstance(value, float) and math.isnan(value))
-    ):
-        return None
     if isinstance(value, str):
         return value
-    if isinstance(value, Mapping | list | tuple | np.ndarray):
+    if isinstance(value, Mapping | list | tuple | set | frozenset | np.ndarray):
         return json.dumps(_plain(value), default=str, ensure_ascii=False)
-    return str(value)
+    try:
+        missing = bool(pd.isna(value))
+    except (TypeError, ValueError):  # e.g. a signalling-NaN Decimal
+        missing = False
+    return None if missing else str(value)
 
 
 def _plain(value: Any) -> Any:
@@ -627,6 +676,6 @@ def _plain(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [_plain(item) for item in value]
     return value

@@ -29,7 +29,11 @@ from kedro_datasets.pickle import PickleDataset
 from kedro_datasets.text import TextDataset
 
 from customer_purchase_prediction.atomic import atomic_open
-from customer_purchase_prediction.csv_reading import csv_table, read_csv_bytes
+from customer_purchase_prediction.csv_reading import (
+    csv_table,
+    parquet_ready,
+    read_csv_bytes,
+)
 from customer_purchase_prediction.errors import (
     ModelNotFoundError,
     PurchasePredictionError,
@@ -142,15 +146,17 @@ class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         is written by pyarrow (several times faster than pandas for a million
         predictions; floats read back to the same bits), with cells a
         spreadsheet would run as formulas neutralised and nested values as
-        JSON (``csv_reading.csv_table``); Parquet keeps the values as they are.
+        JSON (``csv_reading.csv_table``); Parquet keeps the values as they are
+        (a column of mixed values that Arrow cannot type is written as text).
         """
         if isinstance(self._dataset, CSVDataset):
             table = csv_table(data)
             with atomic_open(self._filepath, "wb") as file:
                 pa_csv.write_csv(table, file, write_options=_CSV_WRITE_OPTIONS)
             return
+        table = parquet_ready(data)
         with atomic_open(self._filepath, "wb") as file:
-            data.to_parquet(file, **self._save_args)
+            table.to_parquet(file, **self._save_args)
 
     def preview(self, nrows: int = 5) -> TablePreview:
         """The first ``nrows`` rows, as kedro viz shows a table (``preview_args``)."""
