@@ -408,8 +408,15 @@ def check_columns(
     def report(mask: np.ndarray, rule: str, describe: Any, values: ArrayLike) -> None:
         if not mask.any():
             return
-        for index in np.flatnonzero(mask):
-            problems.setdefault(int(index), []).append((rule, describe(values[index])))
+        indices = np.flatnonzero(mask)
+        # One take, not one lookup per row (slow on an Arrow-backed text array).
+        picked = (
+            values[indices]
+            if isinstance(values, np.ndarray)
+            else np.asarray(values.take(indices), dtype=object)
+        )
+        for index, value in zip(indices.tolist(), picked, strict=True):
+            problems.setdefault(index, []).append((rule, describe(value)))
 
     # The number columns are checked together, one row of a 2-D array each,
     # so a single record costs a handful of array operations, not one per column.
