@@ -345,36 +345,6 @@ def _file_outputs(
     return outputs
 
 
-# Keys a record may hold as they are; any other key is normalised and checked.
-_CONTRACT_KEYS = frozenset(TRAINING_COLUMNS)
-# Columns predict writes: a passthrough key of the same name would be overwritten.
-_OUTPUT_COLUMNS = frozenset(
-    ("purchase_prediction", "purchase_probability", "prediction_confidence")
-).union(REJECT_COLUMNS)
-_PASSTHROUGH_HINT = (
-    "; to carry other keys into the predictions, name them in passthrough=[...]"
-)
-_EXPECTED = (
-    "predict takes a session record (a dict of column values), a list of records "
-    "or a DataFrame"
-)
-
-
-# Keys a record may hold as they are; any other key is normalised and checked.
-_CONTRACT_KEYS = frozenset(TRAINING_COLUMNS)
-# Columns predict writes: a passthrough key of the same name would be overwritten.
-_OUTPUT_COLUMNS = frozenset(
-    ("purchase_prediction", "purchase_probability", "prediction_confidence")
-).union(REJECT_COLUMNS)
-_PASSTHROUGH_HINT = (
-    "; to carry other keys into the predictions, name them in passthrough=[...]"
-)
-_EXPECTED = (
-    "predict takes a session record (a dict of column values), a list of records "
-    "or a DataFrame"
-)
-
-
 def _one_value(value: Any) -> np.ndarray:
     """A record's value as a one-element column, as a DataFrame would hold it:
     float for a plain number (the contract's fast path), else an object."""
