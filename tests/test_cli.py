@@ -213,7 +213,7 @@ def test_the_run_kedro_viz_offers_for_predictions_reaches_the_inference_pipeline
     # No model is trained here, so the inference pipeline stops at loading it.
     code, output = kedro_run(project_dir, "--to-outputs=purchase_predictions")
     assert code == 1
-    assert "Error: no trained model found under" in output
+    assert "Error: no current model recorded in" in output
     assert "Traceback" not in output
 
 
@@ -227,7 +227,8 @@ def test_the_run_kedro_viz_offers_for_predictions_writes_them(
     )
     assert code == 0, output
     assert (project_dir / "data/07_model_output/purchase_predictions.csv").exists()
-    assert not (project_dir / "data/07_model_output/inference_summary.json").exists()
+    # A run's outputs are published together, the summary last.
+    assert (project_dir / "data/07_model_output/inference_summary.json").exists()
 
 
 def test_kedro_run_prints_progress_and_findings_not_every_dataset(

@@ -9,16 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from kedro.io.core import Version
 from kedro_datasets.pandas import CSVDataset
 
-from customer_purchase_prediction import datasets
 from customer_purchase_prediction.datasets import (
     MarkdownDataset,
-    ModelArtifactDataset,
     TableDataset,
 )
-from customer_purchase_prediction.errors import ModelNotFoundError
 from tests.conftest import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "src" / "customer_purchase_prediction"
@@ -69,46 +65,6 @@ def test_a_markdown_report_previews_as_escaped_html(tmp_path: Path) -> None:
     dataset.save("# Model <card>\n")
     assert _preview_type(dataset) == "HTMLPreview"
     assert "# Model &lt;card&gt;" in dataset.preview()
-
-
-def test_the_model_artifact_lists_its_versions_on_its_own_filesystem(
-    tmp_path: Path,
-) -> None:
-    filepath = f"memory://{tmp_path.as_posix()}/purchase_model.pkl"
-    for version in ("2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z"):
-        ModelArtifactDataset(filepath=filepath, version=Version(None, version)).save(
-            {"model": version}
-        )
-    dataset = ModelArtifactDataset(filepath=filepath, version=Version(None, None))
-    assert dataset.available_versions() == [
-        "2026-01-01T00.00.00.000Z",
-        "2026-01-02T00.00.00.000Z",
-    ]
-    assert dataset.load() == {"model": "2026-01-02T00.00.00.000Z"}
-
-
-def test_a_missing_model_version_names_the_ones_there_are(tmp_path: Path) -> None:
-    filepath = str(tmp_path / "purchase_model.pkl")
-    saved = "2026-01-01T00.00.00.000Z"
-    ModelArtifactDataset(filepath=filepath, version=Version(None, saved)).save({})
-    wanted = ModelArtifactDataset(
-        filepath=filepath, version=Version("2025-01-01T00.00.00.000Z", None)
-    )
-    with pytest.raises(ModelNotFoundError) as error:
-        datasets.load_unwrapped(wanted)
-    assert str(error.value) == (
-        f"model version '2025-01-01T00.00.00.000Z' not found under {filepath}; "
-        f"available versions: {saved}"
-    )
-
-
-def test_no_trained_model_says_to_train_one(tmp_path: Path) -> None:
-    filepath = str(tmp_path / "purchase_model.pkl")
-    dataset = ModelArtifactDataset(filepath=filepath, version=Version(None, None))
-    with pytest.raises(
-        ModelNotFoundError, match=f"no trained model found under {filepath}"
-    ):
-        datasets.load_unwrapped(dataset)
 
 
 def _private_uses(source: str) -> list[str]:

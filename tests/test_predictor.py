@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customer_purchase_prediction import PurchasePredictor
+from customer_purchase_prediction.artifact import dumps, sha256
+from customer_purchase_prediction.atomic import write_bytes
 from customer_purchase_prediction.errors import (
     InvalidRecordError,
     ModelNotFoundError,
@@ -195,8 +196,9 @@ def test_model_not_found_says_to_train_first(tmp_path: Path) -> None:
     (project / "conf" / "base").mkdir(parents=True)
     (project / "conf" / "local").mkdir()
     (project / "conf" / "base" / "catalog.yml").write_text(
-        "purchase_model:\n  type: pickle.PickleDataset\n"
-        "  filepath: data/06_models/purchase_model.pkl\n  versioned: true\n"
+        "purchase_model:\n"
+        "  type: customer_purchase_prediction.artifact.ModelArtifactDataset\n"
+        "  filepath: data/06_models/purchase_model.skops\n  versioned: true\n"
     )
     with pytest.raises(ModelNotFoundError, match="run 'kedro run' first"):
         PurchasePredictor(project_path=project)
@@ -205,11 +207,12 @@ def test_model_not_found_says_to_train_first(tmp_path: Path) -> None:
 
 
 def test_a_model_file_path_can_be_given(trained_model: object, tmp_path: Path) -> None:
-    path = tmp_path / "model.pkl"
-    joblib.dump(trained_model, path)
-    assert PurchasePredictor(path).predict(RECORD) == PurchasePredictor(
-        trained_model
-    ).predict(RECORD)
+    path = tmp_path / "model.skops"
+    write_bytes(path, dumps(trained_model))
+    expected = PurchasePredictor(trained_model).predict(RECORD)
+    assert PurchasePredictor(path).predict(RECORD) == expected
+    digest = sha256(path.read_bytes())
+    assert PurchasePredictor(path, sha256=digest).predict(RECORD) == expected
 
 
 cells = st.one_of(

@@ -35,9 +35,11 @@ _FILE_MODE = 0o666 & ~_umask()
 
 @contextmanager
 def atomic_open(
-    filepath: str | os.PathLike[str], mode: str = "wb"
+    filepath: str | os.PathLike[str], mode: str = "wb", **open_args: Any
 ) -> Iterator[IO[Any]]:
     """Open ``filepath`` for writing; it appears, complete, only on success.
+
+    ``open_args`` (``encoding``, ``newline``) are those of ``open``.
 
     Raises:
         OutputPathError: the path is a folder, or its folder cannot be written.
@@ -46,7 +48,7 @@ def atomic_open(
         raise ValueError(f"atomic_open writes; mode must contain 'w', got {mode!r}")
     protocol, path = get_protocol_and_path(str(filepath))
     if protocol != "file":
-        with fsspec.open(str(filepath), mode) as remote:
+        with fsspec.open(str(filepath), mode, **open_args) as remote:
             yield remote
         return
     target = Path(path)
@@ -55,7 +57,7 @@ def atomic_open(
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
     )
     try:
-        with os.fdopen(descriptor, mode) as file:
+        with os.fdopen(descriptor, mode, **open_args) as file:
             yield file
             file.flush()
             os.fsync(file.fileno())

@@ -35,9 +35,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from customer_purchase_prediction import treelite_adapter
+from customer_purchase_prediction.artifact import ModelArtifactDataset, SkopsDataset
 from customer_purchase_prediction.columns import ID_COLUMN, LABEL_COLUMN
 from customer_purchase_prediction.contract import validate_sessions
-from customer_purchase_prediction.datasets import ModelArtifactDataset
 from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.synthetic import generate_sessions
@@ -104,7 +104,7 @@ def bench_quality(
         for seed in train_seeds:
             with project_copy() as project:
                 train_in(project, size, seed)
-                model = latest_model(project)
+                model = current_model(project)
                 selected = roc_auc_score(y, model.predict_proba(fresh_valid))
                 defaults = default_candidates_auc(project, fresh_valid, y)
             best_default = max(defaults.values())
@@ -179,7 +179,7 @@ def bench_training(sizes: Sequence[int], pipelines: str | None) -> None:
                     "raw_sessions_path=data/01_raw/bench_sessions.csv",
                 ],
             )
-            model = latest_model(project)
+            model = current_model(project)
         rows.append(
             {
                 "rows": size,
@@ -207,8 +207,8 @@ def bench_inference(size: int, train_rows: int) -> None:
         summary = json.loads(
             (project / "data/07_model_output/inference_summary.json").read_text()
         )
-        selected = latest_model(project)
-        candidates = _load(project / "data/06_models/candidate_models.pkl")
+        selected = current_model(project)
+        candidates = _load(project / "data/06_models/candidate_models.skops")
     valid = validate_sessions(new, labelled=False).valid
     rows = [
         {
@@ -260,8 +260,8 @@ def bench_latency(calls: int, train_rows: int) -> None:
     """predict(dict) next to the artifact's plain scikit-learn predict_proba."""
     with project_copy() as project:
         train_in(project, train_rows)
-        selected = latest_model(project)
-        candidates = _load(project / "data/06_models/candidate_models.pkl")
+        selected = current_model(project)
+        candidates = _load(project / "data/06_models/candidate_models.skops")
     records = generate_sessions(calls, 11, labelled=False, messy_fraction=0.0)[0]
     records = (
         records.astype(object).where(records.notna(), None).to_dict(orient="records")
@@ -375,22 +375,16 @@ def run_kedro(project: Path, arguments: list[str]) -> tuple[float, int]:
     return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
-def latest_model(project: Path) -> PurchaseModel:
-    """The latest ``purchase_model`` of a project copy."""
-    from kedro.io import Version  # noqa: PLC0415
-
+def current_model(project: Path) -> PurchaseModel:
+    """The current ``purchase_model`` of a project copy (as its manifest records)."""
     dataset = ModelArtifactDataset(
-        filepath=str(project / "data/06_models/purchase_model.pkl"),
-        backend="joblib",
-        version=Version(None, None),
+        filepath=str(project / "data/06_models/purchase_model.skops")
     )
     return dataset.load()
 
 
 def _load(path: Path) -> Any:
-    import joblib  # noqa: PLC0415
-
-    return joblib.load(path)
+    return SkopsDataset(filepath=str(path)).load()
 
 
 def _best_of(repeats: int, action: Callable[[], Any]) -> float:

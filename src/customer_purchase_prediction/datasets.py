@@ -1,4 +1,4 @@
-"""Project datasets: CSV-or-Parquet tables, the model artifact, Markdown reports.
+"""Project datasets: CSV-or-Parquet tables and Markdown reports (the model: artifact.py).
 
 Run-time paths (``--params=inference_input_path=...``) may name either format, so
 the format cannot be fixed in ``catalog.yml``. Reading and writing are delegated
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import logging
-import os
 from pathlib import PurePosixPath
 from typing import Any, NewType, TypedDict
 
@@ -20,26 +19,21 @@ import pyarrow.csv as pa_csv
 from kedro.io import AbstractDataset
 from kedro.io.core import (
     DatasetError,
-    Version,
-    VersionNotFoundError,
     get_protocol_and_path,
 )
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
-from kedro_datasets.pickle import PickleDataset
-from kedro_datasets.text import TextDataset
 
 from customer_purchase_prediction.atomic import atomic_open
+from customer_purchase_prediction.atomic_datasets import TextDataset
 from customer_purchase_prediction.csv_reading import (
     csv_table,
     parquet_ready,
     read_csv_bytes,
 )
 from customer_purchase_prediction.errors import (
-    ModelNotFoundError,
     PurchasePredictionError,
     SessionsFileError,
 )
-from customer_purchase_prediction.model import PurchaseModel
 
 logger = logging.getLogger(__name__)
 
@@ -182,77 +176,6 @@ class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
     @property
     def _format(self) -> str:
         return "CSV" if isinstance(self._dataset, CSVDataset) else "Parquet"
-
-
-class ModelArtifactDataset(PickleDataset):
-    """A versioned pickled ``PurchaseModel`` that knows which version it is.
-
-    On load the Kedro version folder of the artifact (the latest, or the one
-    given with ``--load-versions``) is set as the model's ``version``, so reports,
-    run summaries and ``PurchasePredictor`` can say which model they used.
-    """
-
-    def __init__(  # noqa: PLR0913 - PickleDataset's own arguments
-        self,
-        *,
-        filepath: str | os.PathLike[str],
-        backend: str = "pickle",
-        load_args: dict[str, Any] | None = None,
-        save_args: dict[str, Any] | None = None,
-        version: Version | None = None,
-        credentials: dict[str, Any] | None = None,
-        fs_args: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            filepath=filepath,
-            backend=backend,
-            load_args=load_args,
-            save_args=save_args,
-            version=version,
-            credentials=credentials,
-            fs_args=fs_args,
-            metadata=metadata,
-        )
-        self._location = str(filepath)
-        self._protocol_and_path = get_protocol_and_path(filepath)
-        # What PickleDataset gives its filesystem, less the arguments of ``open``.
-        self._storage_options = {
-            **(credentials or {}),
-            **{
-                key: value
-                for key, value in (fs_args or {}).items()
-                if key not in {"open_args_load", "open_args_save"}
-            },
-        }
-
-    def load(self) -> Any:
-        """Load the artifact and record its version on it."""
-        try:
-            version = self.resolve_load_version()
-        except VersionNotFoundError as exc:
-            raise ModelNotFoundError(
-                f"no trained model found under {self._location}; run 'kedro run' "
-                f"first to train one"
-            ) from exc
-        if version is not None and not self.exists():
-            raise ModelNotFoundError(
-                f"model version '{version}' not found under {self._location}; "
-                f"available versions: {', '.join(self.available_versions()) or 'none'}"
-            )
-        model = super().load()
-        if isinstance(model, PurchaseModel):
-            model.version = version
-        return model
-
-    def available_versions(self) -> list[str]:
-        """Versions saved so far, oldest first."""
-        protocol, path = self._protocol_and_path
-        filesystem = fsspec.filesystem(protocol, **self._storage_options)
-        pattern = f"{path}/*/{PurePosixPath(path).name}"
-        return sorted(
-            PurePosixPath(found).parent.name for found in filesystem.glob(pattern)
-        )
 
 
 def load_unwrapped(dataset: AbstractDataset) -> Any:

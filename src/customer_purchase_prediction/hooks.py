@@ -1,5 +1,6 @@
 """Project hooks: a successful training run records its model as the current one,
-and ends with one line on what it chose and where to read."""
+and ends with one line on what it chose and where to read; every run gets a
+``run_id`` that its outputs share."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
-from kedro.io import CatalogProtocol
-from kedro.pipeline import Pipeline
+from kedro.io import CatalogProtocol, MemoryDataset
+from kedro.pipeline import Node, Pipeline
 
 from customer_purchase_prediction.artifact import MODEL_DATASET, ModelArtifactDataset
+from customer_purchase_prediction.atomic_datasets import JSONDataset
+from customer_purchase_prediction.pipelines.inference.nodes import RUN_ID
 
 logger = logging.getLogger(__name__)
+
+SUMMARY_DATASET = "inference_summary"
 # The reports a reader opens first, by file name, in the order they are named.
 REPORT_FILES = ("model_card.md", "report.html")
 
@@ -122,3 +127,52 @@ class RecordCurrentModel:
             return
         run_id = run_params.get("run_id") or run_params.get("session_id")
         dataset.make_current(reason=f"training run {run_id} succeeded")
+
+
+class ProvideRunId:
+    """Every run's ``run_id`` input: the Kedro session id, which is also the
+    version under which a training run saves its versioned datasets.
+
+    The inference pipeline marks its predictions, rejects and summary with it,
+    so that files of different runs can never be mistaken for one run's.
+    """
+
+    @hook_impl
+    def after_catalog_created(
+        self, catalog: CatalogProtocol, save_version: str
+    ) -> None:
+        """Make ``run_id`` a dataset of this run's catalog."""
+        catalog[RUN_ID] = MemoryDataset(save_version)  # type: ignore[index]
+
+
+class RetireStaleSummary:
+    """A run summary exists only beside the files it describes.
+
+    The inference pipeline's last node returns the predictions, the rejects and
+    the summary, which Kedro saves in that order, each file renamed into place
+    whole. Just before the first of them is saved, the previous run's summary is
+    removed: a ``kill -9`` between two saves then leaves files without a
+    summary (an unfinished run), never a summary that describes other files.
+    """
+
+    def __init__(self) -> None:
+        self._catalog: Any = None
+        self._retired = False
+
+    @hook_impl
+    def after_catalog_created(self, catalog: CatalogProtocol) -> None:
+        """Keep the run's catalog, to reach the summary dataset."""
+        self._catalog = catalog
+        self._retired = False
+
+    @hook_impl
+    def before_dataset_saved(self, dataset_name: str, node: Node) -> None:
+        """Before the summary's node saves its first output, remove the old summary."""
+        if self._retired or SUMMARY_DATASET not in node.outputs:
+            return
+        if dataset_name == SUMMARY_DATASET or self._catalog is None:
+            return
+        summary = self._catalog.get(SUMMARY_DATASET)
+        if isinstance(summary, JSONDataset):
+            summary.discard()
+        self._retired = True

@@ -26,6 +26,11 @@ import pandas as pd
 from kedro.config import OmegaConfigLoader
 from kedro.io import Version
 
+from customer_purchase_prediction.artifact import (
+    MODEL_DATASET,
+    ModelArtifactDataset,
+    load_artifact_file,
+)
 from customer_purchase_prediction.atomic import write_text
 from customer_purchase_prediction.columns import (
     ID_COLUMN,
@@ -43,7 +48,6 @@ from customer_purchase_prediction.contract import (
     validate_sessions,
 )
 from customer_purchase_prediction.datasets import (
-    ModelArtifactDataset,
     TableDataset,
     load_unwrapped,
 )
@@ -66,7 +70,6 @@ from customer_purchase_prediction.values import (
 )
 
 PACKAGE = "customer_purchase_prediction"
-MODEL_DATASET = "purchase_model"
 
 Record = Mapping[str, Any]
 
@@ -93,12 +96,16 @@ class PurchasePredictor:
         model: A ``PurchaseModel``, a path to an artifact file, or ``None`` for the
             project's ``purchase_model`` catalog entry.
         version: With ``model=None``: the Kedro version to load (as given to
-            ``--load-versions``); the latest when omitted.
+            ``--load-versions``); the recorded current model when omitted.
         project_path: The Kedro project to load from; found from the working
             directory or this package's location when omitted.
+        sha256: With a path: the SHA-256 the file must have. A file inside a
+            project's ``data/06_models`` is checked against its manifest anyway.
 
     Raises:
         ModelNotFoundError: no trained model exists yet (run ``kedro run``).
+        ModelArtifactError: the artifact is not the file training recorded
+            (another format, modified, truncated); nothing in it is run.
     """
 
     def __init__(
@@ -107,11 +114,12 @@ class PurchasePredictor:
         *,
         version: str | None = None,
         project_path: str | Path | None = None,
+        sha256: str | None = None,
     ) -> None:
         if isinstance(model, PurchaseModel):
             self.model = model
         elif model is not None:
-            self.model = _load_file(Path(model))
+            self.model = load_artifact_file(Path(model), expected_sha256=sha256)
         else:
             self.model = _load_from_project(_project_root(project_path), version)
         # Compile the trees now, so the first prediction is as fast as the rest.
@@ -237,6 +245,7 @@ class PurchasePredictor:
                 )
             },
             "input_columns": list(SESSION_COLUMNS),
+            "artifact": dict(self.model.artifact or {}),
         }
 
     def validate_input_data(
@@ -500,14 +509,8 @@ def _no_scores() -> pd.DataFrame:
     )
 
 
-def _load_file(path: Path) -> PurchaseModel:
-    if not path.exists():
-        raise ModelNotFoundError(f"no model artifact at {path}")
-    dataset = ModelArtifactDataset(filepath=str(path), backend="joblib")
-    return _checked(load_unwrapped(dataset), str(path))
-
-
 def _load_from_project(root: Path, version: str | None) -> PurchaseModel:
+    """The project's model: ``version``, else the recorded current one."""
     catalog = OmegaConfigLoader(
         conf_source=str(root / "conf"),
         base_env="base",
@@ -515,20 +518,13 @@ def _load_from_project(root: Path, version: str | None) -> PurchaseModel:
         custom_resolvers=CATALOG_RESOLVERS,
     )["catalog"]
     entry = catalog[MODEL_DATASET]
+    manifest = entry.get("manifest")
     dataset = ModelArtifactDataset(
         filepath=str(root / entry["filepath"]),
-        backend=entry.get("backend", "joblib"),
+        manifest=str(root / manifest) if manifest else None,
         version=Version(version, None),
     )
-    return _checked(load_unwrapped(dataset), entry["filepath"])
-
-
-def _checked(model: Any, source: str) -> PurchaseModel:
-    if not isinstance(model, PurchaseModel):
-        raise ModelNotFoundError(
-            f"{source} holds a {type(model).__name__}, not a PurchaseModel"
-        )
-    return model
+    return load_unwrapped(dataset)
 
 
 def _project_root(project_path: str | Path | None) -> Path:

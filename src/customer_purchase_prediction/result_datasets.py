@@ -2,6 +2,7 @@
 
 Nodes pass typed objects (``results.py``); the files on disk stay ordinary JSON
 with the keys they always had, and loading validates them back into the type.
+Saving is crash-safe (``atomic_datasets.JSONDataset``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from kedro.utils import load_obj
-from kedro_datasets.json import JSONDataset
 from pydantic import BaseModel
+
+from customer_purchase_prediction.atomic_datasets import JSONDataset
 
 
 class TypedJSONDataset(JSONDataset):

@@ -2,23 +2,35 @@
 
 Parameters merge softly across environments: ``conf/test`` or ``conf/prod`` (or a
 personal ``conf/local``) override single keys, not whole sections. A training run
-ends with one line naming the chosen model and the reports (``hooks.py``), and
-``--load-versions=purchase_model:<v>`` loads the rest of that training run at
-version ``<v>`` too (``run_versions.py``).
+records its model as the current one and ends with one line naming the chosen
+model and the reports (``hooks.py``); a run that reads the model reads the rest of
+that model's training run too (``run_versions.py``).
 """
 
 from __future__ import annotations
 
 from kedro.config import OmegaConfigLoader
 
-from customer_purchase_prediction.hooks import RunSummaryHooks
+from customer_purchase_prediction.hooks import (
+    ProvideRunId,
+    RecordCurrentModel,
+    RetireStaleSummary,
+    RunSummaryHooks,
+)
 from customer_purchase_prediction.output_paths import CATALOG_RESOLVERS
 from customer_purchase_prediction.run_checks import RunChecks
 from customer_purchase_prediction.run_versions import PinTrainingRunVersions
 
 # RunChecks (tryfirst) stops a run on a bad --params value or output path
 # before the other hooks act.
-HOOKS = (RunSummaryHooks(), PinTrainingRunVersions(), RunChecks())
+HOOKS = (
+    RunSummaryHooks(),
+    RecordCurrentModel(),
+    ProvideRunId(),
+    RetireStaleSummary(),
+    PinTrainingRunVersions(),
+    RunChecks(),
+)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

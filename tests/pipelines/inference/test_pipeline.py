@@ -36,11 +36,16 @@ def test_runner_slice_scores_ranks_and_summarises(trained_model: object) -> None
             "new_sessions": MemoryDataset(raw),
             "purchase_model": MemoryDataset(trained_model, copy_mode="assign"),
             "purchase_predictions": MemoryDataset(),
+            "run_id": MemoryDataset("2026-12-01T00.00.00.000Z"),
         }
     )
     SequentialRunner().run(create_pipeline(), catalog)
     predictions = catalog.load("purchase_predictions")
     summary = catalog.load("inference_summary")
+    rejects = catalog.load("rejected_new_sessions")
+    # One run id ties the run's outputs together.
+    assert summary["run_id"] == "2026-12-01T00.00.00.000Z"
+    assert set(predictions["run_id"]) == set(rejects["run_id"]) == {summary["run_id"]}
     assert sorted(predictions["customer_id"]) == [1, 2]
     assert predictions["purchase_probability"].is_monotonic_decreasing
     assert summary["rows"] == {"in": 4, "scored": 2, "rejected": 2}
@@ -69,7 +74,9 @@ def test_scores_the_embedded_new_sessions_losing_no_row(in_project: Path) -> Non
         "purchase_prediction",
         "purchase_probability",
         "prediction_confidence",
+        "run_id",
     ]
+    assert set(predictions["run_id"]) == set(rejects["run_id"]) == {summary["run_id"]}
     assert len(predictions) + len(rejects) == len(raw) == summary["rows"]["in"]
     assert summary["rows"]["rejected"] == len(rejects) > 0
     assert rejects["reject_reason"].str.len().gt(0).all()
@@ -128,5 +135,8 @@ def test_load_versions_chooses_the_model(in_project: Path) -> None:
         == oldest
     )
     assert PurchasePredictor(project_path=in_project).model.version == versions[-1]
-    with pytest.raises(ModelNotFoundError, match="model version 'nope' was not recorded by a training run"):
+    with pytest.raises(
+        ModelNotFoundError,
+        match="model version 'nope' was not recorded by a training run",
+    ):
         PurchasePredictor(project_path=in_project, version="nope")

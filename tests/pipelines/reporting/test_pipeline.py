@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from plotly import graph_objects as go
 from pydantic import BaseModel
 
+from customer_purchase_prediction.output_paths import CATALOG_RESOLVERS
 from customer_purchase_prediction.params import FeatureParams
 from customer_purchase_prediction.pipelines import (
     feature_engineering,
@@ -163,6 +164,7 @@ def test_reporting_pipeline_reads_only_saved_artifacts() -> None:
         conf_source=str(PROJECT_ROOT / "conf"),
         base_env="base",
         default_run_env="test",
+        custom_resolvers=CATALOG_RESOLVERS,
     )
     declared = set(loader["catalog"])
     pipeline = reporting.create_pipeline()

@@ -18,6 +18,8 @@ from customer_purchase_prediction.model import CONFIDENCE_LEVELS, PurchaseModel
 logger = logging.getLogger(__name__)
 
 SCORE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+# The column, and the summary key, that tie a run's outputs together.
+RUN_ID = "run_id"
 
 
 def validate_new_sessions(
@@ -67,6 +69,7 @@ def summarise_inference(
         "model": {
             "name": purchase_model.name,
             "version": purchase_model.version,
+            "sha256": (purchase_model.artifact or {}).get("sha256"),
             "trained_at": purchase_model.metadata.get("trained_at"),
             "threshold": purchase_model.threshold,
         },
@@ -88,6 +91,26 @@ def summarise_inference(
             },
         },
     }
+
+
+def publish_outputs(
+    ranked_predictions: pd.DataFrame,
+    rejected_new_sessions: pd.DataFrame,
+    inference_run_summary: dict[str, Any],
+    run_id: str,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """A run's predictions, rejects and summary, each marked with the run id.
+
+    One node returns all three so that they are written together, at the end,
+    in this order: a run that fails or is killed earlier writes nothing (the
+    previous run's files stay, whole and consistent), and the summary, written
+    last, exists only once the files it describes do.
+    """
+    return (
+        ranked_predictions.assign(**{RUN_ID: run_id}),
+        rejected_new_sessions.assign(**{RUN_ID: run_id}),
+        {RUN_ID: run_id, **inference_run_summary},
+    )
 
 
 def _rounded(value: float) -> float | None:

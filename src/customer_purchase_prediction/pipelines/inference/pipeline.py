@@ -1,4 +1,9 @@
-"""Wiring of the inference pipeline (never part of ``__default__``)."""
+"""Wiring of the inference pipeline (never part of ``__default__``).
+
+Every output is written by the last node, together: predictions, rejects, then
+the summary. Until then the run's data stays in memory, so a run that stops
+early leaves the previous run's outputs as they were.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from customer_purchase_prediction.pipelines.inference.nodes import (
+    publish_outputs,
     rank_predictions,
     score_sessions,
     summarise_inference,
@@ -15,7 +21,7 @@ from customer_purchase_prediction.pipelines.inference.nodes import (
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Validate new sessions, score the valid ones, summarise the run."""
+    """Validate new sessions, score the valid ones, summarise, publish."""
     return Pipeline(
         [
             Node(
@@ -23,7 +29,7 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 inputs="new_sessions",
                 outputs=[
                     "new_sessions_validated",
-                    "rejected_new_sessions",
+                    "new_session_rejects",
                     "new_sessions_summary",
                 ],
                 name="validate_new_sessions",
@@ -37,19 +43,35 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             Node(
                 func=rank_predictions,
                 inputs="scored_sessions",
-                outputs="purchase_predictions",
+                outputs="ranked_predictions",
                 name="rank_predictions",
             ),
             Node(
                 func=summarise_inference,
                 inputs=[
                     "scored_sessions",
-                    "rejected_new_sessions",
+                    "new_session_rejects",
                     "new_sessions_summary",
                     "purchase_model",
                 ],
-                outputs="inference_summary",
+                outputs="inference_run_summary",
                 name="summarise_inference",
+            ),
+            Node(
+                func=publish_outputs,
+                inputs=[
+                    "ranked_predictions",
+                    "new_session_rejects",
+                    "inference_run_summary",
+                    "run_id",
+                ],
+                # Saved in this order: the summary last.
+                outputs=[
+                    "purchase_predictions",
+                    "rejected_new_sessions",
+                    "inference_summary",
+                ],
+                name="publish_outputs",
             ),
         ]
     )
