@@ -57,8 +57,17 @@ def test_predictions_rejects_and_summary_are_written_beside_each_other(
     expected = summarise_inference(
         scored, rejects, {"source": str(sessions_csv), "rows_in": 150}, predictor.model
     )
+    run_id = summary.pop("run_id")
     assert summary == json.loads(json.dumps(expected))
     assert stray_temporaries(folder) == []
+    # One run id marks the three files; the next call is another run.
+    assert set(read(out)["run_id"]) == {run_id}
+    written_rejects = read(folder / f"scores_rejected{suffix}")
+    assert set(written_rejects["run_id"]) <= {run_id}
+    predictor.predict_from_csv(sessions_csv, out)
+    again = json.loads((folder / "scores_summary.json").read_text())["run_id"]
+    assert again != run_id
+    assert set(read(out)["run_id"]) == {again}
 
 
 def test_the_summary_has_the_scores_even_without_probabilities(

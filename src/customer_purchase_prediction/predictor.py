@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from kedro.config import OmegaConfigLoader
 from kedro.io import Version
+from kedro.io.core import generate_timestamp
 
 from customer_purchase_prediction.artifact import (
     MODEL_DATASET,
@@ -59,6 +60,7 @@ from customer_purchase_prediction.output_paths import (
     sibling_path,
 )
 from customer_purchase_prediction.pipelines.inference.nodes import (
+    publish_outputs,
     rank_predictions,
     score_sessions,
     summarise_inference,
@@ -195,8 +197,8 @@ class PurchasePredictor:
         ``output_path`` they are written there (CSV or Parquet by extension),
         the rejected rows next to them as ``<name>_rejected.<ext>`` and the
         run summary, last, as ``<name>_summary.json`` (the pipeline's summary
-        and naming rule, ``output_paths.sibling_path``). Each file is written
-        whole or not at all. The outputs are checked before the file is read:
+        and naming rule, ``output_paths.sibling_path``), all three marked with
+        one new ``run_id``. Each file is written whole or not at all. The outputs are checked before the file is read:
         none may be the input or another output, and each must be writable.
 
         Raises:
@@ -213,9 +215,16 @@ class PurchasePredictor:
             scored = ranked.drop(columns="purchase_probability")
         if outputs is not None:
             read = {"source": str(csv_path), "rows_in": result.rows_in}
-            summary = summarise_inference(ranked, result.rejects, read, self.model)
-            TableDataset(filepath=outputs.predictions).save(scored)
-            TableDataset(filepath=outputs.rejects).save(result.rejects)
+            predictions, rejects, summary = publish_outputs(
+                scored,
+                result.rejects,
+                summarise_inference(ranked, result.rejects, read, self.model),
+                generate_timestamp(),
+            )
+            # As the pipeline publishes: the old summary goes first, the new last.
+            Path(outputs.summary).unlink(missing_ok=True)
+            TableDataset(filepath=outputs.predictions).save(predictions)
+            TableDataset(filepath=outputs.rejects).save(rejects)
             write_text(outputs.summary, json.dumps(summary, indent=2) + "\n")
         return BatchPrediction(scored, result.rejects)
 
