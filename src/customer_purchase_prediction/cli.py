@@ -4,6 +4,10 @@ A wrong file, record or parameter is the user's to fix, not a bug: it is shown
 as ``Error: <what is wrong and where>`` instead of a traceback. Every other
 failure keeps Kedro's full traceback.
 
+``kedro model list`` shows the recorded model versions and which is current;
+``kedro model use VERSION`` makes a recorded version the current one (what
+inference, ``PurchasePredictor()`` and the reports load).
+
 ``--to-outputs`` without ``--pipelines`` runs the registered pipeline that writes
 the named datasets: ``kedro run --to-outputs=purchase_predictions`` (the command
 kedro viz offers) scores with the inference pipeline, which the default training
@@ -15,6 +19,7 @@ from __future__ import annotations
 import difflib
 import logging
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,7 +28,12 @@ from kedro.framework.project import pipelines as registered_pipelines
 from kedro.pipeline import Pipeline
 from kedro.validation.exceptions import DataValidationError, ParameterValidationError
 
+from customer_purchase_prediction.artifact import (
+    ModelArtifactDataset,
+    describe_versions,
+)
 from customer_purchase_prediction.errors import PurchasePredictionError
+from customer_purchase_prediction.predictor import project_model_dataset
 from customer_purchase_prediction.values import printable
 
 logger = logging.getLogger(__name__)
@@ -158,3 +168,47 @@ run = click.Command(
     short_help=kedro_run.short_help,
 )
 cli.add_command(run)
+
+
+@cli.group(name="model")
+def model_commands() -> None:
+    """The recorded model versions: list them, choose the current one."""
+
+
+@model_commands.command(name="list")
+@click.pass_obj
+def list_models(metadata: Any) -> None:
+    """Every version a training run recorded, oldest first; * marks the current."""
+    dataset = _model_dataset(metadata)
+    rows = list(describe_versions(dataset.manifest))
+    if not rows:
+        click.echo(f"No model recorded in {dataset.manifest.path}; run 'kedro run'.")
+        return
+    for row in rows:
+        score = row["test_score"]
+        shown = "-" if score is None else f"{score:.4f}"
+        click.echo(
+            f"{'*' if row['current'] else ' '} {row['version']}  {row['model_name']}"
+            f"  test {row['selection_metric']} {shown}"
+            f"  rows {row['training_rows']}  sha256 {row['sha256'][:12]}"
+        )
+
+
+@model_commands.command(name="use")
+@click.argument("version")
+@click.option("--reason", default="chosen by hand", help="Recorded with the choice.")
+@click.pass_obj
+def use_model(metadata: Any, version: str, reason: str) -> None:
+    """Make VERSION (a recorded one, checked intact) the current model."""
+    dataset = _model_dataset(metadata)
+    try:
+        dataset.load_verified(version)  # refuse a damaged or unrecorded version
+        dataset.make_current(version, reason=reason)
+    except PurchasePredictionError as exc:
+        raise click.ClickException(terminal_safe(str(exc))) from exc
+    click.echo(f"Current model is now version {version}.")
+
+
+def _model_dataset(metadata: Any) -> ModelArtifactDataset:
+    root = getattr(metadata, "project_path", None) or Path.cwd()
+    return project_model_dataset(root)

@@ -520,6 +520,14 @@ def _no_scores() -> pd.DataFrame:
 
 def _load_from_project(root: Path, version: str | None) -> PurchaseModel:
     """The project's model: ``version``, else the recorded current one."""
+    return load_unwrapped(project_model_dataset(root, version))
+
+
+def project_model_dataset(
+    root: str | Path, version: str | None = None
+) -> ModelArtifactDataset:
+    """The project's ``purchase_model`` dataset, as its ``conf/base`` declares it."""
+    root = Path(root)
     catalog = OmegaConfigLoader(
         conf_source=str(root / "conf"),
         base_env="base",
@@ -528,12 +536,11 @@ def _load_from_project(root: Path, version: str | None) -> PurchaseModel:
     )["catalog"]
     entry = catalog[MODEL_DATASET]
     manifest = entry.get("manifest")
-    dataset = ModelArtifactDataset(
+    return ModelArtifactDataset(
         filepath=str(root / entry["filepath"]),
         manifest=str(root / manifest) if manifest else None,
         version=Version(version, None),
     )
-    return load_unwrapped(dataset)
 
 
 def _project_root(project_path: str | Path | None) -> Path:
