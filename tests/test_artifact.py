@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from customer_purchase_prediction.atomic import write_bytes
 from customer_purchase_prediction.datasets import load_unwrapped
 from customer_purchase_prediction.errors import ModelArtifactError, ModelNotFoundError
 from customer_purchase_prediction.hooks import RecordCurrentModel
+from tests.conftest import run_project
 
 MARKER = "PLANTED_CODE_RAN"
 
@@ -317,3 +320,58 @@ def test_a_damaged_manifest_is_one_message(models_dir: Path) -> None:
 
 def test_nothing_ran_during_this_module() -> None:
     assert not any(MARKER in name for name in os.listdir("."))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    folder=st.from_regex(r"[0-9A-Za-z.\-]{1,30}", fullmatch=True).filter(
+        lambda name: name not in {".", ".."}
+    ),
+    protocol=st.integers(0, pickle.HIGHEST_PROTOCOL),
+)
+def test_a_planted_pickle_in_any_folder_never_runs_and_never_becomes_current(
+    models_dir: Path, tmp_path: Path, folder: str, protocol: int
+) -> None:
+    marker = tmp_path / MARKER
+    planted = models_dir / "purchase_model.skops" / folder / "purchase_model.skops"
+    write_bytes(planted, pickle.dumps(Payload(marker), protocol=protocol))
+    try:
+        assert load_unwrapped(_dataset(models_dir)).version == (
+            "2026-01-01T00.00.00.000Z"
+        )
+        if folder != "2026-01-01T00.00.00.000Z":
+            with pytest.raises((ModelNotFoundError, ModelArtifactError)):
+                load_unwrapped(_dataset(models_dir, folder))
+            with pytest.raises(ModelArtifactError):
+                load_artifact_file(planted)
+    finally:
+        if folder != "2026-01-01T00.00.00.000Z":
+            planted.unlink()
+    assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_the_inference_pipeline_scores_with_the_recorded_model_not_a_planted_one(
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(trained_project, project)
+    monkeypatch.chdir(project)
+    marker = tmp_path / MARKER
+    current = ManifestFile(project / "data/06_models/model_manifest.json").read()
+    planted = _artifact_file(project / "data/06_models", "2099-01-01T00.00.00.000Z")
+    write_bytes(planted, pickle.dumps(Payload(marker)))
+    run_project(project, pipeline="inference")
+    summary = json.loads(
+        (project / "data/07_model_output/inference_summary.json").read_text()
+    )
+    assert current.current is not None
+    assert summary["model"]["version"] == current.current.version
+    assert summary["model"]["sha256"] == (
+        current.versions[current.current.version].sha256
+    )
+    assert not marker.exists()

@@ -19,7 +19,7 @@ from customer_purchase_prediction.candidates import (
     register,
     unregister,
 )
-from customer_purchase_prediction.columns import LABEL_COLUMN
+from customer_purchase_prediction.columns import SESSION_COLUMNS
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.predictor import PurchasePredictor
 from tests.conftest import modelling_params, run_project
@@ -122,7 +122,7 @@ def test_a_candidate_registered_alone_is_trained_reported_and_scored(
     assert importance["permutation_mean"].notna().all()
     card = Path("data/08_reporting/model_card.md").read_text()
     assert "Histogram gradient boosting" in card
-    rows = sessions[sessions["model"] == model.name].drop(columns=LABEL_COLUMN)
+    rows = sessions.loc[sessions["model"] == model.name, list(SESSION_COLUMNS)]
     predictor = PurchasePredictor(model)
     batch, _ = predictor.predict(rows, return_probabilities=True)
     alone = [

@@ -1,10 +1,11 @@
-"""kedro-datasets' JSON, text and plot datasets, saving crash-safe (``atomic.py``).
+"""kedro-datasets' file datasets, saving crash-safe (``atomic.py``).
 
 Each class is the kedro-datasets class of the same name with one change: a
 local file is serialised in memory, written to a temporary file in its folder
 and renamed into place, so a crash or ``kill -9`` mid-save leaves the previous
 file, never a cut one. Loading, versioning and the catalog arguments are the
-parent's. (Tables use ``datasets.TableDataset``, which writes the same way.)
+parent's. (Sessions files a user supplies or reads use ``datasets.TableDataset``,
+which writes the same way.)
 Remote paths are saved by the parent: object stores publish an object only once
 it is whole.
 """
@@ -20,6 +21,8 @@ import plotly.io as pio
 from kedro.io.core import get_filepath_str, get_protocol_and_path
 from kedro_datasets.json import JSONDataset as KedroJSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset as KedroMatplotlibDataset
+from kedro_datasets.pandas import CSVDataset as KedroCSVDataset
+from kedro_datasets.pandas import ParquetDataset as KedroParquetDataset
 from kedro_datasets.plotly import JSONDataset as KedroPlotlyJSONDataset
 from kedro_datasets.text import TextDataset as KedroTextDataset
 from matplotlib.figure import Figure
@@ -118,3 +121,43 @@ class PlotlyJSONDataset(KedroPlotlyJSONDataset, _LocalSave):
             super().save(data)
             return
         write_text(path, pio.to_json(data, **self._plotly_args))
+
+
+class CSVDataset(KedroCSVDataset, _LocalSave):
+    """``pandas.CSVDataset``, saved crash-safe."""
+
+    def __init__(
+        self, *, filepath: str, save_args: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(filepath=filepath, save_args=save_args, **kwargs)
+        self._csv_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
+        self._location = filepath
+
+    def save(self, data: Any) -> None:
+        """Write the table whole or not at all."""
+        path = self._atomic_path()
+        if path is None:
+            super().save(data)
+            return
+        write_text(path, data.to_csv(**self._csv_args))
+
+
+class ParquetDataset(KedroParquetDataset, _LocalSave):
+    """``pandas.ParquetDataset``, saved crash-safe."""
+
+    def __init__(
+        self, *, filepath: str, save_args: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(filepath=filepath, save_args=save_args, **kwargs)
+        self._parquet_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
+        self._location = filepath
+
+    def save(self, data: Any) -> None:
+        """Write the table whole or not at all."""
+        path = self._atomic_path()
+        if path is None:
+            super().save(data)
+            return
+        buffer = io.BytesIO()
+        data.to_parquet(buffer, **self._parquet_args)
+        write_bytes(path, buffer.getvalue())
