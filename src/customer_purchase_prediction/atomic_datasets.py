@@ -5,9 +5,8 @@ local file is serialised in memory, written to a temporary file in its folder
 and renamed into place, so a crash or ``kill -9`` mid-save leaves the previous
 file, never a cut one. Loading, versioning and the catalog arguments are the
 parent's. (Sessions files a user supplies or reads use ``datasets.TableDataset``,
-which writes the same way.)
-Remote paths are saved by the parent: object stores publish an object only once
-it is whole.
+which writes the same way.) Remote paths are saved by the parent: object stores
+publish an object only once it is whole.
 """
 
 from __future__ import annotations
@@ -27,137 +26,95 @@ from kedro_datasets.plotly import JSONDataset as KedroPlotlyJSONDataset
 from kedro_datasets.text import TextDataset as KedroTextDataset
 from matplotlib.figure import Figure
 
-from customer_purchase_prediction.atomic import write_bytes, write_text
+from customer_purchase_prediction.atomic import write_bytes
 
 
-class _LocalSave:
-    """Where a save goes, and whether it is a local file this class writes itself."""
+class AtomicSave:
+    """Mixin before a kedro-datasets file dataset: ``save`` writes atomically.
 
-    _location: str
+    A subclass says how its data becomes bytes (``serialise``), given the
+    dataset's save arguments merged over the parent's defaults.
+    """
 
-    def _atomic_path(self) -> str | None:
-        protocol, _ = get_protocol_and_path(self._location)
-        if protocol != "file":
-            return None
-        return get_filepath_str(self._get_save_path(), protocol)  # type: ignore[attr-defined]
-
-
-class JSONDataset(KedroJSONDataset, _LocalSave):
-    """``json.JSONDataset``, saved crash-safe."""
-
-    def __init__(
-        self, *, filepath: str, save_args: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(filepath=filepath, save_args=save_args, **kwargs)
-        self._json_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
+    def __init__(self, *, filepath: str, **kwargs: Any) -> None:
+        super().__init__(filepath=filepath, **kwargs)  # type: ignore[call-arg]
         self._location = filepath
+        self._serialise_args = {
+            **getattr(self, "DEFAULT_SAVE_ARGS", {}),  # the parent's defaults
+            **(kwargs.get("save_args") or {}),
+        }
+
+    def serialise(self, data: Any, args: dict[str, Any]) -> bytes | None:
+        """The file's bytes, or ``None`` to leave the save to the parent."""
+        raise NotImplementedError
 
     def save(self, data: Any) -> None:
-        """Write the JSON whole or not at all."""
-        path = self._atomic_path()
-        if path is None:
-            super().save(data)
+        """Save whole or not at all; a remote path is saved by the parent."""
+        protocol, _ = get_protocol_and_path(self._location)
+        payload = self.serialise(data, self._serialise_args)
+        if protocol != "file" or payload is None:
+            super().save(data)  # type: ignore[misc]
             return
-        write_text(path, json.dumps(data, **self._json_args))
+        path = get_filepath_str(self._get_save_path(), protocol)  # type: ignore[attr-defined]
+        write_bytes(path, payload)
 
     def discard(self) -> None:
-        """Remove the saved file, if any (a local, unversioned file only)."""
-        path = self._atomic_path()
-        if path is not None:
+        """Remove the saved local file, if any (unversioned datasets)."""
+        protocol, _ = get_protocol_and_path(self._location)
+        if protocol == "file":
+            path = get_filepath_str(self._get_save_path(), protocol)  # type: ignore[attr-defined]
             Path(path).unlink(missing_ok=True)
 
 
-class TextDataset(KedroTextDataset, _LocalSave):
+class JSONDataset(AtomicSave, KedroJSONDataset):
+    """``json.JSONDataset``, saved crash-safe."""
+
+    def serialise(self, data: Any, args: dict[str, Any]) -> bytes:
+        """The JSON text, as the parent writes it."""
+        return json.dumps(data, **args).encode("utf-8")
+
+
+class TextDataset(AtomicSave, KedroTextDataset):
     """``text.TextDataset``, saved crash-safe (UTF-8)."""
 
-    def __init__(self, *, filepath: str, **kwargs: Any) -> None:
-        super().__init__(filepath=filepath, **kwargs)
-        self._location = filepath
-
-    def save(self, data: str) -> None:
-        """Write the text whole or not at all."""
-        path = self._atomic_path()
-        if path is None:
-            super().save(data)
-            return
-        write_text(path, data)
+    def serialise(self, data: str, args: dict[str, Any]) -> bytes:
+        """The text."""
+        return data.encode("utf-8")
 
 
-class MatplotlibDataset(KedroMatplotlibDataset, _LocalSave):
-    """``matplotlib.MatplotlibDataset`` for one figure, saved crash-safe."""
-
-    def __init__(
-        self, *, filepath: str, save_args: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(filepath=filepath, save_args=save_args, **kwargs)
-        self._figure_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
-        self._location = filepath
-
-    def save(self, data: Figure | list[Figure] | dict[str, Figure]) -> None:
-        """Write one figure whole or not at all (lists and dicts as the parent)."""
-        path = self._atomic_path()
-        if path is None or not isinstance(data, Figure):
-            super().save(data)
-            return
-        buffer = io.BytesIO()
-        data.savefig(buffer, **self._figure_args)
-        write_bytes(path, buffer.getvalue())
-
-
-class PlotlyJSONDataset(KedroPlotlyJSONDataset, _LocalSave):
-    """``plotly.JSONDataset``, saved crash-safe."""
-
-    def __init__(
-        self, *, filepath: str, save_args: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(filepath=filepath, save_args=save_args, **kwargs)
-        self._plotly_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
-        self._location = filepath
-
-    def save(self, data: Any) -> None:
-        """Write the figure's JSON whole or not at all."""
-        path = self._atomic_path()
-        if path is None:
-            super().save(data)
-            return
-        write_text(path, pio.to_json(data, **self._plotly_args))
-
-
-class CSVDataset(KedroCSVDataset, _LocalSave):
+class CSVDataset(AtomicSave, KedroCSVDataset):
     """``pandas.CSVDataset``, saved crash-safe."""
 
-    def __init__(
-        self, *, filepath: str, save_args: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(filepath=filepath, save_args=save_args, **kwargs)
-        self._csv_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
-        self._location = filepath
-
-    def save(self, data: Any) -> None:
-        """Write the table whole or not at all."""
-        path = self._atomic_path()
-        if path is None:
-            super().save(data)
-            return
-        write_text(path, data.to_csv(**self._csv_args))
+    def serialise(self, data: Any, args: dict[str, Any]) -> bytes:
+        """The table as CSV, with the parent's save arguments."""
+        return data.to_csv(**args).encode("utf-8")
 
 
-class ParquetDataset(KedroParquetDataset, _LocalSave):
+class ParquetDataset(AtomicSave, KedroParquetDataset):
     """``pandas.ParquetDataset``, saved crash-safe."""
 
-    def __init__(
-        self, *, filepath: str, save_args: dict[str, Any] | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(filepath=filepath, save_args=save_args, **kwargs)
-        self._parquet_args = {**self.DEFAULT_SAVE_ARGS, **(save_args or {})}
-        self._location = filepath
-
-    def save(self, data: Any) -> None:
-        """Write the table whole or not at all."""
-        path = self._atomic_path()
-        if path is None:
-            super().save(data)
-            return
+    def serialise(self, data: Any, args: dict[str, Any]) -> bytes:
+        """The table as Parquet, with the parent's save arguments."""
         buffer = io.BytesIO()
-        data.to_parquet(buffer, **self._parquet_args)
-        write_bytes(path, buffer.getvalue())
+        data.to_parquet(buffer, **args)
+        return buffer.getvalue()
+
+
+class MatplotlibDataset(AtomicSave, KedroMatplotlibDataset):
+    """``matplotlib.MatplotlibDataset``, one figure saved crash-safe."""
+
+    def serialise(self, data: Any, args: dict[str, Any]) -> bytes | None:
+        """One figure's image; lists and dicts of figures are the parent's."""
+        if not isinstance(data, Figure):
+            return None
+        buffer = io.BytesIO()
+        data.savefig(buffer, **args)
+        return buffer.getvalue()
+
+
+class PlotlyJSONDataset(AtomicSave, KedroPlotlyJSONDataset):
+    """``plotly.JSONDataset``, saved crash-safe."""
+
+    def serialise(self, data: Any, args: dict[str, Any]) -> bytes:
+        """The figure's JSON, as the parent writes it."""
+        return pio.to_json(data, **args).encode("utf-8")

@@ -11,8 +11,11 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 
 from customer_purchase_prediction import PurchasePredictor
+from customer_purchase_prediction.atomic_datasets import JSONDataset
+from customer_purchase_prediction.datasets import TableDataset
 from customer_purchase_prediction.errors import ModelNotFoundError
 from customer_purchase_prediction.pipelines.inference import create_pipeline
+from customer_purchase_prediction.synthetic import generate_sessions
 from tests.conftest import run_project
 
 PREDICTIONS = "data/07_model_output/purchase_predictions.csv"
@@ -53,6 +56,51 @@ def test_runner_slice_scores_ranks_and_summarises(trained_model: object) -> None
         "time_spent:negative": 1,
         "device_type:unknown_label": 1,
     }
+
+
+class _BrokenModel:
+    """A model that fails while scoring, after the sessions were validated."""
+
+    def score(self, sessions: pd.DataFrame) -> pd.DataFrame:
+        raise RuntimeError("scoring failed")
+
+
+def test_a_run_that_fails_after_validation_writes_nothing(
+    trained_model: object, tmp_path: Path
+) -> None:
+    raw, _ = generate_sessions(50, seed=3, labelled=False)
+    source = tmp_path / "new.csv"
+    raw.to_csv(source, index=False)
+    files = {
+        "purchase_predictions": tmp_path / "out.csv",
+        "rejected_new_sessions": tmp_path / "out_rejected.csv",
+        "inference_summary": tmp_path / "out_summary.json",
+    }
+
+    def catalog(model: object, run_id: str) -> DataCatalog:
+        outputs = {
+            name: TableDataset(filepath=str(path))
+            for name, path in files.items()
+            if path.suffix == ".csv"
+        }
+        return DataCatalog(
+            {
+                "new_sessions": TableDataset(filepath=str(source)),
+                "purchase_model": MemoryDataset(model, copy_mode="assign"),
+                "inference_summary": JSONDataset(
+                    filepath=str(files["inference_summary"])
+                ),
+                "run_id": MemoryDataset(run_id),
+                **outputs,
+            }
+        )
+
+    SequentialRunner().run(create_pipeline(), catalog(trained_model, "first"))
+    before = {name: path.read_bytes() for name, path in files.items()}
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        SequentialRunner().run(create_pipeline(), catalog(_BrokenModel(), "second"))
+    # Not even the rejects, which were known before scoring failed.
+    assert {name: path.read_bytes() for name, path in files.items()} == before
 
 
 @pytest.fixture
