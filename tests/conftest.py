@@ -159,3 +159,14 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     )
     yield root
     monkeypatch.undo()
+
+
+@pytest.fixture
+def trained_copy(
+    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A writable copy of ``trained_project``; the test runs inside it."""
+    project = tmp_path / "project"
+    shutil.copytree(trained_project, project)
+    monkeypatch.chdir(project)
+    return project

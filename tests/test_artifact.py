@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from hypothesis import strategies as st
 from kedro.io import Version
 
 from customer_purchase_prediction.artifact import (
-    ManifestFile,
     ModelArtifactDataset,
     SkopsDataset,
     dumps,
@@ -31,6 +29,7 @@ from customer_purchase_prediction.atomic import write_bytes
 from customer_purchase_prediction.datasets import load_unwrapped
 from customer_purchase_prediction.errors import ModelArtifactError, ModelNotFoundError
 from customer_purchase_prediction.hooks import RecordCurrentModel
+from customer_purchase_prediction.manifest import ManifestFile
 from tests.conftest import run_project
 
 MARKER = "PLANTED_CODE_RAN"
@@ -356,11 +355,9 @@ def test_a_planted_pickle_in_any_folder_never_runs_and_never_becomes_current(
 
 @pytest.mark.slow
 def test_the_inference_pipeline_scores_with_the_recorded_model_not_a_planted_one(
-    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trained_copy: Path, tmp_path: Path
 ) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(trained_project, project)
-    monkeypatch.chdir(project)
+    project = trained_copy
     marker = tmp_path / MARKER
     current = ManifestFile(project / "data/06_models/model_manifest.json").read()
     planted = _artifact_file(project / "data/06_models", "2099-01-01T00.00.00.000Z")

@@ -20,12 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customer_purchase_prediction.columns import ID_COLUMN, SESSION_COLUMNS
-from customer_purchase_prediction.csv_reading import (
+from customer_purchase_prediction.datasets import TableDataset
+from customer_purchase_prediction.table_writing import (
     csv_table,
     neutralise,
     spreadsheet_safe,
 )
-from customer_purchase_prediction.datasets import TableDataset
 
 FORMULAS = [
     "=1+1",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,9 @@ def _kedro(project: Path, *arguments: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_a_recorded_version_is_made_current_by_hand_and_a_bad_one_refused(
-    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trained_copy: Path,
 ) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(trained_project, project)
-    monkeypatch.chdir(project)
+    project = trained_copy
     older, newer = sorted(
         p.name for p in Path("data/06_models/purchase_model.skops").iterdir()
     )

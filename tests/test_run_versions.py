@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,10 @@ from tests.conftest import run_project
 
 @pytest.mark.slow
 def test_reports_of_an_older_model_are_recreated_after_a_newer_run(
-    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trained_copy: Path,
 ) -> None:
     # trained_project holds two training runs: f1 first, then precision.
-    project = tmp_path / "project"
-    shutil.copytree(trained_project, project)
-    monkeypatch.chdir(project)
+    project = trained_copy
     older, newer = sorted(
         p.name for p in Path("data/06_models/purchase_model.skops").iterdir()
     )

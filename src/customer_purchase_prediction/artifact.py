@@ -24,32 +24,36 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import os
 import zipfile
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
 import skops
 import skops.io as sio
 from kedro.io import AbstractDataset, AbstractVersionedDataset, Version
 from kedro.io.core import get_filepath_str, get_protocol_and_path
-from pydantic import BaseModel, Field, ValidationError
 
-from customer_purchase_prediction.atomic import write_bytes, write_text
+from customer_purchase_prediction.atomic import write_bytes
 from customer_purchase_prediction.candidates import registry
 from customer_purchase_prediction.errors import ModelArtifactError, ModelNotFoundError
 from customer_purchase_prediction.features import SessionFeatures
+from customer_purchase_prediction.manifest import (
+    MANIFEST_NAME,
+    ArtifactEntry,
+    CurrentModelSource,
+    ManifestCurrentModel,
+    ManifestFile,
+    first_line,
+    now,
+)
 from customer_purchase_prediction.model import PurchaseModel
 
 logger = logging.getLogger(__name__)
 
 MODEL_DATASET = "purchase_model"  # the catalog entry of the artifact
 ARTIFACT_FORMAT = f"skops {skops.__version__}"
-MANIFEST_NAME = "model_manifest.json"
 # The project's own types every artifact may hold.
 _PROJECT_TYPES: tuple[type, ...] = (PurchaseModel, SessionFeatures)
 
@@ -117,7 +121,7 @@ def loads(data: bytes, source: str) -> Any:
     except Exception as exc:  # any parse failure is one answer: unreadable
         raise ModelArtifactError(
             f"{source} is not a readable model artifact "
-            f"({type(exc).__name__}: {_first_line(exc)}); refusing to load it"
+            f"({type(exc).__name__}: {first_line(exc)}); refusing to load it"
         ) from exc
 
 
@@ -134,123 +138,6 @@ def _describe_bytes(data: bytes) -> str:
     if data[:1] == b"\x80":
         return "it looks like a pickle, which this project never loads"
     return f"{len(data):,} bytes starting {data[:16]!r}"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else "no detail"
-
-
-# ------------------------------------------------------------------- manifest
-class ArtifactEntry(BaseModel):
-    """What the training run that wrote one version recorded about it."""
-
-    file: str  # relative to the manifest's folder
-    sha256: str
-    bytes: int
-    format: str
-    saved_at: str
-    model_name: str | None = None
-    selection_metric: str | None = None
-    test_score: float | None = None
-    training_rows: int | None = None
-
-
-class CurrentChoice(BaseModel):
-    """Which version is current, since when and why."""
-
-    version: str
-    since: str
-    reason: str
-
-
-class Manifest(BaseModel):
-    """``model_manifest.json``: every recorded version and the current one."""
-
-    schema_version: int = 1
-    current: CurrentChoice | None = None
-    versions: dict[str, ArtifactEntry] = Field(default_factory=dict)
-    history: list[CurrentChoice] = Field(default_factory=list)
-
-
-class ManifestFile:
-    """Reads and updates a manifest file (each update written atomically)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def read(self) -> Manifest:
-        """The manifest; an empty one when the file does not exist yet.
-
-        Raises:
-            ModelArtifactError: the file exists but is not a manifest.
-        """
-        if not self.path.exists():
-            return Manifest()
-        try:
-            return Manifest.model_validate_json(self.path.read_bytes())
-        except (ValidationError, ValueError, OSError) as exc:
-            raise ModelArtifactError(
-                f"{self.path} is not a readable model manifest ({_first_line(exc)}); "
-                f"no model can be verified against it"
-            ) from exc
-
-    def record_version(self, version: str, entry: ArtifactEntry) -> None:
-        """Add (or replace) what was saved as ``version``."""
-        manifest = self.read()
-        manifest.versions[version] = entry
-        self._write(manifest)
-
-    def set_current(self, version: str, reason: str) -> CurrentChoice:
-        """Make ``version`` (already recorded) the current model.
-
-        Raises:
-            ModelNotFoundError: no such version in the manifest.
-        """
-        manifest = self.read()
-        if version not in manifest.versions:
-            raise ModelNotFoundError(
-                f"model version '{version}' is not recorded in {self.path}; recorded "
-                f"versions: {', '.join(manifest.versions) or 'none'}"
-            )
-        choice = CurrentChoice(version=version, since=_now(), reason=reason)
-        manifest.current = choice
-        manifest.history.append(choice)
-        self._write(manifest)
-        return choice
-
-    def _write(self, manifest: Manifest) -> None:
-        write_text(self.path, manifest.model_dump_json(indent=2) + "\n")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-class CurrentModelSource(Protocol):
-    """Where the choice of the current model comes from (the manifest, a registry)."""
-
-    def current_version(self) -> str | None:
-        """The current version, or ``None`` if no model was chosen yet."""
-
-    def make_current(self, version: str, reason: str) -> None:
-        """Record ``version`` as the current model."""
-
-
-class ManifestCurrentModel:
-    """The current model as the manifest records it."""
-
-    def __init__(self, manifest: ManifestFile) -> None:
-        self.manifest = manifest
-
-    def current_version(self) -> str | None:
-        """The version the manifest names as current."""
-        current = self.manifest.read().current
-        return current.version if current else None
-
-    def make_current(self, version: str, reason: str) -> None:
-        """Record ``version`` as current in the manifest."""
-        self.manifest.set_current(version, reason)
 
 
 # ------------------------------------------------------------------- datasets
@@ -393,7 +280,7 @@ class ModelArtifactDataset(AbstractVersionedDataset[PurchaseModel, PurchaseModel
                 sha256=sha256(payload),
                 bytes=len(payload),
                 format=ARTIFACT_FORMAT,
-                saved_at=_now(),
+                saved_at=now(),
                 model_name=data.name,
                 selection_metric=metric,
                 test_score=(metadata.get("test") or {}).get(metric),
@@ -541,16 +428,3 @@ def _recorded_entry(
                 return manifest_path, entry, version
         return manifest_path, None, None
     return None, None, None
-
-
-def describe_versions(manifest: ManifestFile) -> Iterable[dict[str, Any]]:
-    """One row per recorded version (for ``kedro model list``), oldest first."""
-    recorded = manifest.read()
-    current = recorded.current.version if recorded.current else None
-    for version in sorted(recorded.versions):
-        entry = recorded.versions[version]
-        yield {
-            "version": version,
-            "current": version == current,
-            **json.loads(entry.model_dump_json()),
-        }

@@ -28,11 +28,9 @@ from kedro.framework.project import pipelines as registered_pipelines
 from kedro.pipeline import Pipeline
 from kedro.validation.exceptions import DataValidationError, ParameterValidationError
 
-from customer_purchase_prediction.artifact import (
-    ModelArtifactDataset,
-    describe_versions,
-)
+from customer_purchase_prediction.artifact import ModelArtifactDataset
 from customer_purchase_prediction.errors import PurchasePredictionError
+from customer_purchase_prediction.manifest import describe_versions
 from customer_purchase_prediction.predictor import project_model_dataset
 from customer_purchase_prediction.values import printable
 

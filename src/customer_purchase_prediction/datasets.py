@@ -25,15 +25,12 @@ from kedro_datasets.pandas import CSVDataset, ParquetDataset
 
 from customer_purchase_prediction.atomic import atomic_open
 from customer_purchase_prediction.atomic_datasets import TextDataset
-from customer_purchase_prediction.csv_reading import (
-    csv_table,
-    parquet_ready,
-    read_csv_bytes,
-)
+from customer_purchase_prediction.csv_reading import read_csv_bytes
 from customer_purchase_prediction.errors import (
     PurchasePredictionError,
     SessionsFileError,
 )
+from customer_purchase_prediction.table_writing import csv_table, parquet_ready
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +137,7 @@ class TableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         is written by pyarrow (several times faster than pandas for a million
         predictions; floats read back to the same bits), with cells a
         spreadsheet would run as formulas neutralised and nested values as
-        JSON (``csv_reading.csv_table``); Parquet keeps the values as they are
+        JSON (``table_writing.csv_table``); Parquet keeps the values as they are
         (a column of mixed values that Arrow cannot type is written as text).
         """
         if isinstance(self._dataset, CSVDataset):

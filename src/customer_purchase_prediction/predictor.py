@@ -8,7 +8,7 @@ array cores (no DataFrame), which keeps one prediction well under a millisecond.
 Example (a record holds the columns of ``columns.SESSION_COLUMNS``):
     >>> from customer_purchase_prediction import PurchasePredictor
     >>> from customer_purchase_prediction.columns import example_record
-    >>> predictor = PurchasePredictor()  # the latest model this project trained
+    >>> predictor = PurchasePredictor()  # the project's current model
     >>> predictor.predict(example_record(), return_probabilities=True)
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -36,16 +36,10 @@ from customer_purchase_prediction.atomic import write_text
 from customer_purchase_prediction.columns import (
     ID_COLUMN,
     SESSION_COLUMNS,
-    TRAINING_COLUMNS,
-    example_record,
 )
 from customer_purchase_prediction.contract import (
-    REJECT_COLUMNS,
     ValidationResult,
     check_columns,
-    check_known_names,
-    normalise_name,
-    normalised_names,
     validate_sessions,
 )
 from customer_purchase_prediction.datasets import (
@@ -65,15 +59,25 @@ from customer_purchase_prediction.pipelines.inference.nodes import (
     score_sessions,
     summarise_inference,
 )
+from customer_purchase_prediction.records import (
+    CONTRACT_KEYS,
+    Record,
+    as_frame,
+    as_records,
+    checked_frame,
+    empty_scores,
+    normalised_record,
+    one_value,
+    passthrough_names,
+    records_frame,
+    source_of,
+    with_all_columns,
+)
 from customer_purchase_prediction.values import (
-    MAX_INTEGER,
-    shorten,
     writable_column,
 )
 
 PACKAGE = "customer_purchase_prediction"
-
-Record = Mapping[str, Any]
 
 
 class BatchPrediction(NamedTuple):
@@ -170,15 +174,15 @@ class PurchasePredictor:
                 DataFrame.
             SessionsFileError: a DataFrame has no ``customer_id`` column.
         """
-        extra = _passthrough(passthrough)
+        extra = passthrough_names(passthrough)
         if isinstance(data, Mapping):
             return self._predict_record(data, return_probabilities, extra)
         if isinstance(data, pd.DataFrame):
-            frame = _checked_frame(data, extra)
+            frame = checked_frame(data, extra)
             return BatchPrediction(
                 *self._predict_frame(frame, return_probabilities, extra)
             )
-        frame = _records_frame(_records(data), extra)
+        frame = records_frame(as_records(data), extra)
         scored, rejects = self._predict_frame(frame, return_probabilities, extra)
         return BatchPrediction(
             scored.to_dict(orient="records"), rejects.to_dict(orient="records")
@@ -271,17 +275,17 @@ class PurchasePredictor:
             The rows that would be scored (typed) and the rejected rows with
             ``reject_reason``; ``result.rejects.empty`` means all is well.
         """
-        frame = _as_frame(data, _passthrough(passthrough))
+        frame = as_frame(data, passthrough_names(passthrough))
         return validate_sessions(
-            frame, labelled=False, source=_source(data), allow_empty=True
+            frame, labelled=False, source=source_of(data), allow_empty=True
         )
 
     def _predict_record(
         self, record: Record, with_proba: bool, passthrough: tuple[str, ...] = ()
     ) -> dict[str, Any]:
-        if not record.keys() <= _CONTRACT_KEYS:  # the usual record skips this
-            record = _normalised_record(record, passthrough, "the record")
-        columns = {name: _one_value(record.get(name)) for name in SESSION_COLUMNS}
+        if not record.keys() <= CONTRACT_KEYS:  # the usual record skips this
+            record = normalised_record(record, passthrough, "the record")
+        columns = {name: one_value(record.get(name)) for name in SESSION_COLUMNS}
         typed, problems = check_columns(columns, labelled=False)
         if problems:
             reasons = "; ".join(reason for _, reason in problems[0])
@@ -310,9 +314,9 @@ class PurchasePredictor:
         source: str = "the DataFrame",
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         result = validate_sessions(
-            _with_all_columns(frame), labelled=False, source=source, allow_empty=True
+            with_all_columns(frame), labelled=False, source=source, allow_empty=True
         )
-        scored = self.model.score(result.valid) if len(result.valid) else _no_scores()
+        scored = self.model.score(result.valid) if len(result.valid) else empty_scores()
         if not with_proba:
             scored = scored.drop(columns="purchase_probability")
         carried = [name for name in passthrough if name in frame.columns]
@@ -331,21 +335,6 @@ class PurchasePredictor:
         return f"PurchasePredictor({self.model!r}, version={self.model.version!r})"
 
 
-# Keys a record may hold as they are; any other key is normalised and checked.
-_CONTRACT_KEYS = frozenset(TRAINING_COLUMNS)
-# Columns predict writes: a passthrough key of the same name would be overwritten.
-_OUTPUT_COLUMNS = frozenset(
-    ("purchase_prediction", "purchase_probability", "prediction_confidence")
-).union(REJECT_COLUMNS)
-_PASSTHROUGH_HINT = (
-    "; to carry other keys into the predictions, name them in passthrough=[...]"
-)
-_EXPECTED = (
-    "predict takes a session record (a dict of column values), a list of records "
-    "or a DataFrame"
-)
-
-
 def _file_outputs(
     csv_path: str | Path, output_path: str | Path | None
 ) -> FileOutputs | None:
@@ -361,161 +350,6 @@ def _file_outputs(
         {"csv_path": os.fspath(csv_path)}, dict(zip(labels, outputs, strict=True))
     )
     return outputs
-
-
-def _one_value(value: Any) -> np.ndarray:
-    """A record's value as a one-element column, as a DataFrame would hold it:
-    float for a plain number (the contract's fast path), else an object."""
-    if type(value) in (int, float) and abs(value) <= MAX_INTEGER:
-        return np.array([value], dtype=float)
-    column = np.empty(1, dtype=object)
-    column[0] = value  # a list or a tuple stays one value, not a row of them
-    return column
-
-
-def _passthrough(names: Collection[str] | str) -> tuple[str, ...]:
-    """Declared passthrough names, normalised; none may be a column we own."""
-    if not names:
-        return ()
-    given = [names] if isinstance(names, str) else list(names)
-    normalised = normalised_names(
-        given, source="passthrough", error=InvalidRecordError, what="name", header=False
-    )
-    for name in normalised:
-        if name in _CONTRACT_KEYS or name in _OUTPUT_COLUMNS:
-            owner = "a contract column" if name in _CONTRACT_KEYS else "an output"
-            raise InvalidRecordError(
-                f"passthrough names keys outside the data contract; '{name}' is "
-                f"{owner}: remove it from passthrough"
-            )
-    return tuple(normalised)
-
-
-def _normalised_record(
-    record: Record, passthrough: tuple[str, ...], source: str
-) -> dict[str, Any]:
-    """A record under normalised keys; an unknown or doubled key is refused."""
-    names = normalised_names(
-        record, source=source, error=InvalidRecordError, what="key", header=False
-    )
-    check_known_names(
-        names,
-        extra=passthrough,
-        source=source,
-        error=InvalidRecordError,
-        what="key",
-        way_out=_PASSTHROUGH_HINT,
-    )
-    return dict(zip(names, record.values(), strict=True))
-
-
-def _records(data: Any) -> list[Record]:
-    """A batch of records as a list, refusing anything that is not one."""
-    if (
-        data is None
-        or isinstance(data, str | bytes | bytearray | pd.Series | np.ndarray)
-        or not isinstance(data, Iterable)
-    ):
-        raise InvalidRecordError(f"{_EXPECTED}; got {_kind(data)}")
-    records = list(data)
-    for position, record in enumerate(records, start=1):
-        if not isinstance(record, Mapping):
-            raise InvalidRecordError(
-                f"record {position} of the batch is {_kind(record)}; each record must "
-                f"be a dict of column values, such as {example_record()}"
-            )
-    return records
-
-
-def _kind(value: Any) -> str:
-    """What a value is, for a message that says what was expected instead."""
-    if value is None:
-        return "None"
-    shown = f"{type(value).__name__} {shorten(repr(value))}"
-    if isinstance(value, pd.Series):
-        return f"{shown}; for one row pass row.to_dict(), for several a DataFrame"
-    if isinstance(value, np.ndarray):
-        return f"{shown}, which has no column names; pass a DataFrame"
-    return shown
-
-
-def _records_frame(records: list[Record], passthrough: tuple[str, ...]) -> pd.DataFrame:
-    """A batch of records as a frame under normalised column names.
-
-    Keys are normalised only when some key is not a contract column as it is.
-    Records may spell a column differently (``Time_Spent`` in one,
-    ``time_spent`` in another); one record may not hold both.
-    """
-    keys = list(dict.fromkeys(key for record in records for key in record))
-    if not _CONTRACT_KEYS.issuperset(keys):
-        names = {key: normalise_name(key) for key in keys}
-        allowed = _CONTRACT_KEYS.union(passthrough)
-        unknown = {key for key, name in names.items() if name not in allowed}
-        doubled = len(set(names.values())) < len(names)
-        for position, record in enumerate(records, start=1):
-            if doubled or not unknown.isdisjoint(record):
-                # raises for an unknown key or two keys of one column
-                _normalised_record(
-                    record, passthrough, f"record {position} of the batch"
-                )
-        records = [{names[key]: value for key, value in r.items()} for r in records]
-    return pd.DataFrame.from_records(records, columns=_record_columns(records))
-
-
-def _record_columns(records: Sequence[Record]) -> list[str]:
-    """Contract columns first, then any other keys, in first-seen order."""
-    extra = dict.fromkeys(key for record in records for key in record)
-    return [*SESSION_COLUMNS, *(key for key in extra if key not in SESSION_COLUMNS)]
-
-
-def _checked_frame(frame: pd.DataFrame, passthrough: tuple[str, ...]) -> pd.DataFrame:
-    """A DataFrame under normalised column names; an unknown or doubled one refused."""
-    names = normalised_names(
-        frame.columns, source="the DataFrame", error=InvalidRecordError, header=False
-    )
-    check_known_names(
-        names,
-        extra=passthrough,
-        source="the DataFrame",
-        error=InvalidRecordError,
-        way_out=_PASSTHROUGH_HINT,
-    )
-    return frame if names == list(frame.columns) else frame.set_axis(names, axis=1)
-
-
-def _with_all_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Absent feature columns count as missing values (imputed); the id is required."""
-    absent = [c for c in SESSION_COLUMNS if c not in frame.columns and c != ID_COLUMN]
-    return frame.assign(**dict.fromkeys(absent)) if absent else frame
-
-
-def _as_frame(
-    data: Record | Sequence[Record] | pd.DataFrame, passthrough: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    if isinstance(data, pd.DataFrame):
-        return _with_all_columns(_checked_frame(data, passthrough))
-    if isinstance(data, Mapping):
-        record = _normalised_record(data, passthrough, "the record")
-        return pd.DataFrame.from_records([record], columns=_record_columns([record]))
-    return _records_frame(_records(data), passthrough)
-
-
-def _source(data: Any) -> str:
-    if isinstance(data, pd.DataFrame):
-        return "the DataFrame"
-    return "the record" if isinstance(data, Mapping) else "the batch"
-
-
-def _no_scores() -> pd.DataFrame:
-    """The predictions of no rows, in the columns and types ``score`` gives."""
-    return pd.DataFrame(
-        {
-            ID_COLUMN: np.array([], dtype=np.int64),
-            "purchase_prediction": np.array([], dtype=np.int64),
-            "purchase_probability": np.array([], dtype=np.float64),
-            "prediction_confidence": pd.array([], dtype="str"),
-        }
-    )
 
 
 def _load_from_project(root: Path, version: str | None) -> PurchaseModel:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -48,11 +47,9 @@ def _outputs_agree(folder: Path) -> str | None:
 
 @pytest.mark.slow
 def test_kill_9_mid_run_never_leaves_a_partial_or_disagreeing_output(
-    trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    trained_copy: Path,
 ) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(trained_project, project)
-    monkeypatch.chdir(project)
+    project = trained_copy
     big = project / "data/01_raw/big_sessions.csv"
     raw, _ = generate_sessions(ROWS, seed=5)
     write_frame(raw.drop(columns="purchase"), big)
