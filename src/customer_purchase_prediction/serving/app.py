@@ -1,0 +1,67 @@
+"""The ASGI app: one ``PurchasePredictor`` loaded at start-up, served under ``/v1``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from customer_purchase_prediction import __version__
+from customer_purchase_prediction.predictor import PurchasePredictor
+from customer_purchase_prediction.serving.config import ServiceSettings
+from customer_purchase_prediction.serving.observability import install_observability
+from customer_purchase_prediction.serving.routes import router
+from customer_purchase_prediction.serving.security import install_security
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    predictor: PurchasePredictor | None = None,
+    *,
+    settings: ServiceSettings | None = None,
+) -> FastAPI:
+    """The service, scoring with ``predictor`` (else the model ``settings`` name).
+
+    Without a predictor the model is loaded once, at start-up: the project's
+    current model, or ``settings.model`` (a version or an artifact path). Its
+    hash is checked as on every load (``artifact.py``).
+    """
+    settings = settings or ServiceSettings.from_environment()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if app.state.predictor is None:
+            app.state.predictor = load_predictor(settings)
+        model = app.state.predictor.model
+        logger.info(
+            "Serving %s version %s (sha256 %s)",
+            model.name,
+            model.version,
+            (model.artifact or {}).get("sha256"),
+        )
+        yield
+
+    app = FastAPI(
+        title="Customer Purchase Prediction",
+        version=__version__,
+        summary="How likely each browsing session is to end in a purchase.",
+        lifespan=lifespan,
+    )
+    app.state.predictor = predictor
+    app.state.settings = settings
+    install_security(app, settings)
+    install_observability(app, settings)
+    app.include_router(router)
+    return app
+
+
+def load_predictor(settings: ServiceSettings) -> PurchasePredictor:
+    """The model the settings name: a path to an artifact, a version, or current."""
+    model: Any = settings.model
+    if model and ("/" in model or model.endswith(".skops")):
+        return PurchasePredictor(model, sha256=settings.model_sha256)
+    return PurchasePredictor(version=model or None, project_path=settings.project_path)
