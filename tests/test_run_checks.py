@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from kedro.config import OmegaConfigLoader
 from kedro.framework.project import pipelines
 from kedro.framework.startup import bootstrap_project
-from kedro.validation import TypeExtractor
 from pydantic import BaseModel
 
 from customer_purchase_prediction import params as params_module
@@ -28,6 +27,7 @@ from customer_purchase_prediction.run_checks import (
     ProjectConfig,
     check_runtime_names,
     check_typed_parameters,
+    parameter_requirements,
     read_project_config,
 )
 from tests.conftest import PROJECT_ROOT, run_project
@@ -55,7 +55,7 @@ def requirements() -> dict[str, type]:
     """The typed parameters of every registered pipeline."""
     bootstrap_project(PROJECT_ROOT)
     pipelines.set_requested(None)  # every pipeline, whatever a run asked before
-    return TypeExtractor(dict(pipelines)).extract_types_from_pipelines()
+    return parameter_requirements(pipelines)
 
 
 def test_the_valid_keys_come_from_the_configuration(config: ProjectConfig) -> None:

@@ -210,3 +210,52 @@ def use_model(metadata: Any, version: str, reason: str) -> None:
 def _model_dataset(metadata: Any) -> ModelArtifactDataset:
     root = getattr(metadata, "project_path", None) or Path.cwd()
     return project_model_dataset(root)
+
+
+@cli.command(name="serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+    help="Worker processes (each loads the model once).",
+)  # fmt: skip
+@click.option(
+    "--model",
+    "model",
+    default=None,
+    help="A recorded version (kedro model list) or a path to an artifact; "
+    "default: the current model.",
+)
+@click.option(
+    "--env", "-e", default=None, help="Configuration environment (default local)."
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve a non-loopback address without an API key.",
+)
+@click.pass_obj
+def serve_command(
+    metadata: Any,
+    host: str,
+    port: int,
+    workers: int,
+    model: str | None,
+    env: str | None,
+    insecure: bool,
+) -> None:
+    """Serve the model over HTTP (POST /v1/predict; OpenAPI page at /docs).
+
+    An API key (X-API-Key), from PURCHASE_API_KEY or serving.api_key in
+    conf/local/credentials.yml, is then required for /v1/*; binding an address
+    other than loopback without one is refused unless --insecure.
+    """
+    # Imported here: FastAPI and uvicorn are only needed by this command.
+    from customer_purchase_prediction.serving import server  # noqa: PLC0415
+
+    root = Path(getattr(metadata, "project_path", None) or Path.cwd())
+    try:
+        settings = server.project_settings(root, env=env, model=model)
+        server.serve(settings, host=host, port=port, workers=workers, insecure=insecure)
+    except PurchasePredictionError as exc:
+        raise click.ClickException(terminal_safe(str(exc))) from exc

@@ -39,6 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from customer_purchase_prediction.errors import RunParameterError
 from customer_purchase_prediction.output_paths import check_paths
+from customer_purchase_prediction.serving.config import SECTION, ServingParameters
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ PARAMS_PREFIX = "params:"
 CONFIG_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
 # Keys of a catalog entry that name a file (or a versioned folder) of it.
 PATH_KEYS = frozenset({"filepath", "path", "manifest"})
+# Parameter sections no node reads, with their types: ``kedro serve``'s limits.
+SERVICE_PARAMETERS: Mapping[str, type] = {SECTION: ServingParameters}
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,13 @@ def check_runtime_names(
                 f"{key} is a section of parameters, not one value; got {key}="
                 f"{value!r}. Set one of its keys, e.g. --params={example}=..."
             )
+
+
+def parameter_requirements(pipelines: Mapping[str, Pipeline]) -> dict[str, type]:
+    """The type of each parameter: the nodes' typed ``params:`` inputs, and
+    the sections read outside the pipelines (``SERVICE_PARAMETERS``)."""
+    extracted = TypeExtractor(dict(pipelines)).extract_types_from_pipelines()
+    return {**extracted, **SERVICE_PARAMETERS}
 
 
 def check_typed_parameters(
@@ -388,9 +398,7 @@ class RunChecks:
         self._config = read_project_config(self._loader)
         runtime = dict(self._loader.runtime_params or {})
         check_runtime_names(runtime, self._config)
-        requirements = TypeExtractor(
-            dict(registered_pipelines)
-        ).extract_types_from_pipelines()
+        requirements = parameter_requirements(registered_pipelines)
         try:
             parameters = self._loader["parameters"]
         except MissingConfigException:  # Kedro warns of it itself

@@ -12,9 +12,15 @@ from fastapi import FastAPI
 from customer_purchase_prediction import __version__
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.serving.config import ServiceSettings
-from customer_purchase_prediction.serving.observability import install_observability
+from customer_purchase_prediction.serving.observability import (
+    install_observability,
+    record_model,
+)
 from customer_purchase_prediction.serving.routes import router
-from customer_purchase_prediction.serving.security import install_security
+from customer_purchase_prediction.serving.security import (
+    SECURITY_RESPONSES,
+    install_security,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +49,7 @@ def create_app(
             model.version,
             (model.artifact or {}).get("sha256"),
         )
+        record_model(app)
         yield
 
     app = FastAPI(
@@ -53,9 +60,11 @@ def create_app(
     )
     app.state.predictor = predictor
     app.state.settings = settings
+    # Middleware added last runs first: the observer also counts and logs the
+    # requests the guard refuses.
     install_security(app, settings)
     install_observability(app, settings)
-    app.include_router(router)
+    app.include_router(router, responses=SECURITY_RESPONSES)
     return app
 
 

@@ -1,11 +1,55 @@
-"""The service's settings: where the model comes from, limits, the API key."""
+"""The service's settings: where the model comes from, limits, the API key.
+
+``kedro serve`` builds a ``ServiceSettings`` from its options, the ``serving``
+parameters (``conf/base/parameters_serving.yml``) and the key, then hands it to
+each uvicorn worker through environment variables (``to_environment``), which
+``ServiceSettings.from_environment`` reads back; ``uvicorn --factory
+customer_purchase_prediction.serving:create_app`` reads the same variables.
+
+The API key comes from ``PURCHASE_API_KEY`` or from ``serving.api_key`` in the
+credentials of the run environment (``conf/local/credentials.yml`` by default),
+never from ``conf/base``: a key committed with the code is no secret.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+import yaml
+from kedro.config import MissingConfigException
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from customer_purchase_prediction.errors import PurchasePredictionError
+
+SECTION = "serving"
+KEY_FIELD = "api_key"
+ENV_PREFIX = "PURCHASE_"
+API_KEY_VARIABLE = f"{ENV_PREFIX}API_KEY"
+# ServiceSettings field -> the environment variable that carries it to a worker.
+VARIABLES = {
+    "model": f"{ENV_PREFIX}MODEL",
+    "model_sha256": f"{ENV_PREFIX}MODEL_SHA256",
+    "project_path": f"{ENV_PREFIX}PROJECT_PATH",
+    "max_batch": f"{ENV_PREFIX}MAX_BATCH",
+    "max_body_bytes": f"{ENV_PREFIX}MAX_BODY_BYTES",
+    "api_key": API_KEY_VARIABLE,
+}
+
+
+class ServiceConfigError(PurchasePredictionError):
+    """The service's configuration is wrong (a parameter, the key's place)."""
+
+
+class ServingParameters(BaseModel):
+    """The ``serving`` section of the parameters: the request limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_body_bytes: int = Field(1 << 20, ge=1024)  # larger bodies get 413
+    max_batch: int = Field(1000, ge=1)  # sessions per /v1/predict/batch
 
 
 class ServiceSettings(BaseModel):
@@ -21,8 +65,101 @@ class ServiceSettings(BaseModel):
     api_key: SecretStr | None = None
 
     @classmethod
-    def from_environment(cls) -> ServiceSettings:
-        """Settings for ``uvicorn --factory``: the defaults, the key from the
-        environment (``PURCHASE_API_KEY``)."""
-        key = os.environ.get("PURCHASE_API_KEY")
-        return cls(api_key=SecretStr(key) if key else None)
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None
+    ) -> ServiceSettings:
+        """Settings from the ``PURCHASE_*`` variables (``VARIABLES``); the
+        defaults for those unset.
+
+        Raises:
+            ServiceConfigError: a variable's value is invalid, naming it.
+        """
+        environ = os.environ if environ is None else environ
+        given: dict[str, Any] = {
+            name: environ[variable]
+            for name, variable in VARIABLES.items()
+            if environ.get(variable)
+        }
+        try:
+            return cls.model_validate(given)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            variable = VARIABLES.get(str(error["loc"][0]), str(error["loc"][0]))
+            shown = "***" if variable == API_KEY_VARIABLE else error.get("input")
+            raise ServiceConfigError(
+                f"{variable}: {error['msg']} (got {shown!r})"
+            ) from None
+
+    def to_environment(self) -> dict[str, str]:
+        """The variables ``from_environment`` turns back into these settings."""
+        values = {
+            "model": self.model,
+            "model_sha256": self.model_sha256,
+            "project_path": None
+            if self.project_path is None
+            else str(self.project_path),
+            "max_batch": str(self.max_batch),
+            "max_body_bytes": str(self.max_body_bytes),
+            "api_key": None
+            if self.api_key is None
+            else self.api_key.get_secret_value(),
+        }
+        return {VARIABLES[name]: value for name, value in values.items() if value}
+
+
+def serving_parameters(loader: Any) -> ServingParameters:
+    """The ``serving`` parameters of a project's configuration, validated.
+
+    Raises:
+        ServiceConfigError: naming the key, as ``kedro run`` would.
+    """
+    try:
+        section = loader["parameters"].get(SECTION) or {}
+    except MissingConfigException:  # no parameters at all: the defaults
+        section = {}
+    try:
+        return ServingParameters.model_validate(dict(section))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join([SECTION, *(str(part) for part in error["loc"])])
+        raise ServiceConfigError(
+            f"{where}: {error['msg']} (input_value={error.get('input')!r})"
+        ) from exc
+
+
+def configured_api_key(
+    loader: Any, environ: Mapping[str, str] | None = None
+) -> SecretStr | None:
+    """The API key: ``PURCHASE_API_KEY``, else the run environment's credentials.
+
+    Raises:
+        ServiceConfigError: a key is in ``conf/base`` (which is committed).
+    """
+    environ = os.environ if environ is None else environ
+    refuse_base_key(loader)
+    if environ.get(API_KEY_VARIABLE):
+        return SecretStr(environ[API_KEY_VARIABLE])
+    try:
+        credentials = loader["credentials"]
+    except MissingConfigException:  # no credentials files: no key
+        return None
+    key = (credentials.get(SECTION) or {}).get(KEY_FIELD)
+    return SecretStr(str(key)) if key else None
+
+
+def refuse_base_key(loader: Any) -> None:
+    """Stop if a credentials file of ``conf/base`` holds ``serving.api_key``."""
+    base = Path(str(loader.conf_source)) / loader.base_env
+    patterns = loader.config_patterns.get("credentials", [])
+    found = sorted({path for pattern in patterns for path in base.glob(pattern)})
+    for path in found:
+        if not path.is_file() or path.suffix not in {".yml", ".yaml", ".json"}:
+            continue
+        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        section = content.get(SECTION) if isinstance(content, dict) else None
+        if isinstance(section, dict) and section.get(KEY_FIELD):
+            raise ServiceConfigError(
+                f"{path} holds {SECTION}.{KEY_FIELD}, but conf/base is committed "
+                "with the code, so that key is no secret: move it to "
+                f"conf/local/credentials.yml (git-ignored) or set {API_KEY_VARIABLE}"
+            )

@@ -1,11 +1,157 @@
-"""Safe defaults: the API key for ``/v1/*``, request size limits, clean 4xx errors."""
+"""Safe defaults: the API key for ``/v1/*``, request size limits, clean 4xx errors.
+
+One ASGI middleware, in front of FastAPI's routing, refuses before the endpoint
+runs:
+
+- a request to ``/v1/*`` without the configured key in ``X-API-Key`` (401;
+  compared in constant time, never echoed or logged);
+- a body larger than ``max_body_bytes`` (413), by its ``Content-Length`` or, for
+  a chunked body, as soon as the bytes received pass the limit;
+- a ``POST`` to ``/v1/*`` whose ``Content-Type`` is not JSON (415).
+
+``is_loopback`` tells ``kedro serve`` which addresses it may bind without a key.
+"""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import json
+from typing import Any
+
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from customer_purchase_prediction.serving.config import ServiceSettings
+
+API_KEY_HEADER = "X-API-Key"
+PROTECTED_PREFIX = "/v1/"
+JSON_TYPES = ("application/json",)
+
+# The responses this middleware gives, for the OpenAPI document of each route.
+SECURITY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": f"Missing or wrong API key (header {API_KEY_HEADER})"},
+    413: {"description": "Request body larger than the service accepts"},
+    415: {"description": "Request body is not JSON (Content-Type application/json)"},
+}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def install_security(app: FastAPI, settings: ServiceSettings) -> None:
     """Require the API key on ``/v1/*`` when one is configured; limit bodies."""
+    app.add_middleware(
+        RequestGuard,
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+
+class RequestGuard:
+    """Refuses unauthorised, oversized and non-JSON requests with a clear 4xx."""
+
+    def __init__(
+        self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int
+    ) -> None:
+        self.app = app
+        self.api_key = api_key.encode() if api_key else None
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the request, then pass it on with its body size watched."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        problem = self._refusal(scope, headers)
+        if problem is not None:
+            await _send_json(send, *problem)
+            return
+        await self.app(scope, *self._limited(receive, send))
+
+    def _refusal(
+        self, scope: Scope, headers: dict[bytes, bytes]
+    ) -> tuple[int, str] | None:
+        path: str = scope.get("path", "")
+        protected = path.startswith(PROTECTED_PREFIX)
+        if protected and self.api_key is not None:
+            given = headers.get(API_KEY_HEADER.lower().encode(), b"")
+            if not hmac.compare_digest(given, self.api_key):
+                what = "wrong" if given else "missing"
+                return 401, (
+                    f"API key {what}: send the service's key in the "
+                    f"{API_KEY_HEADER} header"
+                )
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return 400, "Content-Length must be a whole number of bytes"
+            if int(length) > self.max_body_bytes:
+                return 413, self._too_large(int(length))
+        if protected and scope.get("method") == "POST":
+            media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if media.decode("latin-1") not in JSON_TYPES:
+                shown = media.decode("latin-1")[:60] or "none"
+                return 415, (f"Content-Type must be application/json; got {shown!r}")
+        return None
+
+    def _too_large(self, size: int | None) -> str:
+        got = "more" if size is None else f"{size:,}"
+        return (
+            f"request body too large: {got} bytes, the limit is "
+            f"{self.max_body_bytes:,} (serving.max_body_bytes); send fewer "
+            "sessions per request"
+        )
+
+    def _limited(self, receive: Receive, send: Send) -> tuple[Receive, Send]:
+        """``receive`` and ``send`` that answer 413 once a chunked body passes
+        the limit: the app then sees the client gone, and what it sends after
+        is dropped."""
+        received = 0
+        refused = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    refused = True
+                    await _send_json(send, 413, self._too_large(None))
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        return limited_receive, guarded_send
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    return {name.lower(): value for name, value in scope.get("headers", [])}
+
+
+async def _send_json(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,155 @@
+"""``kedro serve``: settings from the project, the binding checked, uvicorn started.
+
+One worker serves an app built here around a model loaded (and hash-checked)
+once. Several workers each build the app from the import string
+``customer_purchase_prediction.serving:create_app`` (uvicorn's ``factory=True``)
+and read their settings from the ``PURCHASE_*`` variables; the model is loaded
+here first, so a missing or damaged model stops the command before a worker
+starts, and every worker is pinned to that same version.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from kedro.config import OmegaConfigLoader
+
+from customer_purchase_prediction.output_paths import CATALOG_RESOLVERS
+from customer_purchase_prediction.serving.app import create_app, load_predictor
+from customer_purchase_prediction.serving.config import (
+    API_KEY_VARIABLE,
+    ServiceConfigError,
+    ServiceSettings,
+    configured_api_key,
+    serving_parameters,
+)
+from customer_purchase_prediction.serving.observability import MULTIPROCESS_VARIABLE
+from customer_purchase_prediction.serving.security import is_loopback
+
+logger = logging.getLogger(__name__)
+
+APP_FACTORY = "customer_purchase_prediction.serving:create_app"
+PACKAGE_LOGGER = "customer_purchase_prediction"
+ACCESS_LOGGER = "customer_purchase_prediction.serving.access"
+
+
+def project_settings(
+    project_path: Path, *, env: str | None = None, model: str | None = None
+) -> ServiceSettings:
+    """The settings ``kedro serve`` runs with: the project's ``serving``
+    parameters and API key (environment ``env``), and the model to serve.
+
+    Raises:
+        ServiceConfigError: a parameter is invalid, or a key is in conf/base.
+    """
+    loader = OmegaConfigLoader(
+        conf_source=str(project_path / "conf"),
+        env=env,
+        base_env="base",
+        default_run_env="local",
+        merge_strategy={"parameters": "soft"},
+        custom_resolvers=CATALOG_RESOLVERS,
+    )
+    limits = serving_parameters(loader)
+    return ServiceSettings(
+        model=model,
+        project_path=project_path,
+        max_batch=limits.max_batch,
+        max_body_bytes=limits.max_body_bytes,
+        api_key=configured_api_key(loader),
+    )
+
+
+def check_binding(host: str, settings: ServiceSettings, *, insecure: bool) -> None:
+    """Refuse a non-loopback address without an API key, unless ``insecure``.
+
+    Raises:
+        ServiceConfigError: saying how to set a key or to pass ``--insecure``.
+    """
+    if settings.api_key is not None or insecure or is_loopback(host):
+        if insecure and settings.api_key is None and not is_loopback(host):
+            logger.warning("Serving %s without an API key (--insecure)", host)
+        return
+    raise ServiceConfigError(
+        f"refusing to serve on {host} without an API key: anyone who can reach "
+        f"that address could use the model. Set {API_KEY_VARIABLE}, or "
+        "serving.api_key in conf/local/credentials.yml, or bind 127.0.0.1; "
+        "--insecure serves without a key anyway"
+    )
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, plus the package's logs and the JSON access lines."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["line"] = {"format": "%(message)s"}
+    config["handlers"]["access_line"] = {
+        "formatter": "line",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"][PACKAGE_LOGGER] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    config["loggers"][ACCESS_LOGGER] = {
+        "handlers": ["access_line"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
+def serve(
+    settings: ServiceSettings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    insecure: bool = False,
+) -> None:
+    """Load the model, then serve it until interrupted.
+
+    Raises:
+        ServiceConfigError: the binding is refused (see ``check_binding``).
+        PurchasePredictionError: the model is missing or not the recorded file.
+    """
+    check_binding(host, settings, insecure=insecure)
+    predictor = load_predictor(settings)
+    model = predictor.model
+    logger.info(
+        "Loaded %s version %s (sha256 %s)",
+        model.name,
+        model.version,
+        (model.artifact or {}).get("sha256"),
+    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": log_config(),
+        "access_log": False,  # the app writes its own access lines
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(predictor, settings=settings), **options)
+        return
+    pinned = settings
+    if settings.model is None or "/" not in settings.model:
+        pinned = settings.model_copy(update={"model": model.version})
+    metrics_dir = tempfile.mkdtemp(prefix="purchase-metrics-")
+    os.environ.update(pinned.to_environment())
+    os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
+    try:
+        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+__all__ = ["ServiceConfigError", "check_binding", "project_settings", "serve"]
