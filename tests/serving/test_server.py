@@ -1,0 +1,190 @@
+"""``kedro serve`` starts a real server that scores as ``PurchasePredictor`` does,
+and refuses to expose the model on a public address without a key."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from customer_purchase_prediction.predictor import PurchasePredictor
+
+KEDRO = str(Path(sys.executable).with_name("kedro"))
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+README_RECORD = {
+    "customer_id": 12345,
+    "time_spent": 12.5,
+    "pages_viewed": 8,
+    "basket_value": 40.0,
+    "device_type": "Mobile",
+    "customer_type": "Returning",
+}  # the README's example, as a client would send it
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def request(
+    url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    """GET (or POST ``body`` as JSON) on loopback; the status and decoded JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    call = urllib.request.Request(url, data=data, headers=sent)
+    try:
+        with urllib.request.urlopen(call, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the server and wait; kill it if it does not stop in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
+
+
+@contextmanager
+def kedro_serve(project: Path, *arguments: str) -> Iterator[str]:
+    """``kedro serve`` in ``project`` on a free loopback port, ready; its URL."""
+    port = free_port()
+    log = (project / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [KEDRO, "serve", "--host", "127.0.0.1", "--port", str(port), *arguments],
+        cwd=project,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                log.flush()
+                output = (project / "serve.log").read_text(errors="replace")
+                pytest.fail(f"kedro serve exited with {process.returncode}:\n{output}")
+            try:
+                if request(f"{url}/health/ready")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"kedro serve not ready after {START_TIMEOUT:.0f} s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        stop(process)
+        log.close()
+
+
+@pytest.mark.slow
+def test_kedro_serve_scores_the_readme_record_to_the_last_bit(
+    trained_copy: Path,
+) -> None:
+    expected = PurchasePredictor(project_path=trained_copy).predict(
+        README_RECORD, return_probabilities=True
+    )
+    with kedro_serve(trained_copy) as url:
+        status, body = request(f"{url}/v1/predict", README_RECORD)
+        assert status == 200, body
+        assert body["purchase_probability"] == expected["purchase_probability"]
+        assert body["purchase_prediction"] == expected["purchase_prediction"]
+        assert body["customer_id"] == README_RECORD["customer_id"]
+        status, info = request(f"{url}/v1/model")
+        assert (
+            info["version"]
+            == PurchasePredictor(project_path=trained_copy).model.version
+        )
+    log = (trained_copy / "serve.log").read_text()
+    assert f"version {info['version']}" in log  # the version served is logged
+    access = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    scored = [line for line in access if line["path"] == "/v1/predict"]
+    assert len(scored) == 1
+    assert set(scored[0]) == {"method", "path", "status", "latency_ms", "model_version"}
+    assert scored[0]["status"] == 200
+    assert scored[0]["model_version"] == info["version"]
+
+
+@pytest.mark.slow
+def test_kedro_serve_requires_the_key_from_conf_local(trained_copy: Path) -> None:
+    (trained_copy / "conf/local/credentials.yml").write_text(
+        "serving:\n  api_key: s3cret-for-the-test\n"
+    )
+    with kedro_serve(trained_copy) as url:
+        status, body = request(f"{url}/v1/predict", README_RECORD)
+        assert status == 401
+        assert "X-API-Key" in body["detail"]
+        status, _ = request(
+            f"{url}/v1/predict",
+            README_RECORD,
+            headers={"X-API-Key": "s3cret-for-the-test"},
+        )
+        assert status == 200
+    assert "s3cret-for-the-test" not in (trained_copy / "serve.log").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10"])  # noqa: S104
+def test_binding_a_public_address_without_a_key_is_refused(
+    host: str, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "pyproject.toml", project)
+    shutil.copytree(
+        Path(__file__).resolve().parents[2] / "conf/base", project / "conf/base"
+    )
+    (project / "conf/local").mkdir()
+    (project / "src").mkdir()
+    port = free_port()
+    environment = {
+        key: value for key, value in os.environ.items() if key != "PURCHASE_API_KEY"
+    }
+    result = subprocess.run(
+        [KEDRO, "serve", "--host", host, "--port", str(port)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**environment, "KEDRO_DISABLE_TELEMETRY": "1"},
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        f"Error: refusing to serve on {host} without an API key: anyone who can "
+        "reach that address could use the model. Set PURCHASE_API_KEY, or "
+        "serving.api_key in conf/local/credentials.yml, or bind 127.0.0.1; "
+        "--insecure serves without a key anyway"
+    ]
+    assert "Traceback" not in result.stderr
+    assert not listening(port)
