@@ -1,0 +1,307 @@
+"""Safe by default: the API key, where it may come from, body limits, clean 4xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from kedro.config import OmegaConfigLoader
+from pydantic import SecretStr, ValidationError
+
+from customer_purchase_prediction.columns import example_record
+from customer_purchase_prediction.predictor import PurchasePredictor
+from customer_purchase_prediction.serving import create_app
+from customer_purchase_prediction.serving.config import (
+    ServiceConfigError,
+    ServiceSettings,
+    ServingParameters,
+    configured_api_key,
+    serving_parameters,
+)
+from customer_purchase_prediction.serving.security import is_loopback
+from customer_purchase_prediction.serving.server import check_binding
+from tests.conftest import PROJECT_ROOT
+
+KEY = "k-3f9a-not-a-real-secret"
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_model: Any) -> PurchasePredictor:
+    return PurchasePredictor(trained_model)
+
+
+@pytest.fixture
+def client(predictor: PurchasePredictor) -> Iterator[TestClient]:
+    """The service with a key configured and a small body limit."""
+    settings = ServiceSettings(api_key=SecretStr(KEY), max_body_bytes=4096)
+    with TestClient(create_app(predictor, settings=settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def open_client(predictor: PurchasePredictor) -> Iterator[TestClient]:
+    """The service without a key."""
+    with TestClient(create_app(predictor, settings=ServiceSettings())) as test_client:
+        yield test_client
+
+
+# ---------------------------------------------------------------------- the key
+
+
+@pytest.mark.parametrize("path", ["/v1/model", "/v1/predict"])
+@pytest.mark.parametrize(
+    ("headers", "word"), [({}, "missing"), ({"X-API-Key": "wrong"}, "wrong")]
+)
+def test_v1_without_the_right_key_is_401_naming_the_header(
+    client: TestClient, path: str, headers: dict[str, str], word: str
+) -> None:
+    if path == "/v1/model":
+        response = client.get(path, headers=headers)
+    else:
+        response = client.post(path, json=example_record(), headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {
+        "detail": f"API key {word}: send the service's key in the X-API-Key header"
+    }
+    assert KEY not in response.text
+
+
+def test_the_right_key_scores(client: TestClient, predictor: PurchasePredictor) -> None:
+    response = client.post(
+        "/v1/predict", json=example_record(), headers={"X-API-Key": KEY}
+    )
+    assert response.status_code == 200
+    expected = predictor.predict(example_record(), return_probabilities=True)
+    assert response.json()["purchase_probability"] == expected["purchase_probability"]
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/health/ready", "/metrics"])
+def test_health_and_metrics_need_no_key(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 200
+
+
+def test_no_key_configured_means_open(open_client: TestClient) -> None:
+    assert open_client.get("/v1/model").status_code == 200
+
+
+def test_the_key_is_never_echoed(client: TestClient) -> None:
+    headers = {"X-API-Key": KEY}
+    bodies = [
+        client.get("/v1/model", headers=headers).text,
+        client.get("/openapi.json").text,
+        client.get("/metrics").text,
+        client.post("/v1/predict", json={"nope": 1}, headers=headers).text,
+        client.post("/v1/predict", content=b"{", headers={**headers, **JSON}).text,
+        client.get("/v1/model", headers={"X-API-Key": KEY[:-1]}).text,
+    ]
+    for body in bodies:
+        assert KEY not in body
+    assert "api_key" not in client.get("/v1/model", headers=headers).text
+
+
+def test_settings_never_show_the_key() -> None:
+    settings = ServiceSettings(api_key=SecretStr(KEY))
+    assert KEY not in repr(settings)
+    assert KEY not in str(settings.model_dump())
+
+
+# ------------------------------------------------------------- body and types
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_read(client: TestClient) -> None:
+    response = client.post(
+        "/v1/predict",
+        content=b"[" + b" " * 5000 + b"]",
+        headers={"X-API-Key": KEY, **JSON},
+    )
+    assert response.status_code == 413
+    assert response.json() == {
+        "detail": "request body too large: 5,002 bytes, the limit is 4,096 "
+        "(serving.max_body_bytes); send fewer sessions per request"
+    }
+
+
+def test_a_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b" " * 1000
+
+    response = client.post(
+        "/v1/predict", content=chunks(), headers={"X-API-Key": KEY, **JSON}
+    )
+    assert response.status_code == 413
+    assert "the limit is 4,096 (serving.max_body_bytes)" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", None]
+)
+def test_a_body_that_is_not_json_is_415(
+    client: TestClient, content_type: str | None
+) -> None:
+    headers = {"X-API-Key": KEY}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = client.post("/v1/predict", content=b"customer_id=1", headers=headers)
+    assert response.status_code == 415
+    shown = content_type or "none"
+    assert response.json() == {
+        "detail": f"Content-Type must be application/json; got '{shown}'"
+    }
+
+
+def test_json_with_a_charset_is_accepted(client: TestClient) -> None:
+    response = client.post(
+        "/v1/predict",
+        json=example_record(),
+        headers={"X-API-Key": KEY, "Content-Type": "application/json; charset=utf-8"},
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body", [b"{", b"{'customer_id': 1}", b"\xff\xfe", b"", b"[1, 2"]
+)
+def test_malformed_json_is_a_clear_4xx_without_a_trace(
+    client: TestClient, body: bytes
+) -> None:
+    response = client.post(
+        "/v1/predict", content=body, headers={"X-API-Key": KEY, **JSON}
+    )
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"].startswith("application/json")
+    assert "Traceback" not in response.text
+    assert 'File "' not in response.text
+
+
+def test_a_bad_content_length_is_400(client: TestClient) -> None:
+    response = client.post(
+        "/v1/predict",
+        content=b"{}",
+        headers={"X-API-Key": KEY, **JSON, "Content-Length": "2x"},
+    )
+    assert response.status_code == 400
+
+
+# ------------------------------------------------------------------ binding
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LocalHost"]
+)
+def test_loopback_addresses(host: str) -> None:
+    assert is_loopback(host)
+    check_binding(host, ServiceSettings(), insecure=False)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["0.0.0.0", "::", "10.0.0.1", "192.168.1.10", "example.com", ""],  # noqa: S104
+)
+def test_a_public_address_needs_a_key_or_insecure(host: str) -> None:
+    assert not is_loopback(host)
+    with pytest.raises(ServiceConfigError, match=f"refusing to serve on {host} "):
+        check_binding(host, ServiceSettings(), insecure=False)
+    check_binding(host, ServiceSettings(api_key=SecretStr(KEY)), insecure=False)
+    check_binding(host, ServiceSettings(), insecure=True)
+
+
+# ------------------------------------------------------- where the key comes from
+
+
+def _project(tmp_path: Path, files: dict[str, str]) -> OmegaConfigLoader:
+    for name, text in files.items():
+        path = tmp_path / "conf" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (tmp_path / "conf/base").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "conf/local").mkdir(parents=True, exist_ok=True)
+    return OmegaConfigLoader(
+        conf_source=str(tmp_path / "conf"), base_env="base", default_run_env="local"
+    )
+
+
+def test_the_key_comes_from_conf_local_credentials(tmp_path: Path) -> None:
+    loader = _project(
+        tmp_path, {"local/credentials.yml": f"serving:\n  api_key: {KEY}\n"}
+    )
+    key = configured_api_key(loader, environ={})
+    assert key is not None
+    assert key.get_secret_value() == KEY
+
+
+def test_the_environment_variable_wins(tmp_path: Path) -> None:
+    loader = _project(tmp_path, {"local/credentials.yml": "serving:\n  api_key: a\n"})
+    key = configured_api_key(loader, environ={"PURCHASE_API_KEY": "b"})
+    assert key is not None
+    assert key.get_secret_value() == "b"
+
+
+def test_no_key_anywhere_is_none(tmp_path: Path) -> None:
+    assert configured_api_key(_project(tmp_path, {}), environ={}) is None
+
+
+def test_a_key_in_conf_base_is_refused(tmp_path: Path) -> None:
+    loader = _project(
+        tmp_path, {"base/credentials.yml": f"serving:\n  api_key: {KEY}\n"}
+    )
+    with pytest.raises(ServiceConfigError) as raised:
+        configured_api_key(loader, environ={"PURCHASE_API_KEY": "b"})
+    message = str(raised.value)
+    assert (
+        "credentials.yml holds serving.api_key, but conf/base is committed" in message
+    )
+    assert "move it to conf/local/credentials.yml" in message
+    assert KEY not in message
+
+
+# ----------------------------------------------------------------- parameters
+
+
+def test_the_serving_parameters_are_typed_and_refuse_unknown_keys() -> None:
+    assert ServingParameters.model_config.get("extra") == "forbid"
+    with pytest.raises(ValidationError):
+        ServingParameters.model_validate({"max_bach": 10})
+
+
+def test_the_project_serving_parameters_load() -> None:
+    loader = OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="local"
+    )
+    assert serving_parameters(loader) == ServingParameters(
+        max_body_bytes=1048576, max_batch=1000
+    )
+
+
+def test_a_bad_serving_parameter_names_its_key(tmp_path: Path) -> None:
+    loader = _project(
+        tmp_path, {"base/parameters_serving.yml": "serving:\n  max_batch: 0\n"}
+    )
+    with pytest.raises(
+        ServiceConfigError, match=r"^serving\.max_batch: Input should be"
+    ):
+        serving_parameters(loader)
+
+
+def test_settings_reach_the_workers_through_the_environment() -> None:
+    settings = ServiceSettings(
+        model="2026-01-01T00.00.00.000Z",
+        project_path=Path("/srv/project"),
+        max_batch=7,
+        max_body_bytes=2048,
+        api_key=SecretStr(KEY),
+    )
+    variables = settings.to_environment()
+    assert ServiceSettings.from_environment(variables) == settings
+    assert ServiceSettings.from_environment({}) == ServiceSettings()
+
+
+def test_a_bad_variable_is_named_and_the_key_hidden() -> None:
+    with pytest.raises(
+        ServiceConfigError, match=r"^PURCHASE_MAX_BATCH: .* \(got 'x'\)"
+    ):
+        ServiceSettings.from_environment({"PURCHASE_MAX_BATCH": "x"})
