@@ -1,14 +1,73 @@
-"""The endpoints: health, the model, and predictions of one session or a batch."""
+"""The endpoints: health, the model, and predictions of one session or a batch.
+
+Every prediction is ``PurchasePredictor``'s: the routes turn JSON into records
+and back, and add nothing else. A session the contract refuses is a 422 naming
+the field, the value and the rule in the contract's words; in a batch it is a
+reject, and the other sessions are scored.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 
+from customer_purchase_prediction.columns import SESSION_COLUMNS, contract_table
+from customer_purchase_prediction.contract import check_columns, count_reject_rules
 from customer_purchase_prediction.errors import InvalidRecordError
+from customer_purchase_prediction.records import one_value
+from customer_purchase_prediction.serving.errors import (
+    APIError,
+    echo,
+    install_error_handlers,
+)
+from customer_purchase_prediction.serving.observability import record_scores
+from customer_purchase_prediction.serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ErrorDetail,
+    ErrorResponse,
+    Prediction,
+    Session,
+    SessionRow,
+)
+
+__all__ = ["install_api", "router"]
 
 router = APIRouter()
+
+NOT_EXPLAINED = (
+    "explanations are not available yet: per-customer reasons come with a later "
+    "release; ask without explain=true for the prediction"
+)
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorResponse,
+        "description": "The body cannot be read as text (it is not UTF-8).",
+    },
+    422: {
+        "model": ErrorResponse,
+        "description": (
+            "The request breaks a rule: each problem names the field, the value "
+            "given and the rule, in the data contract's words."
+        ),
+    },
+    501: {"model": ErrorResponse, "description": NOT_EXPLAINED},
+}
+_RULES = (
+    "The data contract's rules (a missing feature value is imputed from the "
+    "training data):\n\n" + contract_table()
+)
+_EXPLAIN = Query(
+    False,
+    description=(
+        "Add the reasons behind each prediction. Not available yet: answered with 501."
+    ),
+)
 
 
 @router.get("/health/live")
@@ -17,7 +76,12 @@ def live() -> dict[str, str]:
     return {"status": "live"}
 
 
-@router.get("/health/ready")
+@router.get(
+    "/health/ready",
+    responses={
+        503: {"model": ErrorResponse, "description": "The model is not loaded yet."}
+    },
+)
 def ready(request: Request) -> dict[str, str]:
     """The model is loaded and the service can score."""
     if request.app.state.predictor is None:
@@ -28,13 +92,157 @@ def ready(request: Request) -> dict[str, str]:
 @router.get("/v1/model")
 def model_info(request: Request) -> dict[str, Any]:
     """What ``PurchasePredictor.get_model_info()`` says of the served model."""
-    return request.app.state.predictor.get_model_info()
+    return plain(request.app.state.predictor.get_model_info())
 
 
-@router.post("/v1/predict")
-def predict(request: Request, session: dict[str, Any]) -> dict[str, Any]:
-    """One session in, one prediction out."""
+@router.post(
+    "/v1/predict",
+    response_model=Prediction,
+    responses=_ERRORS,
+    description=f"One session in, one prediction out.\n\n{_RULES}",
+)
+async def predict(
+    request: Request, session: Session, explain: bool = _EXPLAIN
+) -> dict[str, Any]:
+    """Score one session."""
+    _refuse_explain(explain)
+    record = session.model_dump()
     try:
-        return request.app.state.predictor.predict(session, return_probabilities=True)
+        result = request.app.state.predictor.predict(record, return_probabilities=True)
     except InvalidRecordError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from exc
+        details, rules = contract_problems(record, str(exc))
+        record_scores(request.app, [], rules)
+        raise APIError(422, details) from exc
+    record_scores(request.app, [result["purchase_probability"]], {})
+    return result
+
+
+@router.post(
+    "/v1/predict/batch",
+    response_model=BatchResponse,
+    responses=_ERRORS,
+    description=(
+        "Sessions in, a prediction or a reject for each out, in input order: "
+        "len(predictions) + len(rejects) == len(sessions). A session that breaks "
+        "the contract is a reject with its values as sent, source_row (from 1), "
+        "reject_rule and reject_reason; the answer is 200 all the same. The "
+        f"service's max_batch limits the number of sessions.\n\n{_RULES}"
+    ),
+)
+def predict_batch(
+    request: Request, batch: BatchRequest, explain: bool = _EXPLAIN
+) -> dict[str, Any]:
+    """Score a batch of sessions."""
+    _refuse_explain(explain)
+    limit = request.app.state.settings.max_batch
+    if len(batch.sessions) > limit:
+        raise APIError(
+            422,
+            [
+                ErrorDetail(
+                    field="sessions",
+                    value=len(batch.sessions),
+                    rule=(
+                        f"a batch holds at most {limit} sessions; got "
+                        f"{len(batch.sessions)}: send them in several requests"
+                    ),
+                )
+            ],
+        )
+    records = [session.model_dump() for session in batch.sessions]
+    predictions, rejects = request.app.state.predictor.predict(
+        records, return_probabilities=True
+    )
+    # A reject carries the session as it was sent (the frame's copy may have
+    # turned 1 into 1.0), with the contract's source_row, rule and reason.
+    answered = [
+        {
+            **records[int(reject["source_row"]) - 1],
+            "source_row": int(reject["source_row"]),
+            "reject_rule": str(reject["reject_rule"]),
+            "reject_reason": str(reject["reject_reason"]),
+        }
+        for reject in rejects
+    ]
+    rules = pd.DataFrame({"reject_rule": [r["reject_rule"] for r in answered]})
+    record_scores(
+        request.app,
+        [p["purchase_probability"] for p in predictions],
+        count_reject_rules(rules.astype("str")),
+    )
+    return {"predictions": predictions, "rejects": answered}
+
+
+def _refuse_explain(explain: bool) -> None:
+    if explain:
+        raise APIError(
+            501, [ErrorDetail(field="explain", value=True, rule=NOT_EXPLAINED)]
+        )
+
+
+def contract_problems(
+    record: Mapping[str, Any], message: str
+) -> tuple[list[ErrorDetail], dict[str, int]]:
+    """What the contract says of a refused record, field by field, and its rules.
+
+    The contract's own check (``check_columns``, as ``PurchasePredictor`` runs
+    it), so each rule reads exactly as the contract words it.
+    """
+    columns = {name: one_value(record.get(name)) for name in SESSION_COLUMNS}
+    _, problems = check_columns(columns, labelled=False)
+    pairs = problems.get(0, [])
+    if not pairs:  # not a rule of a row: the predictor's message as it is
+        return [ErrorDetail(field=None, value=None, rule=message)], {}
+    details = [
+        ErrorDetail(
+            field=(field := rule.split(":", 1)[0]),
+            value=echo(record.get(field)),
+            rule=reason,
+        )
+        for rule, reason in pairs
+    ]
+    rejects = pd.DataFrame({"reject_rule": [";".join(rule for rule, _ in pairs)]})
+    return details, count_reject_rules(rejects.astype("str"))
+
+
+def plain(value: Any) -> Any:
+    """A value JSON can carry: numpy scalars as Python's, NaN and inf as None."""
+    if isinstance(value, Mapping):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence | np.ndarray | set) and not isinstance(
+        value, str | bytes
+    ):
+        return [plain(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def install_api(app: FastAPI) -> None:
+    """The error handlers, and the batch limit of ``app``'s settings published
+    in its OpenAPI document. Called once by ``create_app``; a second call is
+    harmless."""
+    if getattr(app.state, "api_installed", False):
+        return
+    app.state.api_installed = True
+    install_error_handlers(app)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            components = generate()["components"]["schemas"]
+            # FastAPI's OpenAPI models hold bounds as floats, which would turn
+            # the id's limit 2**63 - 1 into 2**63: the models' own schemas are
+            # exact.
+            for model in (Session, SessionRow, Prediction):
+                exact = model.model_json_schema()["properties"]
+                components[model.__name__]["properties"] = exact
+            batch = components[BatchRequest.__name__]
+            batch["properties"]["sessions"]["maxItems"] = app.state.settings.max_batch
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

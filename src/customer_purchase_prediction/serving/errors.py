@@ -1,0 +1,191 @@
+"""One shape for the service's errors: ``{"detail": [{field, value, rule}]}``.
+
+A request the models refuse (a JSON type, an unknown key, malformed JSON) and
+a session the data contract refuses are both answered with 422 and a list of
+problems, each naming the field, the value given and the rule; anything
+unexpected is a 500 that says only that, the traceback going to the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from customer_purchase_prediction.columns import BY_NAME, SESSION_COLUMNS
+from customer_purchase_prediction.contract import check_known_names
+from customer_purchase_prediction.errors import InvalidRecordError
+from customer_purchase_prediction.serving.schemas import ErrorDetail, ErrorResponse
+from customer_purchase_prediction.values import shorten
+
+logger = logging.getLogger(__name__)
+
+_MAX_ECHO_CHARS = 200
+# The members of a field's union type, which pydantic adds to an error's location.
+_UNION_TAGS = frozenset(("int", "float", "str"))
+
+
+class APIError(HTTPException):
+    """An answer other than 200, with the problems to report.
+
+    An ``HTTPException`` whose detail is the list of problems, so even FastAPI's
+    own handler answers it in the service's shape.
+    """
+
+    def __init__(self, status_code: int, details: Sequence[ErrorDetail]) -> None:
+        super().__init__(
+            status_code, detail=[detail.model_dump(mode="json") for detail in details]
+        )
+
+
+def error_response(status_code: int, details: Sequence[ErrorDetail]) -> JSONResponse:
+    """The JSON answer for ``details``."""
+    body = ErrorResponse(detail=list(details)).model_dump(mode="json")
+    return JSONResponse(body, status_code=status_code)
+
+
+def echo(value: Any) -> Any:
+    """A value as an error shows it: a scalar as given (long text cut), no
+    containers (a whole batch is never echoed back)."""
+    if isinstance(value, str):
+        return value if len(value) <= _MAX_ECHO_CHARS else shorten(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return None
+
+
+def shown(value: Any) -> str:
+    """A value in a rule's words, as JSON writes it (``false``, ``"12.5"``)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError):
+        text = str(value)
+    return shorten(text)
+
+
+def field_name(location: Sequence[int | str]) -> str | None:
+    """A location (body, sessions, 2, time_spent) as ``sessions[2].time_spent``."""
+    parts = list(location[1:] if location and location[0] == "body" else location)
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += f".{part}" if name else str(part)
+    return name or None
+
+
+def _json_kind(name: str) -> str:
+    column = BY_NAME[name]
+    if column.kind == "label":
+        kind = "text"
+    else:
+        kind = "a JSON number" + (" (a whole number)" if column.is_integer else "")
+    return kind if column.required else f"{kind} or null"
+
+
+def request_problem(error: dict[str, Any]) -> ErrorDetail:
+    """One pydantic (FastAPI) validation error in the service's words."""
+    location = tuple(error.get("loc", ()))
+    if len(location) > 1 and location[-1] in _UNION_TAGS:  # int | float
+        location = location[:-1]
+    field = field_name(location)
+    key = location[-1] if location else None
+    value = error.get("input")
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error", "malformed JSON")
+        return ErrorDetail(
+            field=None,
+            value=None,
+            rule=f"the body is not valid JSON: {reason} (at character {key})",
+        )
+    if kind == "extra_forbidden":
+        return ErrorDetail(field=field, value=echo(value), rule=_unknown_key(str(key)))
+    if kind == "missing":
+        return ErrorDetail(field=field, value=None, rule=f"{field} is required")
+    if key in SESSION_COLUMNS and kind.endswith("_type"):
+        return ErrorDetail(
+            field=field,
+            value=echo(value),
+            rule=f"{key} must be {_json_kind(str(key))}; got {shown(value)}",
+        )
+    if field is None and kind in ("model_attributes_type", "dict_type"):
+        return ErrorDetail(
+            field=None,
+            value=None,
+            rule=f"the body must be a JSON object; got {_json_type(value)}",
+        )
+    return ErrorDetail(field=field, value=echo(value), rule=str(error.get("msg")))
+
+
+def _unknown_key(key: str) -> str:
+    try:
+        check_known_names(
+            [key], source="the session", error=InvalidRecordError, what="key"
+        )
+    except InvalidRecordError as exc:
+        return str(exc)
+    return (
+        f"key '{shorten(key)}' is not a field of a session; expected keys: "
+        f"{', '.join(SESSION_COLUMNS)}"
+    )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bytes):
+        return "a body that is not JSON"
+    return f"{shown(value)}"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it
+    problems = [request_problem(error) for error in exc.errors()]
+    # One problem per field: a union type reports each member's refusal.
+    unique = {(problem.field, problem.rule): problem for problem in problems}
+    return error_response(422, list(unique.values()))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it
+    if isinstance(exc, APIError):
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    rule = str(exc.detail)
+    if exc.status_code == 400 and request.method == "POST":  # noqa: PLR2004
+        # FastAPI's words when the body is not even text (not UTF-8)
+        rule = f"the body cannot be read as JSON text (UTF-8): {rule.lower()}"
+    response = error_response(
+        exc.status_code, [ErrorDetail(field=None, value=None, rule=rule)]
+    )
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception(
+        "Unexpected error answering %s %s", request.method, request.url.path
+    )
+    return error_response(
+        500,
+        [
+            ErrorDetail(
+                field=None, value=None, rule="internal error; see the service log"
+            )
+        ],
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer validation errors, HTTP errors (``APIError``, 400, 404, 405, 503)
+    and anything unexpected in one shape."""
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
