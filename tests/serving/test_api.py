@@ -1,0 +1,467 @@
+"""The HTTP API: endpoints, the published schema, errors, and the same bits."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from customer_purchase_prediction.columns import (
+    BY_NAME,
+    CATEGORICAL_COLUMNS,
+    ID_COLUMN,
+    LABEL_COLUMN,
+    PAGES_VIEWED,
+    SESSION_COLUMNS,
+    TIME_SPENT,
+    example_record,
+)
+from customer_purchase_prediction.contract import validate_sessions
+from customer_purchase_prediction.errors import InvalidRecordError
+from customer_purchase_prediction.pipelines.inference.nodes import score_sessions
+from customer_purchase_prediction.predictor import PurchasePredictor
+from customer_purchase_prediction.serving import create_app, routes
+from customer_purchase_prediction.serving.config import ServiceSettings
+from customer_purchase_prediction.serving.routes import NOT_EXPLAINED, install_api
+from customer_purchase_prediction.serving.schemas import label_pattern, maximum
+from customer_purchase_prediction.synthetic import generate_sessions
+from customer_purchase_prediction.values import (
+    MAX_EXACT_INTEGER,
+    NA_TOKENS,
+    UNKNOWN_CODE,
+    label_codes,
+)
+
+MAX_BATCH = 50
+DEVICE, CUSTOMER_TYPE = CATEGORICAL_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_model: Any) -> PurchasePredictor:
+    return PurchasePredictor(trained_model)
+
+
+@pytest.fixture(scope="module")
+def client(predictor: PurchasePredictor) -> Iterator[TestClient]:
+    app = create_app(predictor, settings=ServiceSettings(max_batch=MAX_BATCH))
+    install_api(app)  # a no-op once create_app installs it
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def openapi(client: TestClient) -> dict[str, Any]:
+    return client.get("/openapi.json").json()
+
+
+def sessions(rows: int, seed: int) -> list[dict[str, Any]]:
+    """Generated sessions as JSON records, a few with missing values."""
+    raw, _ = generate_sessions(rows, seed, messy_fraction=0.0)
+    records = json.loads(raw.drop(columns=LABEL_COLUMN).to_json(orient="records"))
+    records[1][TIME_SPENT] = None
+    del records[2][DEVICE]
+    records[3][CUSTOMER_TYPE] = "  returning "
+    return records
+
+
+def problems(response: Any) -> list[dict[str, Any]]:
+    assert response.status_code == 422, response.text
+    return response.json()["detail"]
+
+
+# ------------------------------------------------------------------ same bits
+
+
+def test_a_prediction_over_http_is_the_predictors_to_the_last_bit(
+    client: TestClient, predictor: PurchasePredictor
+) -> None:
+    for record in sessions(40, seed=11):
+        response = client.post("/v1/predict", json=record)
+        assert response.status_code == 200, response.text
+        expected = predictor.predict(record, return_probabilities=True)
+        assert response.json() == expected
+        # the float in the text reads back as the very float64
+        text = re.search(r'"purchase_probability":([^,}]+)', response.text)[1]
+        assert float(text) == expected["purchase_probability"]
+
+
+def test_a_batch_over_http_is_python_and_the_pipeline_to_the_last_bit(
+    client: TestClient, predictor: PurchasePredictor, trained_model: Any
+) -> None:
+    records = sessions(MAX_BATCH, seed=12)
+    response = client.post("/v1/predict/batch", json={"sessions": records})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    python, _ = predictor.predict(records, return_probabilities=True)
+    pipeline = score_sessions(
+        validate_sessions(pd.DataFrame(records), labelled=False).valid, trained_model
+    )
+    assert answer == {"predictions": python, "rejects": []}
+    got = np.array([p["purchase_probability"] for p in answer["predictions"]])
+    assert np.array_equal(got, pipeline["purchase_probability"].to_numpy())
+    singles = [
+        client.post("/v1/predict", json=record).json()["purchase_probability"]
+        for record in records[:10]
+    ]
+    assert singles == got[:10].tolist()
+
+
+# ------------------------------------------------------------------ contract
+
+
+def test_a_contract_break_is_422_naming_field_value_and_rule(
+    client: TestClient, predictor: PurchasePredictor
+) -> None:
+    bad = {**example_record(), TIME_SPENT: -1}
+    assert problems(client.post("/v1/predict", json=bad)) == [
+        {"field": TIME_SPENT, "value": -1, "rule": f"{TIME_SPENT} must be >= 0; got -1"}
+    ]
+    with pytest.raises(InvalidRecordError, match=f"{TIME_SPENT} must be >= 0; got -1"):
+        predictor.predict(bad)
+
+
+def test_each_broken_rule_is_one_problem_in_column_order(client: TestClient) -> None:
+    bad = {**example_record(), DEVICE: "Phone", PAGES_VIEWED: 1.5}
+    assert problems(client.post("/v1/predict", json=bad)) == [
+        {
+            "field": PAGES_VIEWED,
+            "value": 1.5,
+            "rule": f"{PAGES_VIEWED} must be a whole number; got 1.5",
+        },
+        {
+            "field": DEVICE,
+            "value": "Phone",
+            "rule": f"{DEVICE} must be one of Mobile, Desktop, Tablet, Unknown; "
+            "got 'Phone'",
+        },
+    ]
+
+
+@pytest.mark.parametrize("value", [False, True, "12.5", [1], {"a": 1}])
+def test_a_number_must_be_a_json_number(client: TestClient, value: Any) -> None:
+    found = problems(
+        client.post("/v1/predict", json={**example_record(), TIME_SPENT: value})
+    )
+    assert len(found) == 1
+    assert found[0]["field"] == TIME_SPENT
+    assert found[0]["rule"].startswith(f"{TIME_SPENT} must be a JSON number or null")
+    assert json.dumps(value) in found[0]["rule"]
+
+
+def test_a_label_must_be_text(client: TestClient) -> None:
+    found = problems(client.post("/v1/predict", json={**example_record(), DEVICE: 3}))
+    assert found == [
+        {"field": DEVICE, "value": 3, "rule": f"{DEVICE} must be text or null; got 3"}
+    ]
+
+
+def test_a_whole_float_is_an_integer(client: TestClient) -> None:
+    whole = {**example_record(), ID_COLUMN: 131072.0, PAGES_VIEWED: 8.0}
+    response = client.post("/v1/predict", json=whole)
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        **client.post("/v1/predict", json=example_record()).json(),
+        ID_COLUMN: 131072,
+    }
+
+
+def test_ids_up_to_int64_are_exact_and_beyond_are_refused(client: TestClient) -> None:
+    top = client.post(
+        "/v1/predict", json={**example_record(), ID_COLUMN: MAX_EXACT_INTEGER}
+    )
+    assert top.json()[ID_COLUMN] == MAX_EXACT_INTEGER
+    beyond = MAX_EXACT_INTEGER + 1
+    found = problems(
+        client.post("/v1/predict", json={**example_record(), ID_COLUMN: beyond})
+    )
+    assert found == [
+        {
+            "field": ID_COLUMN,
+            "value": beyond,
+            "rule": f"{ID_COLUMN} must be at most {MAX_EXACT_INTEGER}; got {beyond}",
+        }
+    ]
+
+
+def test_a_missing_id_is_the_contracts_422(client: TestClient) -> None:
+    record = {k: v for k, v in example_record().items() if k != ID_COLUMN}
+    assert problems(client.post("/v1/predict", json=record)) == [
+        {"field": ID_COLUMN, "value": None, "rule": f"{ID_COLUMN} is missing"}
+    ]
+
+
+def test_missing_features_are_imputed_as_in_python(
+    client: TestClient, predictor: PurchasePredictor
+) -> None:
+    only_id = {ID_COLUMN: 7}
+    nulls = dict.fromkeys(SESSION_COLUMNS) | only_id
+    na_text = {**only_id, DEVICE: " NA ", CUSTOMER_TYPE: ""}
+    expected = predictor.predict(nulls, return_probabilities=True)
+    for record in (only_id, nulls, na_text):
+        assert client.post("/v1/predict", json=record).json() == expected
+
+
+def test_labels_ignore_case_and_spaces(client: TestClient) -> None:
+    plain = client.post("/v1/predict", json=example_record()).json()
+    shouted = {**example_record(), DEVICE: "  MOBILE\t", CUSTOMER_TYPE: "returning"}
+    assert client.post("/v1/predict", json=shouted).json() == plain
+
+
+def test_an_unknown_key_is_named_with_the_nearest_field(client: TestClient) -> None:
+    misspelt = {**example_record(), "tme_spent": 3}
+    (found,) = problems(client.post("/v1/predict", json=misspelt))
+    assert found["field"] == "tme_spent"
+    assert "unknown key 'tme_spent'" in found["rule"]
+    assert f"did you mean '{TIME_SPENT}'?" in found["rule"]
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b"{bad", "the body is not valid JSON"),
+        (b"[1, 2]", "the body must be a JSON object; got an array"),
+        (b'"text"', "the body must be a JSON object"),
+    ],
+)
+def test_a_body_that_is_no_session_is_422_in_the_same_shape(
+    client: TestClient, body: bytes, rule: str
+) -> None:
+    response = client.post(
+        "/v1/predict", content=body, headers={"Content-Type": "application/json"}
+    )
+    (found,) = problems(response)
+    assert found["field"] is None
+    assert found["rule"].startswith(rule)
+
+
+def test_a_body_that_is_not_text_is_a_documented_400(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
+    response = client.post(
+        "/v1/predict",
+        content=b"\xff\xfe{",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert "cannot be read as JSON text" in response.json()["detail"][0]["rule"]
+    assert "400" in openapi["paths"]["/v1/predict"]["post"]["responses"]
+
+
+def test_explanations_are_501_and_documented(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
+    for path, body in (
+        ("/v1/predict", example_record()),
+        ("/v1/predict/batch", {"sessions": [example_record()]}),
+    ):
+        response = client.post(f"{path}?explain=true", json=body)
+        assert response.status_code == 501
+        assert response.json() == {
+            "detail": [{"field": "explain", "value": True, "rule": NOT_EXPLAINED}]
+        }
+        operation = openapi["paths"][path]["post"]
+        assert "501" in operation["responses"]
+        assert any(p["name"] == "explain" for p in operation["parameters"])
+    assert NOT_EXPLAINED.startswith("explanations are not available yet")
+
+
+def test_an_unexpected_failure_is_a_bare_500(predictor: PurchasePredictor) -> None:
+    class Broken(PurchasePredictor):
+        def predict(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("secret internals at /srv/model")
+
+    broken = Broken(predictor.model)
+    app = create_app(broken, settings=ServiceSettings())
+    install_api(app)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        response = test_client.post("/v1/predict", json=example_record())
+    assert response.status_code == 500
+    assert response.json() == {
+        "detail": [
+            {
+                "field": None,
+                "value": None,
+                "rule": "internal error; see the service log",
+            }
+        ]
+    }
+
+
+# ------------------------------------------------------------------ batch
+
+
+def test_a_batch_with_rejects_is_200_and_loses_nothing(
+    client: TestClient, predictor: PurchasePredictor
+) -> None:
+    records = sessions(6, seed=13)
+    records[2] = {**records[2], TIME_SPENT: -1}
+    records[4] = {**records[4], DEVICE: "Phone", PAGES_VIEWED: 2.5}
+    response = client.post("/v1/predict/batch", json={"sessions": records})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert len(answer["predictions"]) + len(answer["rejects"]) == len(records)
+    assert [p[ID_COLUMN] for p in answer["predictions"]] == [
+        records[i][ID_COLUMN] for i in (0, 1, 3, 5)
+    ]
+    first, second = answer["rejects"]
+    assert first == {
+        **dict.fromkeys(SESSION_COLUMNS),
+        **records[2],
+        "source_row": 3,
+        "reject_rule": f"{TIME_SPENT}:negative",
+        "reject_reason": f"{TIME_SPENT} must be >= 0; got -1",
+    }
+    assert second["source_row"] == 5
+    assert second[PAGES_VIEWED] == 2.5
+    assert second["reject_rule"] == f"{PAGES_VIEWED}:not_whole;{DEVICE}:unknown_label"
+    _, python = predictor.predict(records, return_probabilities=True)
+    assert [r["reject_reason"] for r in answer["rejects"]] == [
+        r["reject_reason"] for r in python
+    ]
+
+
+def test_an_empty_batch_is_an_empty_answer(client: TestClient) -> None:
+    response = client.post("/v1/predict/batch", json={"sessions": []})
+    assert response.json() == {"predictions": [], "rejects": []}
+
+
+def test_a_batch_over_the_limit_is_422_and_the_limit_is_published(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
+    records = [{**example_record(), ID_COLUMN: i} for i in range(MAX_BATCH + 1)]
+    assert problems(client.post("/v1/predict/batch", json={"sessions": records})) == [
+        {
+            "field": "sessions",
+            "value": MAX_BATCH + 1,
+            "rule": f"a batch holds at most {MAX_BATCH} sessions; got {MAX_BATCH + 1}:"
+            " send them in several requests",
+        }
+    ]
+    batch = openapi["components"]["schemas"]["BatchRequest"]
+    assert batch["properties"]["sessions"]["maxItems"] == MAX_BATCH
+
+
+def test_a_row_of_the_wrong_json_type_names_its_place(client: TestClient) -> None:
+    records = [example_record(), {**example_record(), TIME_SPENT: "12.5"}]
+    (found,) = problems(client.post("/v1/predict/batch", json={"sessions": records}))
+    assert found["field"] == f"sessions[1].{TIME_SPENT}"
+    assert found["value"] == "12.5"
+
+
+def test_scores_and_rejects_reach_the_metrics(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[list[float], dict[str, int]]] = []
+    monkeypatch.setattr(
+        routes, "record_scores", lambda app, p, r: calls.append((list(p), dict(r)))
+    )
+    records = [example_record(), {**example_record(), ID_COLUMN: 2, TIME_SPENT: -1}]
+    batch = client.post("/v1/predict/batch", json={"sessions": records}).json()
+    single = client.post("/v1/predict", json=example_record()).json()
+    client.post("/v1/predict", json={**example_record(), DEVICE: "Phone"})
+    assert calls == [
+        (
+            [batch["predictions"][0]["purchase_probability"]],
+            {f"{TIME_SPENT}:negative": 1},
+        ),
+        ([single["purchase_probability"]], {}),
+        ([], {f"{DEVICE}:unknown_label": 1}),
+    ]
+
+
+# ------------------------------------------------------------------ model
+
+
+def test_model_info_is_get_model_info_as_json(
+    client: TestClient, predictor: PurchasePredictor
+) -> None:
+    response = client.get("/v1/model")
+    assert response.status_code == 200
+    info = response.json()
+    expected = json.loads(json.dumps(routes.plain(predictor.get_model_info())))
+    assert info == expected
+    assert info["input_columns"] == list(SESSION_COLUMNS)
+    assert info["threshold"] == predictor.model.threshold
+
+
+# ------------------------------------------------------------------ schema
+
+
+def test_the_session_schema_is_the_column_spec(openapi: dict[str, Any]) -> None:
+    session = openapi["components"]["schemas"]["Session"]
+    assert list(session["properties"]) == list(SESSION_COLUMNS)
+    assert session["required"] == [ID_COLUMN]
+    assert session["additionalProperties"] is False
+    assert session["examples"] == [example_record()]
+    for name, prop in session["properties"].items():
+        column = BY_NAME[name]
+        assert prop["examples"] == [column.example]
+        assert column.description.capitalize() in prop["description"]
+        assert prop.get("minimum") == column.minimum
+        assert prop.get("maximum") == maximum(column)
+        if column.unit:
+            assert prop["x-unit"] == column.unit
+            assert column.unit in prop["description"]
+        if column.levels:
+            assert prop["x-levels"] == list(column.levels)
+            assert prop["pattern"] == label_pattern(column)
+    # exact, not the float 2**63 that FastAPI's OpenAPI models would give
+    assert session["properties"][ID_COLUMN]["maximum"] == MAX_EXACT_INTEGER
+    assert f'"maximum": {MAX_EXACT_INTEGER}' in json.dumps(openapi)
+
+
+def test_a_batch_row_publishes_types_and_states_rules_in_words(
+    openapi: dict[str, Any],
+) -> None:
+    row = openapi["components"]["schemas"]["SessionRow"]
+    for name, prop in row["properties"].items():
+        assert not {"minimum", "maximum", "pattern"} & set(prop)
+        single = openapi["components"]["schemas"]["Session"]["properties"][name]
+        assert prop["description"] == single["description"]
+
+
+def test_the_operations_carry_examples_and_the_rules(openapi: dict[str, Any]) -> None:
+    predict = openapi["paths"]["/v1/predict"]["post"]
+    assert f"| `{TIME_SPENT}` |" in predict["description"]
+    error = openapi["components"]["schemas"]["ErrorResponse"]
+    assert error["examples"][0]["detail"][0]["field"] == TIME_SPENT
+    assert "Prediction" in json.dumps(predict["responses"]["200"])
+
+
+@pytest.mark.parametrize("name", CATEGORICAL_COLUMNS)
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(sorted(NA_TOKENS)),
+        st.tuples(
+            st.sampled_from(["", " ", "\t", "\n "]),
+            st.sampled_from(
+                [level for c in CATEGORICAL_COLUMNS for level in BY_NAME[c].levels]
+            ),
+            st.sampled_from(["", " ", "\u00a0"]),
+            st.booleans(),
+        ).map(lambda t: t[0] + (t[1].upper() if t[3] else t[1]) + t[2]),
+    )
+)
+def test_the_label_pattern_allows_what_the_contract_reads(name: str, text: str) -> None:
+    """Text the published pattern allows is text the contract accepts, and an
+    allowed label in any case and spaces is allowed (a letter such as the
+    Kelvin sign, which casefolds to k, is the contract's alone)."""
+    column = BY_NAME[name]
+    allowed = re.search(label_pattern(column), text) is not None
+    code = label_codes(np.array([text], dtype=object), column.levels)[0]
+    if allowed:
+        assert code != UNKNOWN_CODE
+    if text.strip().isascii() and text.strip().casefold() in {
+        level.casefold() for level in column.levels
+    }:
+        assert allowed
