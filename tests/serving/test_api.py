@@ -328,6 +328,18 @@ def test_a_batch_with_rejects_is_200_and_loses_nothing(
     ]
 
 
+def test_a_batch_keeps_ids_beyond_a_float_exact(client: TestClient) -> None:
+    big = 2**53 + 1  # a float64 column would make it 2**53
+    records = [
+        {**example_record(), ID_COLUMN: big},
+        {**example_record(), ID_COLUMN: None},
+        {**example_record(), ID_COLUMN: 5.0},
+    ]
+    answer = client.post("/v1/predict/batch", json={"sessions": records}).json()
+    assert [p[ID_COLUMN] for p in answer["predictions"]] == [big, 5]
+    assert answer["rejects"][0]["reject_rule"] == f"{ID_COLUMN}:missing"
+
+
 def test_an_empty_batch_is_an_empty_answer(client: TestClient) -> None:
     response = client.post("/v1/predict/batch", json={"sessions": []})
     assert response.json() == {"predictions": [], "rejects": []}

@@ -16,7 +16,11 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 
-from customer_purchase_prediction.columns import SESSION_COLUMNS, contract_table
+from customer_purchase_prediction.columns import (
+    ID_COLUMN,
+    SESSION_COLUMNS,
+    contract_table,
+)
 from customer_purchase_prediction.contract import check_columns, count_reject_rules
 from customer_purchase_prediction.errors import InvalidRecordError
 from customer_purchase_prediction.records import one_value
@@ -150,9 +154,11 @@ def predict_batch(
             ],
         )
     records = [session.model_dump() for session in batch.sessions]
-    predictions, rejects = request.app.state.predictor.predict(
-        records, return_probabilities=True
+    scored, rejected = request.app.state.predictor.predict(
+        sessions_frame(records), return_probabilities=True
     )
+    predictions = scored.to_dict(orient="records")
+    rejects = rejected.to_dict(orient="records")
     # A reject carries the session as it was sent (the frame's copy may have
     # turned 1 into 1.0), with the contract's source_row, rule and reason.
     answered = [
@@ -171,6 +177,19 @@ def predict_batch(
         count_reject_rules(rules.astype("str")),
     )
     return {"predictions": predictions, "rejects": answered}
+
+
+def sessions_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """A batch's sessions as a frame, each value exactly as sent.
+
+    The id column holds the values themselves (Python ints), so an id above
+    ``2**53`` is not rounded by a float column when another row has no id or
+    a float one; the other columns are inferred as a list of records would be.
+    """
+    columns = {name: [record[name] for record in records] for name in SESSION_COLUMNS}
+    ids = np.empty(len(records), dtype=object)
+    ids[:] = columns[ID_COLUMN]
+    return pd.DataFrame({**columns, ID_COLUMN: ids}, columns=list(SESSION_COLUMNS))
 
 
 def _refuse_explain(explain: bool) -> None:
