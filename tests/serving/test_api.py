@@ -273,6 +273,13 @@ def test_explanations_are_501_and_documented(
     assert NOT_EXPLAINED.startswith("explanations are not available yet")
 
 
+def test_a_bad_query_parameter_is_named(client: TestClient) -> None:
+    response = client.post("/v1/predict?explain=maybe", json=example_record())
+    (found,) = problems(response)
+    assert found["field"] == "explain"
+    assert found["value"] == "maybe"
+
+
 def test_an_unexpected_failure_is_a_bare_500(predictor: PurchasePredictor) -> None:
     class Broken(PurchasePredictor):
         def predict(self, *args: Any, **kwargs: Any) -> Any:

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 _MAX_ECHO_CHARS = 200
 # The members of a field's union type, which pydantic adds to an error's location.
 _UNION_TAGS = frozenset(("int", "float", "str"))
+# Where FastAPI says a value came from; the field's name is enough.
+_PLACES = frozenset(("body", "query", "path", "header", "cookie"))
 
 
 class APIError(HTTPException):
@@ -70,8 +72,9 @@ def shown(value: Any) -> str:
 
 
 def field_name(location: Sequence[int | str]) -> str | None:
-    """A location (body, sessions, 2, time_spent) as ``sessions[2].time_spent``."""
-    parts = list(location[1:] if location and location[0] == "body" else location)
+    """A location (body, sessions, 2, time_spent) as ``sessions[2].time_spent``,
+    (query, explain) as ``explain``."""
+    parts = list(location[1:] if location and location[0] in _PLACES else location)
     name = ""
     for part in parts:
         if isinstance(part, int):
