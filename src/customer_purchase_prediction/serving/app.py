@@ -17,7 +17,7 @@ from customer_purchase_prediction.serving.observability import (
     install_observability,
     record_model,
 )
-from customer_purchase_prediction.serving.routes import router
+from customer_purchase_prediction.serving.routes import install_api, router
 from customer_purchase_prediction.serving.security import (
     SECURITY_RESPONSES,
     install_security,
@@ -71,6 +71,7 @@ def create_app(
     # requests the guard refuses.
     install_security(app, settings)
     install_observability(app, settings)
+    install_api(app)  # one error shape; exact bounds and max_batch in OpenAPI
     app.include_router(router, responses=SECURITY_RESPONSES)
     return app
 
