@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
@@ -347,6 +348,30 @@ def test_a_batch_keeps_ids_beyond_a_float_exact(client: TestClient) -> None:
     assert answer["rejects"][0]["reject_rule"] == f"{ID_COLUMN}:missing"
 
 
+def test_rejects_match_their_published_schema(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
+    schemas = openapi["components"]["schemas"]
+    reject = schemas["Reject"]
+    assert set(reject["required"]) == {"source_row", "reject_rule", "reject_reason"}
+    assert set(reject["properties"]) == {
+        *SESSION_COLUMNS,
+        "source_row",
+        "reject_rule",
+        "reject_reason",
+    }
+    bad = [
+        {ID_COLUMN: None},
+        {ID_COLUMN: 1.5, PAGES_VIEWED: 2.5},
+        {ID_COLUMN: -3, DEVICE: "Phone"},
+    ]
+    answer = client.post("/v1/predict/batch", json={"sessions": bad}).json()
+    assert len(answer["rejects"]) == len(bad)
+    row = {**reject, "components": openapi["components"]}
+    for found in answer["rejects"]:
+        jsonschema.validate(found, row)
+
+
 def test_an_empty_batch_is_an_empty_answer(client: TestClient) -> None:
     response = client.post("/v1/predict/batch", json={"sessions": []})
     assert response.json() == {"predictions": [], "rejects": []}
@@ -443,6 +468,8 @@ def test_a_batch_row_publishes_types_and_states_rules_in_words(
     row = openapi["components"]["schemas"]["SessionRow"]
     for name, prop in row["properties"].items():
         assert not {"minimum", "maximum", "pattern"} & set(prop)
+        assert "null" in prop["type"]
+        assert "integer" not in prop["type"]  # 1.5 is a reject, not a refusal
         single = openapi["components"]["schemas"]["Session"]["properties"][name]
         assert prop["description"] == single["description"]
 

@@ -36,6 +36,7 @@ from customer_purchase_prediction.serving.schemas import (
     ErrorDetail,
     ErrorResponse,
     Prediction,
+    Reject,
     Session,
     SessionRow,
 )
@@ -257,7 +258,7 @@ def install_api(app: FastAPI) -> None:
             # FastAPI's OpenAPI models hold bounds as floats, which would turn
             # the id's limit 2**63 - 1 into 2**63: the models' own schemas are
             # exact.
-            for model in (Session, SessionRow, Prediction):
+            for model in (Session, SessionRow, Reject, Prediction):
                 exact = model.model_json_schema()["properties"]
                 components[model.__name__]["properties"] = exact
             batch = components[BatchRequest.__name__]

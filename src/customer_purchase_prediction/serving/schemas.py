@@ -9,10 +9,11 @@ service does:
   number (``false`` and ``"12.5"`` are refused), a label field takes text, an
   unknown key is refused. ``null`` or an absent key is a missing value, imputed
   as the contract says (``customer_id`` is required).
-- The value rules (bounds, whole numbers, allowed labels, the id's range) are
-  the contract's: it checks them and words the errors. The single-session
-  schema publishes them as JSON Schema keywords (``minimum``, ``maximum``,
-  ``pattern``), since breaking one is a 422; a batch's rows carry them in their
+- The value rules (bounds, whole numbers, allowed labels, the id's range, the
+  id being required) are the contract's: it checks them and words the errors.
+  The single-session schema publishes them as JSON Schema keywords
+  (``required``, ``integer``, ``minimum``, ``maximum``, ``pattern``), since
+  breaking one is a 422; a batch's rows (and rejects) carry them in their
   descriptions only, since a row that breaks one is a reject in a 200 answer.
 """
 
@@ -131,9 +132,19 @@ def _json_type(column: Column) -> str:
 
 
 def _property(column: Column, *, with_rules: bool) -> dict[str, Any]:
-    """The JSON Schema of one field: its type, and with ``with_rules`` its rules."""
+    """The JSON Schema of one field: its type, and with ``with_rules`` its rules.
+
+    Without the rules (a batch's row, a reject) a whole-number field is any
+    number and a required one may be null: such a row is a reject, not a
+    refused request.
+    """
+    if with_rules:
+        kind = _json_type(column)
+        json_type: str | list[str] = kind if column.required else [kind, "null"]
+    else:
+        json_type = ["string" if column.kind == "label" else "number", "null"]
     schema: dict[str, Any] = {
-        "type": _json_type(column) if column.required else [_json_type(column), "null"],
+        "type": json_type,
         "title": column.name,
         "description": _description(column),
         "examples": [column.example],
@@ -237,10 +248,25 @@ class Prediction(BaseModel):
     )
 
 
-class Reject(BaseModel):
-    """A batch row that broke the contract: its values as sent, and why."""
+class Reject(SessionRow):  # type: ignore[misc,valid-type]
+    """A batch row that broke the contract: its values as sent (null where
+    absent), and why."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "required": ["source_row", "reject_rule", "reject_reason"],
+            "examples": [
+                {
+                    **example_record(),
+                    TIME_SPENT: -1,
+                    "source_row": 2,
+                    "reject_rule": f"{TIME_SPENT}:negative",
+                    "reject_reason": f"{TIME_SPENT} must be >= 0; got -1",
+                }
+            ],
+        },
+    )
 
     source_row: int = Field(
         ge=1, description="The row's position in the batch, from 1."
