@@ -443,6 +443,7 @@ def test_the_session_schema_is_the_column_spec(openapi: dict[str, Any]) -> None:
     session = openapi["components"]["schemas"]["Session"]
     assert list(session["properties"]) == list(SESSION_COLUMNS)
     assert session["required"] == [ID_COLUMN]
+    assert "default" not in session["properties"][ID_COLUMN]
     assert session["additionalProperties"] is False
     assert session["examples"] == [example_record()]
     for name, prop in session["properties"].items():

@@ -187,6 +187,8 @@ def _session_model(name: str, *, with_rules: bool, doc: str) -> type[BaseModel]:
 
     def schema_extra(schema: dict[str, Any]) -> None:
         schema["required"] = required
+        for field in required:  # a required field has no default to state
+            schema["properties"][field].pop("default", None)
         schema["examples"] = [example_record()]
 
     return create_model(
