@@ -308,6 +308,21 @@ def test_large_ids_one_apart_are_not_duplicates(predictor: PurchasePredictor) ->
     assert frame_scored[ID_COLUMN].tolist() == [2**53 + 1, 2**53 + 2]
 
 
+@pytest.mark.parametrize("other", [None, 7.0, "8"])
+def test_a_large_id_stays_exact_beside_a_missing_or_float_one(
+    predictor: PurchasePredictor, other: object
+) -> None:
+    rows = [
+        {**RECORD, ID_COLUMN: 2**53 + 1},
+        {**RECORD, ID_COLUMN: other},
+        {**RECORD, ID_COLUMN: 2**53},
+    ]
+    scored, rejects = predictor.predict(rows)
+    kept = [p[ID_COLUMN] for p in scored]
+    assert kept[0] == 2**53 + 1 and kept[-1] == 2**53  # not rounded into duplicates
+    assert len(scored) + len(rejects) == len(rows)
+
+
 def test_an_id_beyond_int64_is_refused_shown_exactly(
     predictor: PurchasePredictor,
 ) -> None:

@@ -143,7 +143,22 @@ def records_frame(records: list[Record], passthrough: tuple[str, ...]) -> pd.Dat
                     record, passthrough, f"record {position} of the batch"
                 )
         records = [{names[key]: value for key, value in r.items()} for r in records]
-    return pd.DataFrame.from_records(records, columns=_record_columns(records))
+    frame = pd.DataFrame.from_records(records, columns=_record_columns(records))
+    return with_exact_ids(frame, records)
+
+
+def with_exact_ids(frame: pd.DataFrame, records: Sequence[Record]) -> pd.DataFrame:
+    """``frame`` with its id column holding each record's id as sent.
+
+    A column of ints and a missing (or float) id is inferred as floats, which
+    round an id above ``2**53`` (9007199254740993 would become ...992, and two
+    such ids duplicates); the contract reads exact ids from the values.
+    """
+    if ID_COLUMN not in frame.columns or frame[ID_COLUMN].dtype.kind != "f":
+        return frame
+    ids = np.empty(len(records), dtype=object)
+    ids[:] = [record.get(ID_COLUMN) for record in records]
+    return frame.assign(**{ID_COLUMN: ids})
 
 
 def _record_columns(records: Sequence[Record]) -> list[str]:

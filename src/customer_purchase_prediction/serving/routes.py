@@ -17,13 +17,12 @@ import pandas as pd
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 
 from customer_purchase_prediction.columns import (
-    ID_COLUMN,
     SESSION_COLUMNS,
     contract_table,
 )
 from customer_purchase_prediction.contract import check_columns, count_reject_rules
 from customer_purchase_prediction.errors import InvalidRecordError
-from customer_purchase_prediction.records import one_value
+from customer_purchase_prediction.records import one_value, with_exact_ids
 from customer_purchase_prediction.serving.errors import (
     APIError,
     echo,
@@ -181,16 +180,10 @@ def predict_batch(
 
 
 def sessions_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """A batch's sessions as a frame, each value exactly as sent.
-
-    The id column holds the values themselves (Python ints), so an id above
-    ``2**53`` is not rounded by a float column when another row has no id or
-    a float one; the other columns are inferred as a list of records would be.
-    """
-    columns = {name: [record[name] for record in records] for name in SESSION_COLUMNS}
-    ids = np.empty(len(records), dtype=object)
-    ids[:] = columns[ID_COLUMN]
-    return pd.DataFrame({**columns, ID_COLUMN: ids}, columns=list(SESSION_COLUMNS))
+    """A batch's sessions as a frame, each value exactly as sent (ids too:
+    ``records.with_exact_ids``), the columns inferred as a list of records'."""
+    frame = pd.DataFrame.from_records(records, columns=list(SESSION_COLUMNS))
+    return with_exact_ids(frame, records)
 
 
 def _refuse_explain(explain: bool) -> None:
