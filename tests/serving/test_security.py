@@ -65,7 +65,14 @@ def test_v1_without_the_right_key_is_401_naming_the_header(
         response = client.post(path, json=example_record(), headers=headers)
     assert response.status_code == 401
     assert response.json() == {
-        "detail": f"API key {word}: send the service's key in the X-API-Key header"
+        "detail": [
+            {
+                "field": "X-API-Key",
+                "value": None,
+                "rule": f"API key {word}: send the service's key in the X-API-Key "
+                "header",
+            }
+        ]
     }
     assert KEY not in response.text
 
@@ -120,8 +127,14 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(client: TestClient) -> N
     )
     assert response.status_code == 413
     assert response.json() == {
-        "detail": "request body too large: 5,002 bytes, the limit is 4,096 "
-        "(serving.max_body_bytes); send fewer sessions per request"
+        "detail": [
+            {
+                "field": "body",
+                "value": 5002,
+                "rule": "request body too large: 5,002 bytes, the limit is 4,096 "
+                "bytes (serving.max_body_bytes); send fewer sessions per request",
+            }
+        ]
     }
 
 
@@ -134,7 +147,13 @@ def test_a_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
         "/v1/predict", content=chunks(), headers={"X-API-Key": KEY, **JSON}
     )
     assert response.status_code == 413
-    assert "the limit is 4,096 (serving.max_body_bytes)" in response.json()["detail"]
+    (problem,) = response.json()["detail"]
+    assert problem["field"] == "body"
+    assert problem["value"] > 4096
+    assert problem["rule"].startswith(
+        "request body too large: more than that, the limit is 4,096 bytes "
+        "(serving.max_body_bytes)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,7 +169,13 @@ def test_a_body_that_is_not_json_is_415(
     assert response.status_code == 415
     shown = content_type or "none"
     assert response.json() == {
-        "detail": f"Content-Type must be application/json; got '{shown}'"
+        "detail": [
+            {
+                "field": "Content-Type",
+                "value": content_type,
+                "rule": f"Content-Type must be application/json; got '{shown}'",
+            }
+        ]
     }
 
 
@@ -185,6 +210,7 @@ def test_a_bad_content_length_is_400(client: TestClient) -> None:
         headers={"X-API-Key": KEY, **JSON, "Content-Length": "2x"},
     )
     assert response.status_code == 400
+    assert response.json()["detail"][0]["field"] == "Content-Length"
 
 
 # ------------------------------------------------------------------ binding

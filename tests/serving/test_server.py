@@ -142,7 +142,7 @@ def test_kedro_serve_requires_the_key_from_conf_local(trained_copy: Path) -> Non
     with kedro_serve(trained_copy) as url:
         status, body = request(f"{url}/v1/predict", README_RECORD)
         assert status == 401
-        assert "X-API-Key" in body["detail"]
+        assert body["detail"][0]["field"] == "X-API-Key"
         status, _ = request(
             f"{url}/v1/predict",
             README_RECORD,

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from customer_purchase_prediction.serving.config import ServiceSettings
+from customer_purchase_prediction.serving.schemas import ErrorResponse
 
 API_KEY_HEADER = "X-API-Key"
 PROTECTED_PREFIX = "/v1/"
@@ -30,9 +31,19 @@ JSON_TYPES = ("application/json",)
 
 # The responses this middleware gives, for the OpenAPI document of each route.
 SECURITY_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": f"Missing or wrong API key (header {API_KEY_HEADER})"},
-    413: {"description": "Request body larger than the service accepts"},
-    415: {"description": "Request body is not JSON (Content-Type application/json)"},
+    401: {
+        "model": ErrorResponse,
+        "description": f"Missing or wrong API key (header {API_KEY_HEADER}), "
+        "when the service has one.",
+    },
+    413: {
+        "model": ErrorResponse,
+        "description": "The body is larger than the service accepts.",
+    },
+    415: {
+        "model": ErrorResponse,
+        "description": "The body is not sent as JSON (Content-Type application/json).",
+    },
 }
 
 
@@ -79,35 +90,52 @@ class RequestGuard:
 
     def _refusal(
         self, scope: Scope, headers: dict[bytes, bytes]
-    ) -> tuple[int, str] | None:
+    ) -> tuple[int, str, Any, str] | None:
         path: str = scope.get("path", "")
         protected = path.startswith(PROTECTED_PREFIX)
         if protected and self.api_key is not None:
             given = headers.get(API_KEY_HEADER.lower().encode(), b"")
             if not hmac.compare_digest(given, self.api_key):
                 what = "wrong" if given else "missing"
-                return 401, (
-                    f"API key {what}: send the service's key in the "
-                    f"{API_KEY_HEADER} header"
+                # The value given is never echoed: it may be a real key.
+                return (
+                    401,
+                    API_KEY_HEADER,
+                    None,
+                    (
+                        f"API key {what}: send the service's key in the "
+                        f"{API_KEY_HEADER} header"
+                    ),
                 )
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
-                return 400, "Content-Length must be a whole number of bytes"
+                shown = length.decode("latin-1")[:60]
+                return (
+                    400,
+                    "Content-Length",
+                    shown,
+                    ("Content-Length must be a whole number of bytes"),
+                )
             if int(length) > self.max_body_bytes:
-                return 413, self._too_large(int(length))
+                return 413, "body", int(length), self._too_large(int(length))
         if protected and scope.get("method") == "POST":
             media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             if media.decode("latin-1") not in JSON_TYPES:
-                shown = media.decode("latin-1")[:60] or "none"
-                return 415, (f"Content-Type must be application/json; got {shown!r}")
+                shown = media.decode("latin-1")[:60]
+                return (
+                    415,
+                    "Content-Type",
+                    shown or None,
+                    (f"Content-Type must be application/json; got {shown or 'none'!r}"),
+                )
         return None
 
     def _too_large(self, size: int | None) -> str:
-        got = "more" if size is None else f"{size:,}"
+        got = "more than that" if size is None else f"{size:,} bytes"
         return (
-            f"request body too large: {got} bytes, the limit is "
-            f"{self.max_body_bytes:,} (serving.max_body_bytes); send fewer "
+            f"request body too large: {got}, the limit is "
+            f"{self.max_body_bytes:,} bytes (serving.max_body_bytes); send fewer "
             "sessions per request"
         )
 
@@ -127,7 +155,7 @@ class RequestGuard:
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
                     refused = True
-                    await _send_json(send, 413, self._too_large(None))
+                    await _send_json(send, 413, "body", received, self._too_large(None))
                     return {"type": "http.disconnect"}
             return message
 
@@ -142,8 +170,12 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return {name.lower(): value for name, value in scope.get("headers", [])}
 
 
-async def _send_json(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+async def _send_json(
+    send: Send, status: int, field: str, value: Any, rule: str
+) -> None:
+    """Answer in the service's one error shape, without reaching the app."""
+    problem = {"field": field, "value": value, "rule": rule}
+    body = json.dumps({"detail": [problem]}).encode()
     await send(
         {
             "type": "http.response.start",
