@@ -120,6 +120,8 @@ def test_kedro_serve_scores_the_readme_record_to_the_last_bit(
         assert body["purchase_prediction"] == expected["purchase_prediction"]
         assert body["customer_id"] == README_RECORD["customer_id"]
         status, info = request(f"{url}/v1/model")
+        with urllib.request.urlopen(f"{url}/docs", timeout=10) as page:
+            assert "swagger-ui" in page.read().decode()
         assert (
             info["version"]
             == PurchasePredictor(project_path=trained_copy).model.version
