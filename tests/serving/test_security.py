@@ -110,6 +110,24 @@ def test_the_key_is_never_echoed(client: TestClient) -> None:
     assert "api_key" not in client.get("/v1/model", headers=headers).text
 
 
+def test_the_openapi_document_declares_the_key_on_v1_only(
+    client: TestClient, open_client: TestClient
+) -> None:
+    document = client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            secured = operation.get("security") == [{"APIKeyHeader": []}]
+            assert secured == path.startswith("/v1/"), path
+    assert "securitySchemes" not in open_client.get("/openapi.json").json().get(
+        "components", {}
+    )
+
+
 def test_settings_never_show_the_key() -> None:
     settings = ServiceSettings(api_key=SecretStr(KEY))
     assert KEY not in repr(settings)

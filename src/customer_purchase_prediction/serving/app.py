@@ -20,6 +20,7 @@ from customer_purchase_prediction.serving.observability import (
 from customer_purchase_prediction.serving.routes import install_api, router
 from customer_purchase_prediction.serving.security import (
     SECURITY_RESPONSES,
+    document_api_key,
     install_security,
 )
 
@@ -73,6 +74,7 @@ def create_app(
     install_observability(app, settings)
     install_api(app)  # one error shape; exact bounds and max_batch in OpenAPI
     app.include_router(router, responses=SECURITY_RESPONSES)
+    document_api_key(app, settings)
     return app
 
 

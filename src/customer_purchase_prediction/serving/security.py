@@ -27,6 +27,7 @@ from customer_purchase_prediction.serving.schemas import ErrorResponse
 
 API_KEY_HEADER = "X-API-Key"
 PROTECTED_PREFIX = "/v1/"
+SECURITY_SCHEME = "APIKeyHeader"
 JSON_TYPES = ("application/json",)
 
 # The responses this middleware gives, for the OpenAPI document of each route.
@@ -64,6 +65,34 @@ def install_security(app: FastAPI, settings: ServiceSettings) -> None:
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         max_body_bytes=settings.max_body_bytes,
     )
+
+
+def document_api_key(app: FastAPI, settings: ServiceSettings) -> None:
+    """With a key configured, declare it in the OpenAPI document (an ``apiKey``
+    scheme in ``X-API-Key`` on every ``/v1/*`` operation), so ``/docs`` can send it
+    and a generated client knows it. Call after the app's other OpenAPI changes."""
+    if settings.api_key is None:
+        return
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        schemes = document.setdefault("components", {}).setdefault(
+            "securitySchemes", {}
+        )
+        if SECURITY_SCHEME not in schemes:
+            schemes[SECURITY_SCHEME] = {
+                "type": "apiKey",
+                "in": "header",
+                "name": API_KEY_HEADER,
+            }
+            for path, operations in document.get("paths", {}).items():
+                if path.startswith(PROTECTED_PREFIX):
+                    for operation in operations.values():
+                        operation["security"] = [{SECURITY_SCHEME: []}]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class RequestGuard:
