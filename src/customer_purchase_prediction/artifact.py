@@ -73,7 +73,10 @@ def trusted_types() -> list[str]:
     names = {type_name(kind) for kind in _PROJECT_TYPES}
     for candidate in registry().values():
         names.add(type_name(candidate.estimator))
-        names.update(candidate.artifact_types)
+        names.update(
+            kind if isinstance(kind, str) else type_name(kind)
+            for kind in candidate.artifact_types
+        )
     return sorted(names)
 
 

@@ -22,9 +22,11 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import xgboost
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 
 from customer_purchase_prediction.estimators import EarlyStoppedXGBClassifier
 from customer_purchase_prediction.scoring import (
@@ -66,6 +68,12 @@ def _feature_importances(estimator: Any) -> np.ndarray:
     return np.asarray(estimator.feature_importances_)
 
 
+def fitted_tree_type() -> type:
+    """The class of a fitted scikit-learn tree's ``tree_`` (a Cython type that
+    scikit-learn exports under no public name)."""
+    return type(DecisionTreeClassifier().fit([[0.0], [1.0]], [0, 1]).tree_)
+
+
 def forest_trees(estimator: Any) -> int:
     """Trees in a fitted forest."""
     return len(estimator.estimators_)
@@ -102,8 +110,8 @@ class Candidate:
         trees: How many trees a fitted estimator holds, or None if it has none.
         artifact_types: Types a fitted estimator holds beyond its own class
             and scikit-learn's standard ones, which the artifact format
-            (skops, ``artifact.py``) must be told to trust, as
-            ``module.QualifiedName``.
+            (skops, ``artifact.py``) must be told to trust: the types, or
+            their names as ``module.QualifiedName``.
     """
 
     name: str
@@ -119,7 +127,7 @@ class Candidate:
     scorer: Scorer = field(default_factory=Scorer)
     importance: Importance | None = None
     trees: Callable[[Any], int] | None = None
-    artifact_types: tuple[str, ...] = ()
+    artifact_types: tuple[type | str, ...] = ()
 
     def build(
         self,
@@ -244,7 +252,7 @@ register(
         scorer=ForestScorer(),
         importance=Importance("impurity decrease", _feature_importances),
         trees=forest_trees,
-        artifact_types=("sklearn.tree._tree.Tree",),
+        artifact_types=(fitted_tree_type(),),
     )
 )
 register(
@@ -278,6 +286,6 @@ register(
         scorer=BoostedTreesScorer(),
         importance=Importance("gain", _feature_importances),
         trees=boosted_trees,
-        artifact_types=("xgboost.core.Booster",),
+        artifact_types=(xgboost.Booster,),
     )
 )
