@@ -109,7 +109,7 @@ class RecordCurrentModel:
     Kedro calls ``after_pipeline_run`` only when every node succeeded, so a
     run that fails midway (in modelling or in reporting) leaves the previous
     current model in place. Issue 9's registry replaces where the choice is
-    recorded (``artifact.CurrentModelSource``), not this hook's readers.
+    recorded (``manifest.CurrentModelSource``), not this hook's readers.
     """
 
     @hook_impl
