@@ -127,7 +127,7 @@ class PurchasePredictor:
         elif model is not None:
             self.model = load_artifact_file(Path(model), expected_sha256=sha256)
         else:
-            self.model = _load_from_project(_project_root(project_path), version)
+            self.model = _load_from_project(project_root(project_path), version)
         # Compile the trees now, so the first prediction is as fast as the rest.
         _ = self.model.compiled_trees
 
@@ -377,7 +377,7 @@ def project_model_dataset(
     )
 
 
-def _project_root(project_path: str | Path | None) -> Path:
+def project_root(project_path: str | Path | None) -> Path:
     """The Kedro project: the given path, else upwards from the working directory,
     else upwards from this package (an editable install inside the project)."""
     if project_path is not None:

@@ -190,3 +190,29 @@ def test_binding_a_public_address_without_a_key_is_refused(
     ]
     assert "Traceback" not in result.stderr
     assert not listening(port)
+
+
+@pytest.mark.slow
+def test_two_workers_serve_the_same_bits_and_sum_their_metrics(
+    trained_copy: Path,
+) -> None:
+    expected = PurchasePredictor(project_path=trained_copy).predict(
+        README_RECORD, return_probabilities=True
+    )["purchase_probability"]
+    calls = 12
+    with kedro_serve(trained_copy, "--workers", "2") as url:
+        for _ in range(calls):
+            status, body = request(f"{url}/v1/predict", README_RECORD)
+            assert status == 200, body
+            assert body["purchase_probability"] == expected
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as page:
+            metrics = page.read().decode()
+    counted = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("purchase_http_requests_total{")
+        and 'route="/v1/predict"' in line
+        and 'status="200"' in line
+    ]
+    # One series, whichever worker answered each request.
+    assert counted == [calls], metrics

@@ -12,7 +12,10 @@ from fastapi import FastAPI
 
 from customer_purchase_prediction import __version__
 from customer_purchase_prediction.predictor import PurchasePredictor
-from customer_purchase_prediction.serving.config import ServiceSettings
+from customer_purchase_prediction.serving.config import (
+    ServiceSettings,
+    factory_settings,
+)
 from customer_purchase_prediction.serving.observability import (
     install_observability,
     record_model,
@@ -38,7 +41,7 @@ def create_app(
     current model, or ``settings.model`` (a version or an artifact path). Its
     hash is checked as on every load (``artifact.py``).
     """
-    settings = settings or ServiceSettings.from_environment()
+    settings = settings or factory_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -3,8 +3,10 @@
 ``kedro serve`` builds a ``ServiceSettings`` from its options, the ``serving``
 parameters (``conf/base/parameters_serving.yml``) and the key, then hands it to
 each uvicorn worker through environment variables (``to_environment``), which
-``ServiceSettings.from_environment`` reads back; ``uvicorn --factory
-customer_purchase_prediction.serving:create_app`` reads the same variables.
+``ServiceSettings.from_environment`` reads back. ``uvicorn --factory
+customer_purchase_prediction.serving:create_app`` run inside the project takes the
+same project settings, with those variables taking precedence
+(``factory_settings``).
 
 The API key comes from ``PURCHASE_API_KEY`` or from ``serving.api_key`` in the
 credentials of the run environment (``conf/local/credentials.yml`` by default),
@@ -19,10 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kedro.config import MissingConfigException
+from kedro.config import MissingConfigException, OmegaConfigLoader
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from customer_purchase_prediction.errors import PurchasePredictionError
+from customer_purchase_prediction.errors import (
+    ModelNotFoundError,
+    PurchasePredictionError,
+)
+from customer_purchase_prediction.output_paths import CATALOG_RESOLVERS
 
 SECTION = "serving"
 KEY_FIELD = "api_key"
@@ -52,16 +58,13 @@ class ServingParameters(BaseModel):
     max_batch: int = Field(1000, ge=1)  # sessions per /v1/predict/batch
 
 
-class ServiceSettings(BaseModel):
-    """What ``create_app`` needs; ``kedro serve`` fills it from its options."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ServiceSettings(ServingParameters):
+    """What ``create_app`` needs: the limits of ``ServingParameters``, the model
+    and the key; ``kedro serve`` fills it from its options."""
 
     model: str | None = None  # a version, or a path to an artifact; None: current
     model_sha256: str | None = None
     project_path: Path | None = None
-    max_batch: int = Field(1000, ge=1)
-    max_body_bytes: int = Field(1 << 20, ge=1024)
     api_key: SecretStr | None = None
 
     @classmethod
@@ -74,12 +77,7 @@ class ServiceSettings(BaseModel):
         Raises:
             ServiceConfigError: a variable's value is invalid, naming it.
         """
-        environ = os.environ if environ is None else environ
-        given: dict[str, Any] = {
-            name: environ[variable]
-            for name, variable in VARIABLES.items()
-            if environ.get(variable)
-        }
+        given = environment_values(environ)
         try:
             return cls.model_validate(given)
         except ValidationError as exc:
@@ -105,6 +103,16 @@ class ServiceSettings(BaseModel):
             else self.api_key.get_secret_value(),
         }
         return {VARIABLES[name]: value for name, value in values.items() if value}
+
+
+def environment_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The settings the ``PURCHASE_*`` variables set, by field name, as text."""
+    environ = os.environ if environ is None else environ
+    return {
+        name: environ[variable]
+        for name, variable in VARIABLES.items()
+        if environ.get(variable)
+    }
 
 
 def serving_parameters(loader: Any) -> ServingParameters:
@@ -163,3 +171,59 @@ def refuse_base_key(loader: Any) -> None:
                 "with the code, so that key is no secret: move it to "
                 f"conf/local/credentials.yml (git-ignored) or set {API_KEY_VARIABLE}"
             )
+
+
+def project_settings(
+    project_path: Path, *, env: str | None = None, model: str | None = None
+) -> ServiceSettings:
+    """The settings ``kedro serve`` runs with: the project's ``serving``
+    parameters and API key (environment ``env``), and the model to serve.
+
+    Raises:
+        ServiceConfigError: a parameter is invalid, or a key is in conf/base.
+    """
+    loader = OmegaConfigLoader(
+        conf_source=str(project_path / "conf"),
+        env=env,
+        base_env="base",
+        default_run_env="local",
+        merge_strategy={"parameters": "soft"},
+        custom_resolvers=CATALOG_RESOLVERS,
+    )
+    limits = serving_parameters(loader)
+    return ServiceSettings(
+        model=model,
+        project_path=project_path,
+        max_batch=limits.max_batch,
+        max_body_bytes=limits.max_body_bytes,
+        api_key=configured_api_key(loader),
+    )
+
+
+def factory_settings() -> ServiceSettings:
+    """The settings of ``uvicorn --factory ...:create_app``: as ``kedro serve``
+    would use them.
+
+    A worker of ``kedro serve`` gets every setting in ``PURCHASE_*`` variables
+    (its project among them). Run by uvicorn directly, the service takes the
+    project's ``serving`` parameters and API key (``conf/local/credentials.yml``
+    too, so a configured key is required there as well), with any
+    ``PURCHASE_*`` variable set taking precedence; outside a project, the
+    variables and the defaults.
+    """
+    from customer_purchase_prediction.predictor import (  # noqa: PLC0415 - heavy
+        project_root,
+    )
+
+    from_environment = ServiceSettings.from_environment()
+    given = environment_values()
+    if "project_path" in given:
+        return from_environment
+    try:
+        root = project_root(None)
+    except ModelNotFoundError:
+        return from_environment
+    base = project_settings(root)
+    return base.model_copy(
+        update={name: getattr(from_environment, name) for name in given}
+    )

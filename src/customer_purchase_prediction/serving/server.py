@@ -15,20 +15,16 @@ import logging
 import os
 import shutil
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import uvicorn
-from kedro.config import OmegaConfigLoader
 
-from customer_purchase_prediction.output_paths import CATALOG_RESOLVERS
 from customer_purchase_prediction.serving.app import create_app, load_predictor
 from customer_purchase_prediction.serving.config import (
     API_KEY_VARIABLE,
     ServiceConfigError,
     ServiceSettings,
-    configured_api_key,
-    serving_parameters,
+    project_settings,
 )
 from customer_purchase_prediction.serving.observability import MULTIPROCESS_VARIABLE
 from customer_purchase_prediction.serving.security import is_loopback
@@ -38,33 +34,6 @@ logger = logging.getLogger(__name__)
 APP_FACTORY = "customer_purchase_prediction.serving:create_app"
 PACKAGE_LOGGER = "customer_purchase_prediction"
 ACCESS_LOGGER = "customer_purchase_prediction.serving.access"
-
-
-def project_settings(
-    project_path: Path, *, env: str | None = None, model: str | None = None
-) -> ServiceSettings:
-    """The settings ``kedro serve`` runs with: the project's ``serving``
-    parameters and API key (environment ``env``), and the model to serve.
-
-    Raises:
-        ServiceConfigError: a parameter is invalid, or a key is in conf/base.
-    """
-    loader = OmegaConfigLoader(
-        conf_source=str(project_path / "conf"),
-        env=env,
-        base_env="base",
-        default_run_env="local",
-        merge_strategy={"parameters": "soft"},
-        custom_resolvers=CATALOG_RESOLVERS,
-    )
-    limits = serving_parameters(loader)
-    return ServiceSettings(
-        model=model,
-        project_path=project_path,
-        max_batch=limits.max_batch,
-        max_body_bytes=limits.max_body_bytes,
-        api_key=configured_api_key(loader),
-    )
 
 
 def check_binding(host: str, settings: ServiceSettings, *, insecure: bool) -> None:
