@@ -138,14 +138,26 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class ServerStartError(RuntimeError):
+    """``kedro serve`` exited or did not become ready; the message holds its log."""
+
+
 @contextmanager
-def served(project: Path, workers: int, log: Path) -> Iterator[str]:
-    """``kedro serve`` on a free loopback port, ready; stopped on exit."""
+def served(project: Path, *arguments: str, log: Path) -> Iterator[str]:
+    """``kedro serve [arguments]`` on a free loopback port, ready; its URL.
+
+    The server is stopped on exit (terminated, killed if it does not stop
+    within 30 s). Also used by the tests that start a real server.
+
+    Raises:
+        ServerStartError: it exited, or was not ready within ``START_TIMEOUT``.
+    """
     port = free_port()
     kedro = Path(sys.executable).with_name("kedro")
+    command = [str(kedro), "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as output:
         process = subprocess.Popen(  # noqa: S603 - our own kedro, fixed arguments
-            [str(kedro), "serve", "--port", str(port), "--workers", str(workers)],
+            [*command, *arguments],
             cwd=project,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -168,13 +180,16 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"kedro serve exited:\n{log.read_text(errors='replace')}")
+            shown = log.read_text(errors="replace")
+            raise ServerStartError(
+                f"kedro serve exited with {process.returncode}:\n{shown}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/health/ready", timeout=2):  # noqa: S310
                 return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.2)
-    raise SystemExit(f"kedro serve not ready after {START_TIMEOUT:.0f} s")
+    raise ServerStartError(f"kedro serve not ready after {START_TIMEOUT:.0f} s")
 
 
 def bench_serve(
@@ -193,7 +208,12 @@ def bench_serve(
             (load, lua_script(load, Path(folder))) for load in loads(batch_sizes)
         ]
         for count in workers:
-            with served(project, count, Path(folder) / f"serve-{count}.log") as url:
+            with served(
+                project,
+                "--workers",
+                str(count),
+                log=Path(folder) / f"serve-{count}.log",
+            ) as url:
                 for load, script in scripts:
                     target = url + load.path
                     run_wrk(target, script, connections=8, duration=warmup)

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,10 +19,9 @@ from typing import Any
 import pytest
 
 from customer_purchase_prediction.predictor import PurchasePredictor
+from customer_purchase_prediction.serve_benchmark import free_port, served
 
 KEDRO = str(Path(sys.executable).with_name("kedro"))
-START_TIMEOUT = 90.0
-STOP_TIMEOUT = 15.0
 README_RECORD = {
     "customer_id": 12345,
     "time_spent": 12.5,
@@ -32,13 +30,6 @@ README_RECORD = {
     "device_type": "Mobile",
     "customer_type": "Returning",
 }  # the README's example, as a client would send it
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def listening(port: int) -> bool:
@@ -61,49 +52,14 @@ def request(
         return error.code, json.loads(error.read())
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server and wait; kill it if it does not stop in time."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-
-
 @contextmanager
 def kedro_serve(project: Path, *arguments: str) -> Iterator[str]:
-    """``kedro serve`` in ``project`` on a free loopback port, ready; its URL."""
-    port = free_port()
-    log = (project / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [KEDRO, "serve", "--host", "127.0.0.1", "--port", str(port), *arguments],
-        cwd=project,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                log.flush()
-                output = (project / "serve.log").read_text(errors="replace")
-                pytest.fail(f"kedro serve exited with {process.returncode}:\n{output}")
-            try:
-                if request(f"{url}/health/ready")[0] == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"kedro serve not ready after {START_TIMEOUT:.0f} s")
-            time.sleep(0.2)
+    """``kedro serve`` in ``project`` on a free loopback port, ready; its URL.
+
+    Its output goes to ``serve.log`` in the project; it is stopped on exit.
+    """
+    with served(project, *arguments, log=project / "serve.log") as url:
         yield url
-    finally:
-        stop(process)
-        log.close()
 
 
 @pytest.mark.slow
