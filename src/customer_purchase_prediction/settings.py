@@ -40,3 +40,8 @@ CONFIG_LOADER_ARGS = {
     # ${beside_output:...} in the catalog: rejects and summary beside the output.
     "custom_resolvers": CATALOG_RESOLVERS,
 }
+
+# kedro-mlflow registers its hooks itself when installed; until the project's
+# tracking configuration (issue 13) is in place they stay off, so no run writes
+# an mlruns/ folder nobody asked for.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")
