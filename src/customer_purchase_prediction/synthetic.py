@@ -94,6 +94,22 @@ INVALID_KINDS: tuple[str, ...] = (
 UNKNOWN_DEVICE = "SmartTV"
 NUMERIC_TEXTS: tuple[str, ...] = ("abc", "n/a?")
 
+# Shifted sessions (``shift=``), for testing drift monitoring. Each shift moves one
+# thing and draws everything else exactly as without it (docs/data_generation.md).
+SHIFTS: tuple[str, ...] = (
+    "longer_sessions",
+    "more_mobile",
+    "new_device_label",
+    "purchase_rule",
+)
+SHIFT_TIME_FACTOR = 2.0  # longer_sessions: every session lasts twice as long
+SHIFT_P_DEVICE = (0.85, 0.10, 0.05)  # more_mobile: Mobile, Desktop, Tablet
+SHIFT_NEW_DEVICE = "SmartTV"  # new_device_label: a device the contract does not know
+SHIFT_NEW_DEVICE_SHARE = 0.20
+# purchase_rule: the basket no longer matters and returning customers buy less.
+SHIFT_LOGIT_BASKET = 0.0
+SHIFT_LOGIT_RETURNING = -1.0
+
 
 @dataclass(frozen=True)
 class _CleanSessions:
@@ -145,24 +161,61 @@ def true_purchase_probability(
     basket_value: np.ndarray,
     device: np.ndarray,
     returning: np.ndarray,
+    *,
+    changed_rule: bool = False,
 ) -> np.ndarray:
     """Return the true purchase probability of clean sessions (step 6).
 
-    ``device`` holds codes into ``DEVICES`` and ``returning`` is boolean.
+    ``device`` holds codes into ``DEVICES`` and ``returning`` is boolean;
+    ``changed_rule`` applies the ``purchase_rule`` shift's weights.
     """
     has_basket = basket_value > 0
     is_mobile = device == DEVICES.index("Mobile")
+    basket_weight = SHIFT_LOGIT_BASKET if changed_rule else LOGIT_BASKET
+    returning_weight = SHIFT_LOGIT_RETURNING if changed_rule else LOGIT_RETURNING
     logit = (
         LOGIT_INTERCEPT
         + LOGIT_TIME_WEIGHT
         * _sigmoid((time_spent - LOGIT_TIME_CENTRE) / LOGIT_TIME_SCALE)
-        + LOGIT_BASKET * has_basket
-        + LOGIT_RETURNING * returning
+        + basket_weight * has_basket
+        + returning_weight * returning
         + LOGIT_RETURNING_BASKET * (returning & has_basket)
         + np.asarray(LOGIT_DEVICE)[device]
         + LOGIT_MOBILE_MANY_PAGES * (is_mobile & (pages_viewed >= LOGIT_MANY_PAGES))
     )
     return _sigmoid(logit)
+
+
+def _shifted(
+    clean: _CleanSessions, shift: str, rng: np.random.Generator
+) -> _CleanSessions:
+    """The clean sessions with one shift applied after they were drawn.
+
+    Applied after drawing, so that only the shifted column moves: longer
+    sessions keep their page counts and baskets, more mobile traffic keeps
+    each session's length.
+    """
+    if shift == "longer_sessions":
+        time_spent = np.round(
+            np.minimum(clean.time_spent * SHIFT_TIME_FACTOR, TIME_CAP_MINUTES), 2
+        )
+        return _CleanSessions(
+            time_spent,
+            clean.pages_viewed,
+            clean.basket_value,
+            clean.device,
+            clean.returning,
+        )
+    if shift == "more_mobile":
+        device = rng.choice(len(DEVICES), size=len(clean.device), p=SHIFT_P_DEVICE)
+        return _CleanSessions(
+            clean.time_spent,
+            clean.pages_viewed,
+            clean.basket_value,
+            device,
+            clean.returning,
+        )
+    return clean
 
 
 def _missing_cells(
@@ -342,6 +395,7 @@ def generate_sessions(
     messy_fraction: float = DEFAULT_MESSY_FRACTION,
     id_start: int = DEFAULT_ID_START,
     missing_fraction: float = DEFAULT_MISSING_FRACTION,
+    shift: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate ``rows`` synthetic sessions and their true purchase probabilities.
 
@@ -354,6 +408,8 @@ def generate_sessions(
             variants and half invalid values, injected after the label.
         id_start: First ``customer_id``; ids are sequential except duplicates.
         missing_fraction: Chance that each feature cell is missing.
+        shift: One of ``SHIFTS``, to draw sessions unlike the training ones
+            (for drift monitoring); ``None`` for the usual process.
 
     Returns:
         ``(sessions, truth)``: sessions with the columns of ``COLUMNS`` (without
@@ -371,18 +427,27 @@ def generate_sessions(
     ):
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1; got {share}")
+    if shift is not None and shift not in SHIFTS:
+        raise ValueError(f"shift must be one of {', '.join(SHIFTS)}; got {shift!r}")
     # Independent streams: the label, the missing cells and the mess never shift the
     # features, so labelled and unlabelled, clean and messy files share sessions.
     streams = np.random.default_rng(seed).spawn(4)
     feature_rng, label_rng, missing_rng, messy_rng = streams
 
     clean = _draw_clean(feature_rng, rows)
+    if shift is not None:
+        # A fifth stream, spawned only for a shift: unshifted files stay as they were.
+        shift_rng = np.random.default_rng(
+            np.random.SeedSequence(seed, spawn_key=(len(streams),))
+        )
+        clean = _shifted(clean, shift, shift_rng)
     probability = true_purchase_probability(
         clean.time_spent,
         clean.pages_viewed,
         clean.basket_value,
         clean.device,
         clean.returning,
+        changed_rule=shift == "purchase_rule",
     )
     purchase = (label_rng.random(rows) < probability).astype(np.int64)
     ids = np.arange(id_start, id_start + rows, dtype=np.int64)
@@ -403,6 +468,11 @@ def generate_sessions(
             np.asarray(CUSTOMER_TYPES, dtype=object)[clean.returning.astype(int)],
         ),
     }
+    if shift == "new_device_label":
+        relabelled = shift_rng.random(rows) < SHIFT_NEW_DEVICE_SHARE
+        columns["device_type"] = np.where(
+            relabelled, SHIFT_NEW_DEVICE, columns["device_type"]
+        )
     if labelled:
         columns["purchase"] = purchase
     _inject_messy(columns, clean, messy_rng, messy_fraction)

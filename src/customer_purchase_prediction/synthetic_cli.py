@@ -10,6 +10,7 @@ from customer_purchase_prediction.synthetic import (
     DEFAULT_ID_START,
     DEFAULT_MESSY_FRACTION,
     DEFAULT_MISSING_FRACTION,
+    SHIFTS,
     generate_sessions,
     write_frame,
 )
@@ -66,6 +67,16 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="first customer_id (default: %(default)s)",
     )
     parser.add_argument(
+        "--shift",
+        choices=SHIFTS,
+        help=(
+            "draw sessions unlike the training ones, to test drift monitoring: "
+            "longer_sessions (time_spent doubled), more_mobile (85%% Mobile), "
+            "new_device_label (20%% SmartTV, which the contract rejects), "
+            "purchase_rule (another purchase rule, the sessions unchanged)"
+        ),
+    )
+    parser.add_argument(
         "--true-probabilities",
         type=Path,
         metavar="FILE",
@@ -87,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         messy_fraction=args.messy_fraction,
         id_start=args.id_start,
         missing_fraction=args.missing_fraction,
+        shift=args.shift,
     )
     write_frame(sessions, args.out)
     truth_note = ""
@@ -94,9 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         write_frame(truth, args.true_probabilities)
         truth_note = f" and true probabilities to {args.true_probabilities}"
     logger.info(
-        "Wrote %d %s sessions (seed %d, messy fraction %s) to %s%s",
+        "Wrote %d %s%s sessions (seed %d, messy fraction %s) to %s%s",
         len(sessions),
         "unlabelled" if args.unlabelled else "labelled",
+        f" {args.shift}-shifted" if args.shift else "",
         args.seed,
         args.messy_fraction,
         args.out,
