@@ -104,6 +104,7 @@ def train_in_memory(sessions: pd.DataFrame, params: Any = None) -> tuple[Any, An
     from kedro.io import DataCatalog, MemoryDataset
     from kedro.runner import SequentialRunner
 
+    from customer_purchase_prediction.business import BusinessParams
     from customer_purchase_prediction.params import DataProcessingParams, FeatureParams
     from customer_purchase_prediction.pipelines import feature_engineering, modelling
     from customer_purchase_prediction.pipelines.data_processing.nodes import (
@@ -123,6 +124,7 @@ def train_in_memory(sessions: pd.DataFrame, params: Any = None) -> tuple[Any, An
             "data_quality_report": MemoryDataset(quality),
             "params:modelling": MemoryDataset(params),
             "params:feature_engineering": MemoryDataset(FeatureParams()),
+            "params:business": MemoryDataset(BusinessParams()),
             "validation_sessions": MemoryDataset(copy_mode="assign"),
         }
     )

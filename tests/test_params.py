@@ -16,7 +16,31 @@ def test_base_and_test_parameters_are_valid() -> None:
         "logistic_regression",
         "random_forest",
         "xgboost",
+        "ensemble",
     ]
+    assert params.searched_candidates() == [
+        "logistic_regression",
+        "random_forest",
+        "xgboost",
+    ]
+    assert params.blended_candidates() == ["ensemble"]
+    assert params.calibration.method == "sigmoid"
+    assert params.threshold.tune_on == "out_of_fold_and_validation"
+
+
+def test_a_blend_needs_two_models_to_blend() -> None:
+    params = modelling_params(
+        candidates={"random_forest": {"enabled": False}, "xgboost": {"enabled": False}}
+    )
+    assert params.blended_candidates() == []
+    with pytest.raises(ValidationError, match="no candidate is enabled"):
+        modelling_params(
+            candidates={
+                "logistic_regression": {"enabled": False},
+                "random_forest": {"enabled": False},
+                "xgboost": {"enabled": False},
+            }
+        )
 
 
 @pytest.mark.parametrize(

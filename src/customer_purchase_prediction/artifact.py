@@ -36,6 +36,7 @@ from kedro.io import AbstractDataset, AbstractVersionedDataset, Version
 from kedro.io.core import get_filepath_str, get_protocol_and_path
 
 from customer_purchase_prediction.atomic import write_bytes
+from customer_purchase_prediction.calibration import ProbabilityCalibrator
 from customer_purchase_prediction.candidates import registry
 from customer_purchase_prediction.errors import ModelArtifactError, ModelNotFoundError
 from customer_purchase_prediction.features import SessionFeatures
@@ -49,13 +50,23 @@ from customer_purchase_prediction.manifest import (
     now,
 )
 from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.registry import (
+    ModelReference,
+    RegisteredModel,
+    RegistryCurrentModel,
+    download_artifact,
+)
 
 logger = logging.getLogger(__name__)
 
 MODEL_DATASET = "purchase_model"  # the catalog entry of the artifact
 ARTIFACT_FORMAT = f"skops {skops.__version__}"
 # The project's own types every artifact may hold.
-_PROJECT_TYPES: tuple[type, ...] = (PurchaseModel, SessionFeatures)
+_PROJECT_TYPES: tuple[type, ...] = (
+    PurchaseModel,
+    SessionFeatures,
+    ProbabilityCalibrator,
+)
 
 
 def type_name(kind: type) -> str:
@@ -204,6 +215,7 @@ class ModelArtifactDataset(AbstractVersionedDataset[PurchaseModel, PurchaseModel
         filepath: str,
         version: Version | None = None,
         manifest: str | None = None,
+        model: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         path = _local_path(filepath)
@@ -211,7 +223,28 @@ class ModelArtifactDataset(AbstractVersionedDataset[PurchaseModel, PurchaseModel
         self._manifest = ManifestFile(manifest or path.parent / MANIFEST_NAME)
         self._current: CurrentModelSource = ManifestCurrentModel(self._manifest)
         self._saved_version: str | None = None
+        # --params=model=...: a registry version, an alias, models:/... or a
+        # Kedro version; None: the current model (the champion).
+        self._model = str(model) if model not in (None, "") else None
         self.metadata = metadata
+
+    def use_current_source(self, source: CurrentModelSource) -> None:
+        """Take the current model from ``source`` (the registry's champion)."""
+        self._current = source
+
+    @property
+    def current_source(self) -> CurrentModelSource:
+        """Where the choice of the current model comes from."""
+        return self._current
+
+    @property
+    def saved_version(self) -> str | None:
+        """The version this dataset saved in this run, if any."""
+        return self._saved_version
+
+    def file_path(self, version: str) -> Path:
+        """The artifact file of ``version``."""
+        return Path(get_filepath_str(self._get_versioned_path(version), "file"))
 
     @property
     def manifest(self) -> ManifestFile:
@@ -228,6 +261,8 @@ class ModelArtifactDataset(AbstractVersionedDataset[PurchaseModel, PurchaseModel
             return self._version.load
         if self._saved_version is not None:
             return self._saved_version
+        if self._model is not None:
+            return self._referenced_version(self._model)
         current = self._current.current_version()
         if current is None:
             raise ModelNotFoundError(
@@ -237,13 +272,49 @@ class ModelArtifactDataset(AbstractVersionedDataset[PurchaseModel, PurchaseModel
             )
         return current
 
+    def _referenced_version(self, text: str) -> str:
+        """The Kedro version ``--params=model=...`` names."""
+        reference = ModelReference.parse(text)
+        if reference.kedro_version is not None:
+            return reference.kedro_version
+        if not isinstance(self._current, RegistryCurrentModel):
+            raise ModelNotFoundError(
+                f"model={text} names a registered version, but this run has no "
+                f"model registry (tracking is off); name a Kedro version instead "
+                f"(kedro model list): {', '.join(self.available_versions()) or 'none'}"
+            )
+        return self._current.registry.resolve(reference).kedro_version
+
     def load(self) -> PurchaseModel:
-        """The recorded, verified model of the resolved version."""
+        """The recorded, verified model of the resolved version.
+
+        With the registry as the current-model source, the model's ``artifact``
+        mapping names its registry version and aliases too; a version registered
+        elsewhere (a shared server) whose file is not here is downloaded from
+        the registry and checked against the SHA-256 it was registered with.
+        """
         version = self.resolve_load_version()
         assert version is not None  # noqa: S101 - versioned: never None
-        model = self.load_verified(version)
+        registered = self._registered(version)
+        if registered is not None and version not in self._manifest.read().versions:
+            model = load_artifact_file(
+                download_artifact(registered), expected_sha256=registered.sha256
+            )
+            model.artifact = {"sha256": registered.sha256}
+        else:
+            model = self.load_verified(version)
         model.version = version
+        if registered is not None:
+            model.artifact = {**(model.artifact or {}), **registered.describe()}
         return model
+
+    def _registered(self, version: str) -> RegisteredModel | None:
+        if not isinstance(self._current, RegistryCurrentModel):
+            return None
+        registry = self._current.registry
+        return next(
+            (m for m in registry.versions() if m.kedro_version == version), None
+        )
 
     def load_verified(self, version: str) -> PurchaseModel:
         """The model saved as ``version``, checked against its manifest entry.
@@ -431,3 +502,27 @@ def _recorded_entry(
                 return manifest_path, entry, version
         return manifest_path, None, None
     return None, None, None
+
+
+class CurrentModelDataset(ModelArtifactDataset):
+    """The current model (the champion) as it was before this run, or ``None``.
+
+    The registry gate's comparison reads it: the version asked for with
+    ``--load-versions`` or saved by this run does not count here.
+    """
+
+    def load(self) -> PurchaseModel | None:  # type: ignore[override]
+        """The current model, or ``None`` if there is none yet."""
+        version = self._current.current_version()
+        if version is None:
+            return None
+        model = self.load_verified(version)
+        model.version = version
+        registered = self._registered(version)
+        if registered is not None:
+            model.artifact = {**(model.artifact or {}), **registered.describe()}
+        return model
+
+    def save(self, data: PurchaseModel) -> None:
+        """Refused: the current model is chosen, never written, here."""
+        raise ModelArtifactError("the current model is read-only in a run")

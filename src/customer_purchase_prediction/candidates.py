@@ -28,9 +28,15 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from customer_purchase_prediction.estimators import EarlyStoppedXGBClassifier
+from customer_purchase_prediction import contributions as contribution_kinds
+from customer_purchase_prediction.contributions import Contributions
+from customer_purchase_prediction.estimators import (
+    EarlyStoppedXGBClassifier,
+    WeightedEnsemble,
+)
 from customer_purchase_prediction.scoring import (
     BoostedTreesScorer,
+    EnsembleScorer,
     ForestScorer,
     LinearScorer,
     Scorer,
@@ -45,6 +51,11 @@ def balanced_class_weight(positive_share: float) -> dict[str, Any]:
 def positive_weight(positive_share: float) -> dict[str, Any]:
     """XGBoost's ``scale_pos_weight`` = negatives / positives."""
     return {"scale_pos_weight": (1 - positive_share) / positive_share}
+
+
+def no_balance(positive_share: float) -> dict[str, Any]:
+    """Nothing to weigh: a blend inherits its members' class handling."""
+    return {}
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,53 @@ def _coefficients(estimator: Any) -> np.ndarray:
 
 def _feature_importances(estimator: Any) -> np.ndarray:
     return np.asarray(estimator.feature_importances_)
+
+
+# How a candidate explains a row: (fitted estimator, model matrix, the mean
+# training row) -> each column's exact contribution (contributions.py).
+ContributionsOf = Callable[[Any, np.ndarray, np.ndarray], Contributions]
+
+
+def linear_contributions(
+    estimator: Any, matrix: np.ndarray, reference: np.ndarray
+) -> Contributions:
+    """A linear model: ``coef * (value - reference)``, in log-odds."""
+    return contribution_kinds.linear(estimator, matrix, reference)
+
+
+def forest_contributions(
+    estimator: Any, matrix: np.ndarray, reference: np.ndarray
+) -> Contributions:
+    """A random forest: the exact tree-path decomposition, in probability."""
+    return contribution_kinds.forest(estimator, matrix)
+
+
+def boosted_contributions(
+    estimator: Any, matrix: np.ndarray, reference: np.ndarray
+) -> Contributions:
+    """XGBoost: the booster's own path contributions, in log-odds."""
+    return contribution_kinds.boosted_trees(estimator, matrix)
+
+
+def blend_contributions(
+    estimator: Any, matrix: np.ndarray, reference: np.ndarray
+) -> Contributions:
+    """A weighted blend (``estimators_``, ``weights_``): each member's
+    contributions on the probability scale, times its weight, summed; exact
+    for the blend's probability, ``sum(weights_ * member probabilities)``."""
+    parts = [
+        get_candidate(name)
+        .contributions_of(member, matrix, reference)
+        .to_probability()
+        .weighted(float(weight))
+        for (name, member), weight in zip(
+            estimator.estimators_, estimator.weights_, strict=True
+        )
+    ]
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
 
 
 def fitted_tree_type() -> type:
@@ -112,6 +170,14 @@ class Candidate:
             and scikit-learn's standard ones, which the artifact format
             (skops, ``artifact.py``) must be told to trust: the types, or
             their names as ``module.QualifiedName``.
+        contributions: How it splits a row's score exactly over the model
+            matrix's columns (the reasons behind a prediction), or None if it
+            cannot be explained.
+        blends: Whether it is a blend of the other tuned candidates rather than
+            a model of its own: it is not searched; its weights are chosen on
+            the other candidates' out-of-fold probabilities
+            (``estimators.greedy_weights``) and it is built from their fitted
+            estimators with ``estimator.from_fitted(members, weights)``.
     """
 
     name: str
@@ -128,6 +194,8 @@ class Candidate:
     importance: Importance | None = None
     trees: Callable[[Any], int] | None = None
     artifact_types: tuple[type | str, ...] = ()
+    contributions: ContributionsOf | None = None
+    blends: bool = False
 
     def build(
         self,
@@ -170,6 +238,22 @@ class Candidate:
         raw = np.asarray(self.importance.values(estimator), dtype=float)
         total = float(raw.sum())
         return raw / total if total > 0 else raw
+
+    def contributions_of(
+        self, estimator: Any, matrix: np.ndarray, reference: np.ndarray
+    ) -> Contributions:
+        """Each model-matrix column's exact contribution to each row's score.
+
+        Raises:
+            ValueError: the candidate declares no way to explain its scores.
+        """
+        if self.contributions is None:
+            raise ValueError(
+                f"candidate '{self.name}' declares no contributions, so its "
+                "scores cannot be explained; give its Candidate a contributions "
+                "function (candidates.py)"
+            )
+        return self.contributions(estimator, matrix, reference)
 
     def tree_count(self, estimator: Any) -> int | None:
         """Trees in a fitted estimator, or None for a model without trees."""
@@ -232,6 +316,7 @@ register(
         # lbfgs on one binary problem runs single-threaded: no thread count.
         parallel_over_folds=True,
         scorer=LinearScorer(),
+        contributions=linear_contributions,
         importance=Importance("coefficient magnitude", _coefficients),
     )
 )
@@ -250,6 +335,7 @@ register(
         threads="n_jobs",
         parallel_over_folds=True,
         scorer=ForestScorer(),
+        contributions=forest_contributions,
         importance=Importance("impurity decrease", _feature_importances),
         trees=forest_trees,
         artifact_types=(fitted_tree_type(),),
@@ -284,8 +370,21 @@ register(
         balance=positive_weight,
         threads="n_jobs",
         scorer=BoostedTreesScorer(),
+        contributions=boosted_contributions,
         importance=Importance("gain", _feature_importances),
         trees=boosted_trees,
         artifact_types=(xgboost.Booster,),
+    )
+)
+register(
+    Candidate(
+        name="ensemble",
+        display_name="Ensemble",
+        estimator=WeightedEnsemble,
+        library="sklearn",
+        balance=no_balance,
+        scorer=EnsembleScorer(lambda name: get_candidate(name).scorer),
+        contributions=blend_contributions,
+        blends=True,
     )
 )

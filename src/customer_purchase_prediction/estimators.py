@@ -1,4 +1,5 @@
-"""Estimators of the project's own: XGBoost that finds its number of trees."""
+"""Estimators of the project's own: XGBoost that finds its number of trees, and
+the weighted ensemble of the tuned candidates."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import math
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
 from xgboost import XGBClassifier
 
 _EARLY_STOPPING_KEYS = ("validation_fraction", "n_iter_no_change")
@@ -132,3 +136,120 @@ def _can_hold_out(y: np.ndarray, fraction: float) -> bool:
         and counts.min() >= 2  # noqa: PLR2004
         and len(counts) <= held <= len(y) - len(counts)
     )
+
+
+class WeightedEnsemble(ClassifierMixin, BaseEstimator):
+    """A weighted average of fitted candidates' probabilities on one model matrix.
+
+    Args:
+        estimators: ``(candidate name, estimator)`` pairs; ``fit`` fits a clone
+            of each on the rows it is given.
+        weights: One weight per estimator (normalised to sum to 1); ``None``
+            weighs them equally.
+        random_state: Accepted so the registry can build it like any candidate;
+            the members carry their own seeds.
+
+    After fitting, ``estimators_`` holds the fitted ``(name, estimator)`` pairs
+    with a positive weight and ``weights_`` their weights (summing to 1). Its
+    probability is ``sum(weights_ * member probabilities)``; the project scores
+    it member by member with each candidate's own row-independent scorer
+    (``scoring.EnsembleScorer``).
+    """
+
+    def __init__(
+        self,
+        estimators: list[tuple[str, Any]] | None = None,
+        weights: list[float] | None = None,
+        random_state: int | None = None,
+    ) -> None:
+        self.estimators = estimators
+        self.weights = weights
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> WeightedEnsemble:
+        """Fit a clone of every member with a positive weight on ``X``, ``y``."""
+        members = list(self.estimators or [])
+        if not members:
+            raise ValueError("WeightedEnsemble needs at least one estimator to blend")
+        weights = _normalised(self.weights, len(members))
+        fitted = [
+            (name, clone(estimator).fit(X, y))
+            for (name, estimator), weight in zip(members, weights, strict=True)
+            if weight > 0
+        ]
+        return self._set_fitted(fitted, weights[weights > 0], np.unique(y))
+
+    @classmethod
+    def from_fitted(
+        cls, members: list[tuple[str, Any]], weights: list[float]
+    ) -> WeightedEnsemble:
+        """An ensemble of already fitted members (no refit), e.g. after tuning."""
+        normalised = _normalised(weights, len(members))
+        kept = [m for m, w in zip(members, normalised, strict=True) if w > 0]
+        positive = normalised[normalised > 0]
+        # Only the members that count are kept, in the parameters too, so the
+        # artifact does not carry a model with no weight.
+        ensemble = cls(estimators=kept, weights=[float(w) for w in positive])
+        return ensemble._set_fitted(kept, positive, kept[0][1].classes_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """The weighted average of the members' class probabilities."""
+        check_is_fitted(self, "weights_")
+        total = sum(
+            weight * estimator.predict_proba(X)
+            for (_, estimator), weight in zip(
+                self.estimators_, self.weights_, strict=True
+            )
+        )
+        return np.asarray(total)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The class with the larger averaged probability."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _set_fitted(
+        self, members: list[tuple[str, Any]], weights: np.ndarray, classes: Any
+    ) -> WeightedEnsemble:
+        self.estimators_ = members
+        self.weights_ = np.asarray(weights, dtype=np.float64) / float(np.sum(weights))
+        self.classes_ = np.asarray(classes)
+        self.n_features_in_ = members[0][1].n_features_in_
+        return self
+
+
+def greedy_weights(
+    probabilities: dict[str, np.ndarray], y: np.ndarray, rounds: int
+) -> dict[str, float]:
+    """Greedy ensemble selection with replacement (Caruana et al., 2004).
+
+    Starting from nothing, each round adds the member (again, if it is already
+    in) whose addition gives the averaged probabilities the lowest log-loss on
+    ``y``; a member's weight is how often it was added over ``rounds``. Ties go
+    to the earlier member. AutoGluon's weighted ensemble works the same way.
+
+    Args:
+        probabilities: Out-of-fold probabilities of each member, same rows.
+        y: The labels of those rows.
+        rounds: How many additions (the weights' resolution, 1/rounds).
+    """
+    names = list(probabilities)
+    matrix = np.column_stack([probabilities[name] for name in names])
+    total = np.zeros(len(y))
+    counts = np.zeros(len(names))
+    for step in range(1, rounds + 1):
+        blends = (total[:, None] + matrix) / step
+        losses = [log_loss(y, blends[:, j], labels=[0, 1]) for j in range(len(names))]
+        best = int(np.argmin(losses))
+        counts[best] += 1
+        total += matrix[:, best]
+    return {name: float(c / rounds) for name, c in zip(names, counts, strict=True)}
+
+
+def _normalised(weights: Any, n: int) -> np.ndarray:
+    values = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if values.shape != (n,) or (values < 0).any() or values.sum() <= 0:
+        raise ValueError(
+            f"WeightedEnsemble weights must be {n} non-negative numbers with a "
+            f"positive sum; got {weights!r}"
+        )
+    return values / values.sum()

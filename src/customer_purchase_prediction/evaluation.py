@@ -9,15 +9,20 @@ import numpy as np
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
+    brier_score_loss,
     f1_score,
+    log_loss,
     precision_score,
     recall_score,
     roc_auc_score,
 )
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.params import ThresholdParams
 
 THRESHOLD_FREE = frozenset({"roc_auc", "average_precision"})
+# Probability quality: lower is better, and no threshold is involved.
+PROBABILITY_METRICS: tuple[str, ...] = ("brier", "log_loss", "ece")
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy",
     "precision",
@@ -25,17 +30,32 @@ METRIC_NAMES: tuple[str, ...] = (
     "f1",
     "roc_auc",
     "average_precision",
+    *PROBABILITY_METRICS,
 )
+PROFIT = "profit"
+ECE_BINS = 10
 # Candidate thresholds: a fixed grid keeps tuning deterministic and stable.
 THRESHOLD_GRID = np.round(np.linspace(0.01, 0.99, 99), 2)
 
 
 def classification_metrics(
-    y_true: np.ndarray, proba: np.ndarray, threshold: float
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    threshold: float,
+    business: BusinessParams | None = None,
 ) -> dict[str, float]:
-    """All metrics of probabilities ``proba`` at ``threshold``."""
+    """All metrics of probabilities ``proba`` at ``threshold``.
+
+    With ``business``, also ``profit``: the expected profit per customer of
+    contacting those at or above the threshold (``profit_per_customer``).
+    """
     predicted = (proba >= threshold).astype(int)
     both_classes = len(np.unique(y_true)) == 2  # noqa: PLR2004
+    extra = (
+        {}
+        if business is None
+        else {PROFIT: profit_per_customer(y_true, proba, threshold, business)}
+    )
     return {
         "accuracy": float(accuracy_score(y_true, predicted)),
         "precision": float(precision_score(y_true, predicted, zero_division=0.0)),
@@ -49,7 +69,46 @@ def classification_metrics(
             if both_classes
             else float("nan")
         ),
+        **probability_metrics(y_true, proba),
+        **extra,
     }
+
+
+def probability_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Brier score, log-loss and expected calibration error (lower is better)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    return {
+        "brier": float(brier_score_loss(y_true, proba, pos_label=1)),
+        "log_loss": float(log_loss(y_true, proba, labels=[0, 1])),
+        "ece": expected_calibration_error(y_true, proba),
+    }
+
+
+def expected_calibration_error(
+    y_true: np.ndarray, proba: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """Mean |predicted - observed purchase rate| over ``bins`` equal-width bins
+    of probability, each weighted by its share of the rows."""
+    proba = np.asarray(proba, dtype=np.float64)
+    y_true = np.asarray(y_true, dtype=np.float64)
+    if len(proba) == 0:
+        return float("nan")
+    which = np.minimum((proba * bins).astype(int), bins - 1)
+    predicted = np.bincount(which, weights=proba, minlength=bins)
+    observed = np.bincount(which, weights=y_true, minlength=bins)
+    return float(np.abs(predicted - observed).sum() / len(proba))
+
+
+def profit_per_customer(
+    y_true: np.ndarray, proba: np.ndarray, threshold: float, business: BusinessParams
+) -> float:
+    """Mean over customers of contacted x (bought x conversion_value - contact_cost),
+    contacting those whose probability is at or above ``threshold``."""
+    y_true = np.asarray(y_true)
+    if len(y_true) == 0:
+        return float("nan")
+    contacted = np.asarray(proba) >= threshold
+    return business.realised_profit(contacted, y_true) / len(y_true)
 
 
 @dataclass(frozen=True)
@@ -102,6 +161,23 @@ def threshold_rates(
     )
 
 
+def profit_rates(
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    business: BusinessParams,
+    thresholds: np.ndarray = THRESHOLD_GRID,
+) -> np.ndarray:
+    """Profit per customer of contacting ``proba >= t``, for each threshold t."""
+    thresholds = np.atleast_1d(np.asarray(thresholds, dtype=float))
+    contacted = np.asarray(proba)[None, :] >= thresholds[:, None]
+    bought = np.asarray(y_true) == 1
+    buyers = (contacted & bought).sum(axis=1)
+    value = buyers * business.conversion_value - contacted.sum(axis=1) * (
+        business.contact_cost
+    )
+    return value / max(len(bought), 1)
+
+
 def threshold_metric(metric: str) -> str:
     """The metric the decision threshold is tuned for when selecting by ``metric``.
 
@@ -112,11 +188,16 @@ def threshold_metric(metric: str) -> str:
 
 
 def tune_threshold(
-    y_true: np.ndarray, proba: np.ndarray, metric: str, params: ThresholdParams
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    metric: str,
+    params: ThresholdParams,
+    business: BusinessParams | None = None,
 ) -> tuple[float, float]:
     """The threshold that serves ``metric`` best, and the metric's value there.
 
-    ``f1`` and ``accuracy`` are maximised. ``precision`` is maximised among
+    ``f1``, ``accuracy`` and ``profit`` (per customer, from ``business``) are
+    maximised. ``precision`` is maximised among
     thresholds that keep recall >= ``min_recall`` (else one customer would do),
     and ``recall`` among those that keep precision >= ``min_precision``. The
     threshold-free metrics (``roc_auc``, ``average_precision``) take the F1
@@ -124,10 +205,14 @@ def tune_threshold(
     """
     y_true = np.asarray(y_true)
     if params.value is not None:
-        return params.value, _score(y_true, proba, params.value, metric)
+        return params.value, _score(y_true, proba, params.value, metric, business)
     target = threshold_metric(metric)
     rates = threshold_rates(y_true, proba)
-    if target == "f1":
+    if target == PROFIT:
+        if business is None:
+            raise ValueError("selection_metric profit needs the business parameters")
+        objective = profit_rates(y_true, proba, business)
+    elif target == "f1":
         objective = rates.f1
     elif target == "accuracy":
         objective = rates.accuracy
@@ -137,17 +222,22 @@ def tune_threshold(
         objective = np.where(
             rates.precision >= params.min_precision, rates.recall, -1.0
         )
-    if objective.max() < 0:  # the constraint cannot be met: fall back to F1
+    if target != PROFIT and objective.max() < 0:
+        # The constraint cannot be met: fall back to F1.
         threshold, _ = tune_threshold(y_true, proba, "f1", params)
-        return threshold, _score(y_true, proba, threshold, metric)
+        return threshold, _score(y_true, proba, threshold, metric, business)
     threshold = float(THRESHOLD_GRID[int(np.argmax(objective))])
-    return threshold, _score(y_true, proba, threshold, metric)
+    return threshold, _score(y_true, proba, threshold, metric, business)
 
 
 def _score(
-    y_true: np.ndarray, proba: np.ndarray, threshold: float, metric: str
+    y_true: np.ndarray,
+    proba: np.ndarray,
+    threshold: float,
+    metric: str,
+    business: BusinessParams | None,
 ) -> float:
-    return classification_metrics(y_true, proba, threshold)[metric]
+    return classification_metrics(y_true, proba, threshold, business)[metric]
 
 
 def choose_candidate(

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from customer_purchase_prediction.calibration import ProbabilityCalibrator
 from customer_purchase_prediction.candidates import registry
 from customer_purchase_prediction.columns import ID_COLUMN
 from customer_purchase_prediction.features import SessionFeatures
@@ -40,6 +41,10 @@ class PurchaseModel:
             the threshold: at least ``high`` is high confidence, at least
             ``medium`` medium, anything closer low.
         metadata: Model name, training time, data fingerprint, metrics, versions.
+        calibrator: Maps the estimator's raw probability to a calibrated one,
+            row by row (``calibration.py``); ``None``: uncalibrated.
+        reference_profile: The training data's profile for drift monitoring
+            (``drift.build_profile``); ``None``: not monitored.
     """
 
     def __init__(
@@ -49,11 +54,21 @@ class PurchaseModel:
         threshold: float,
         confidence_margins: tuple[float, float],
         metadata: dict[str, Any],
+        calibrator: ProbabilityCalibrator | None = None,
+        reference_profile: dict[str, Any] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.threshold = threshold
         self.confidence_margins = confidence_margins
         self.metadata = metadata
+        self.calibrator = calibrator
+        self.reference_profile = reference_profile
+
+    # Artifacts saved before calibration existed load without the attribute.
+    calibrator: ProbabilityCalibrator | None = None
+    # What drift monitoring compares batches with (drift.build_profile): plain
+    # dicts, lists and floats. Older artifacts load without it (None).
+    reference_profile: dict[str, Any] | None = None
 
     # Set on load (artifact.py), never saved: the Kedro version of the artifact
     # and what the manifest records of its file (path, SHA-256, format).
@@ -84,7 +99,16 @@ class PurchaseModel:
         return self.predict_proba_matrix(self.features.transform_columns(columns))
 
     def predict_proba_matrix(self, matrix: np.ndarray) -> np.ndarray:
-        """Purchase probability from the transformer's model matrix.
+        """Calibrated purchase probability from the transformer's model matrix.
+
+        The raw probability (``raw_proba_matrix``) mapped row by row by the
+        calibrator, so every row stays independent of its batch.
+        """
+        raw = self.raw_proba_matrix(matrix)
+        return raw if self.calibrator is None else self.calibrator.transform(raw)
+
+    def raw_proba_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """The estimator's own (uncalibrated) probability from the model matrix.
 
         Each row's probability is computed on its own, in a fixed order of
         operations, so a session gets the same bits alone or in any batch (BLAS
@@ -157,6 +181,13 @@ def scorer_of(name: str) -> Scorer:
     return candidate.scorer if candidate is not None else Scorer()
 
 
-def pipeline_proba(name: str, pipeline: Pipeline, sessions: pd.DataFrame) -> np.ndarray:
-    """A fitted candidate pipeline's probabilities, as the artifact computes them."""
-    return scorer_of(name).batch(pipeline[-1], pipeline[:-1].transform(sessions))
+def pipeline_proba(
+    name: str,
+    pipeline: Pipeline,
+    sessions: pd.DataFrame,
+    calibrator: ProbabilityCalibrator | None = None,
+) -> np.ndarray:
+    """A fitted candidate pipeline's probabilities, as the artifact computes them
+    (raw, or calibrated by ``calibrator``)."""
+    raw = scorer_of(name).batch(pipeline[-1], pipeline[:-1].transform(sessions))
+    return raw if calibrator is None else calibrator.transform(raw)

@@ -39,7 +39,7 @@ class DataProcessingParams(_Params):
 
 
 SelectionMetric = Literal[
-    "f1", "precision", "recall", "roc_auc", "average_precision", "accuracy"
+    "f1", "precision", "recall", "roc_auc", "average_precision", "accuracy", "profit"
 ]
 
 
@@ -126,11 +126,39 @@ class SearchParams(_Params):
 
 
 class ThresholdParams(_Params):
-    """How the decision threshold is set on the validation part."""
+    """How the decision threshold is set, and on which rows."""
 
     value: float | None = Field(None, gt=0, lt=1)
     min_recall: float = Field(0.5, ge=0, le=1)
     min_precision: float = Field(0.5, ge=0, le=1)
+    tune_on: Literal["out_of_fold_and_validation", "validation"] = Field(
+        "out_of_fold_and_validation",
+        description="Rows the threshold is tuned on: the training part's "
+        "out-of-fold probabilities plus the validation part (steadier), or the "
+        "validation part alone.",
+    )
+
+
+class CalibrationParams(_Params):
+    """How raw probabilities become calibrated ones (``calibration.py``)."""
+
+    method: Literal["sigmoid", "isotonic", "none"] = Field(
+        "sigmoid",
+        description="sigmoid (Platt scaling on the logit), isotonic, or none; "
+        "fitted on the out-of-fold and validation probabilities.",
+    )
+
+
+class EnsembleParams(_Params):
+    """Greedy ensemble selection of the ``ensemble`` candidate."""
+
+    rounds: int = Field(
+        25,
+        ge=1,
+        le=1000,
+        description="Additions of greedy selection with replacement; a member's "
+        "weight is its additions over rounds.",
+    )
 
 
 class ConfidenceParams(_Params):
@@ -156,6 +184,8 @@ class ModellingParams(_Params):
     split: SplitParams = Field(default_factory=SplitParams)
     selection_metric: SelectionMetric = "f1"
     threshold: ThresholdParams = Field(default_factory=ThresholdParams)
+    calibration: CalibrationParams = Field(default_factory=CalibrationParams)
+    ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
     class_weighting: bool = True
     tie_break_within_standard_error: bool = True
     cv_folds: int = Field(5, ge=2, le=20)
@@ -180,7 +210,7 @@ class ModellingParams(_Params):
                 f"candidates (candidates.py): {', '.join(names())}"
             )
         enabled = self.enabled_candidates()
-        if not enabled:
+        if not self.searched_candidates():
             raise ValueError(
                 "no candidate is enabled: set modelling.candidates.<name>.enabled "
                 f"to true for at least one of {', '.join(names())}"
@@ -198,6 +228,16 @@ class ModellingParams(_Params):
         """The candidates that take part, in registration order."""
         resolved = {name: self.candidate_params(name) for name in names()}
         return {name: spec for name, spec in resolved.items() if spec.enabled}
+
+    def searched_candidates(self) -> list[str]:
+        """The enabled candidates that are models of their own (not blends)."""
+        return [n for n in self.enabled_candidates() if not get_candidate(n).blends]
+
+    def blended_candidates(self) -> list[str]:
+        """The enabled blends of the others; none without two models to blend."""
+        if len(self.searched_candidates()) < 2:  # noqa: PLR2004
+            return []
+        return [n for n in self.enabled_candidates() if get_candidate(n).blends]
 
 
 class FeatureParams(_Params):

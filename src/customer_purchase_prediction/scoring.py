@@ -137,6 +137,29 @@ class BoostedTreesScorer(Scorer):
         return estimator.get_booster().inplace_predict
 
 
+class EnsembleScorer(Scorer):
+    """A weighted ensemble: each member scored by its own candidate's scorer.
+
+    The members' probabilities are added one after the other, in the ensemble's
+    order, each times its weight: row-independent because every member's is.
+
+    Args:
+        scorer_of: The scorer of a candidate, by name (the registry's lookup).
+    """
+
+    def __init__(self, scorer_of: Callable[[str], Scorer]) -> None:
+        self.scorer_of = scorer_of
+
+    def batch(self, estimator: Any, matrix: np.ndarray) -> np.ndarray:
+        """``sum(weights_ * member probabilities)``, member by member."""
+        total = np.zeros(len(matrix))
+        for (name, member), weight in zip(
+            estimator.estimators_, estimator.weights_, strict=True
+        ):
+            total += float(weight) * self.scorer_of(name).batch(member, matrix)
+        return total
+
+
 def base_margin(booster: Any) -> float:
     """The margin every XGBoost prediction starts from (its base score as a logit)."""
     config = json.loads(booster.save_config())["learner"]["learner_model_param"]

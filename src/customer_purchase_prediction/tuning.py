@@ -32,10 +32,12 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
+from customer_purchase_prediction.business import BusinessParams
+from customer_purchase_prediction.calibration import cross_fitted
 from customer_purchase_prediction.candidates import get_candidate
 from customer_purchase_prediction.columns import LABEL_COLUMN
+from customer_purchase_prediction.estimators import greedy_weights
 from customer_purchase_prediction.evaluation import (
-    METRIC_NAMES,
     classification_metrics,
     tune_threshold,
 )
@@ -58,7 +60,11 @@ SEARCH_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 @dataclass(frozen=True)
 class TuningResult:
-    """The chosen configuration of one candidate and how it cross-validated."""
+    """The chosen configuration of one candidate and how it cross-validated.
+
+    ``out_of_fold`` holds the raw (uncalibrated) out-of-fold probability of
+    each row of the cross-validation sample, in its order.
+    """
 
     name: str
     params: dict[str, Any]
@@ -66,6 +72,7 @@ class TuningResult:
     selection_score: float
     cv_metrics: dict[str, dict[str, float]]
     trials: pd.DataFrame
+    out_of_fold: np.ndarray
 
     def summary(self) -> TuningSummary:
         """What selection and the reports need (without the trials table)."""
@@ -114,14 +121,27 @@ def sample_configurations(
     return configurations
 
 
+def cv_sample(train: pd.DataFrame, params: ModellingParams) -> pd.DataFrame:
+    """The stratified sample every candidate is searched and cross-validated on."""
+    return stratified_subsample(train, params.search.max_rows, params.seed)
+
+
+def cv_folds(sample: pd.DataFrame, params: ModellingParams) -> list[np.ndarray]:
+    """The test rows of each cross-validation fold (positions in ``sample``)."""
+    folds = StratifiedKFold(params.cv_folds, shuffle=True, random_state=params.seed)
+    y = sample[LABEL_COLUMN].to_numpy()
+    return [test for _, test in folds.split(sample, y)]
+
+
 def tune_candidate(
     name: str,
     train: pd.DataFrame,
     transformer: SessionFeatures,
     params: ModellingParams,
+    business: BusinessParams | None = None,
 ) -> TuningResult:
     """Search the candidate's space, then cross-validate the best configuration."""
-    sample = stratified_subsample(train, params.search.max_rows, params.seed)
+    sample = cv_sample(train, params)
     y = sample[LABEL_COLUMN].to_numpy()
     positive_share = float(train[LABEL_COLUMN].mean())
     spec = params.candidate_params(name)
@@ -169,7 +189,7 @@ def tune_candidate(
             pipeline, sample, y, cv=folds, method="predict_proba", n_jobs=fold_jobs
         )[:, 1]
 
-    fold_indices = [test for _, test in folds.split(sample, y)]
+    fold_indices = cv_folds(sample, params)
     best, proba = {**spec.defaults, **searched}, None
     if best != spec.defaults:
         # The defaults stand unless the search beats them by more than one
@@ -183,19 +203,9 @@ def tune_candidate(
             best, proba = dict(spec.defaults), default_proba
     if proba is None:
         proba = out_of_fold(best)
-    threshold, score = tune_threshold(
-        y, proba, params.selection_metric, params.threshold
+    threshold, score, cv_metrics = cross_validated(
+        y, proba, fold_indices, params, business
     )
-    fold_metrics = [
-        classification_metrics(y[test], proba[test], threshold) for test in fold_indices
-    ]
-    cv_metrics = {
-        metric: {
-            "mean": float(np.mean([fold[metric] for fold in fold_metrics])),
-            "std": float(np.std([fold[metric] for fold in fold_metrics], ddof=1)),
-        }
-        for metric in METRIC_NAMES
-    }
     logger.info(
         "%s: chose %s of %d configurations%s; CV %s %.4f (%d rows, %d folds)",
         name,
@@ -209,7 +219,92 @@ def tune_candidate(
     )
     selection_score = cv_metrics[params.selection_metric]["mean"]
     return TuningResult(
-        name, best, threshold, selection_score, cv_metrics, _trials(name, search)
+        name,
+        best,
+        threshold,
+        selection_score,
+        cv_metrics,
+        _trials(name, search),
+        proba,
+    )
+
+
+def cross_validated(
+    y: np.ndarray,
+    raw: np.ndarray,
+    folds: list[np.ndarray],
+    params: ModellingParams,
+    business: BusinessParams | None,
+) -> tuple[float, float, dict[str, dict[str, float]]]:
+    """The CV threshold, its selection score and every metric's fold mean and std,
+    from raw out-of-fold probabilities calibrated as the artifact calibrates.
+
+    Each fold's probabilities are calibrated by a calibrator fitted on the other
+    folds, so a calibrated model's CV metrics stay honest.
+    """
+    proba = cross_fitted(params.calibration.method, raw, y, folds)
+    threshold, score = tune_threshold(
+        y, proba, params.selection_metric, params.threshold, business
+    )
+    fold_metrics = [
+        classification_metrics(y[test], proba[test], threshold, business)
+        for test in folds
+    ]
+    cv_metrics = {
+        metric: {
+            "mean": float(np.mean([fold[metric] for fold in fold_metrics])),
+            "std": float(np.std([fold[metric] for fold in fold_metrics], ddof=1)),
+        }
+        for metric in fold_metrics[0]
+    }
+    return threshold, score, cv_metrics
+
+
+def tune_blend(
+    name: str,
+    members: list[TuningResult],
+    train: pd.DataFrame,
+    params: ModellingParams,
+    business: BusinessParams | None = None,
+) -> TuningResult:
+    """A blend's weights by greedy selection on its members' out-of-fold
+    probabilities, and how the blended out-of-fold probabilities cross-validate.
+
+    Its parameters are ``{"weights": {member: weight}}``. The blend's CV metrics
+    use the weights chosen on the same rows (as AutoGluon's weighted ensemble
+    does), so they are slightly optimistic; the test part says how it does.
+    """
+    sample = cv_sample(train, params)
+    y = sample[LABEL_COLUMN].to_numpy()
+    oof = {member.name: member.out_of_fold for member in members}
+    weights = greedy_weights(oof, y, params.ensemble.rounds)
+    raw = np.zeros(len(y))
+    for member, weight in weights.items():
+        raw += weight * oof[member]
+    folds = cv_folds(sample, params)
+    threshold, score, cv_metrics = cross_validated(y, raw, folds, params, business)
+    logger.info(
+        "%s: weights %s; CV %s %.4f", name, weights, params.selection_metric, score
+    )
+    trials = pd.DataFrame(
+        {
+            "candidate": [name],
+            "iteration": [0],
+            "n_rows": [len(y)],
+            "params": [", ".join(f"{k}={v:g}" for k, v in weights.items())],
+            "mean_score": [SEARCH_SCORES[params.search.scoring](y, raw)],
+            "std_score": [float("nan")],
+            "rank": [1],
+        }
+    )
+    return TuningResult(
+        name,
+        {"weights": weights},
+        threshold,
+        cv_metrics[params.selection_metric]["mean"],
+        cv_metrics,
+        trials,
+        raw,
     )
 
 

@@ -99,7 +99,12 @@ def test_artifact_carries_threshold_metadata_and_scores_sessions(
     expected = (scored["purchase_probability"] >= model.threshold).astype(int)
     assert scored["purchase_prediction"].tolist() == expected.tolist()
     cv = catalog.load("cv_results")
-    assert set(cv["candidate"]) == {"logistic_regression", "random_forest", "xgboost"}
+    assert set(cv["candidate"]) == {
+        "logistic_regression",
+        "random_forest",
+        "xgboost",
+        "ensemble",
+    }
     assert {"mean", "std"} <= set(cv.columns)
 
 

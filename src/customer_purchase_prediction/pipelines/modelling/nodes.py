@@ -12,6 +12,11 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from customer_purchase_prediction.business import BusinessParams
+from customer_purchase_prediction.calibration import (
+    ProbabilityCalibrator,
+    fit_calibrator,
+)
 from customer_purchase_prediction.candidates import get_candidate, registry
 from customer_purchase_prediction.columns import (
     FEATURE_COLUMNS,
@@ -31,7 +36,12 @@ from customer_purchase_prediction.results import (
     CandidateTuning,
     Selection,
 )
-from customer_purchase_prediction.tuning import candidate_pipeline, tune_candidate
+from customer_purchase_prediction.tuning import (
+    candidate_pipeline,
+    cv_sample,
+    tune_blend,
+    tune_candidate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +58,23 @@ def tune_candidates(
     train_sessions: pd.DataFrame,
     feature_transformer: SessionFeatures,
     params: ModellingParams,
-) -> tuple[CandidateTuning, pd.DataFrame, pd.DataFrame]:
-    """Search and cross-validate every enabled candidate.
+    business: BusinessParams,
+) -> tuple[CandidateTuning, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Search and cross-validate every enabled candidate, then blend them.
 
     Returns:
-        Per candidate its chosen hyperparameters and CV metrics; the CV table
-        (mean and standard deviation of each metric); and every search trial.
+        Per candidate its chosen hyperparameters (a blend: its weights) and CV
+        metrics; the CV table (mean and standard deviation of each metric);
+        every search trial; and the raw out-of-fold probabilities of each
+        candidate on the cross-validation sample (with its label).
     """
     results = [
-        tune_candidate(name, train_sessions, feature_transformer, params)
-        for name in params.enabled_candidates()
+        tune_candidate(name, train_sessions, feature_transformer, params, business)
+        for name in params.searched_candidates()
+    ]
+    results += [
+        tune_blend(name, results, train_sessions, params, business)
+        for name in params.blended_candidates()
     ]
     cv_table = pd.DataFrame(
         [
@@ -68,7 +85,15 @@ def tune_candidates(
     )
     trials = pd.concat([r.trials for r in results], ignore_index=True)
     tuning = CandidateTuning({r.name: r.summary() for r in results})
-    return tuning, cv_table, trials
+    sample = cv_sample(train_sessions, params)
+    out_of_fold = pd.DataFrame(
+        {
+            ID_COLUMN: sample[ID_COLUMN].to_numpy(),
+            LABEL_COLUMN: sample[LABEL_COLUMN].to_numpy(),
+            **{r.name: r.out_of_fold for r in results},
+        }
+    )
+    return tuning, cv_table, trials, out_of_fold
 
 
 def fit_candidates(
@@ -77,11 +102,23 @@ def fit_candidates(
     candidate_tuning: CandidateTuning,
     params: ModellingParams,
 ) -> dict[str, Pipeline]:
-    """Refit each candidate's chosen configuration on the whole training part."""
+    """Refit each candidate's chosen configuration on the whole training part.
+
+    A blend is built from its members' refitted estimators, with its weights.
+    """
     y = train_sessions[LABEL_COLUMN].to_numpy()
     matrix = feature_transformer.transform(train_sessions)
-    fitted = {}
+    fitted: dict[str, Pipeline] = {}
     for name, tuning in candidate_tuning.items():
+        candidate = get_candidate(name)
+        if candidate.blends:
+            weights = tuning.params["weights"]
+            members = [(m, fitted[m].named_steps["model"]) for m in weights]
+            blend = candidate.estimator.from_fitted(members, list(weights.values()))
+            fitted[name] = Pipeline(
+                [("features", feature_transformer), ("model", blend)]
+            )
+            continue
         pipeline = candidate_pipeline(
             name, tuning.params, feature_transformer, params, float(y.mean())
         )
@@ -90,25 +127,62 @@ def fit_candidates(
     return fitted
 
 
+def calibrate_candidates(
+    candidate_models: dict[str, Pipeline],
+    out_of_fold: pd.DataFrame,
+    validation_sessions: pd.DataFrame,
+    params: ModellingParams,
+) -> dict[str, ProbabilityCalibrator]:
+    """Fit each candidate's calibrator on rows no model saw: the training part's
+    out-of-fold probabilities and the refitted model's on the validation part."""
+    y = np.concatenate(
+        [out_of_fold[LABEL_COLUMN].to_numpy(), validation_sessions[LABEL_COLUMN]]
+    )
+    return {
+        name: fit_calibrator(
+            params.calibration.method,
+            np.concatenate(
+                [
+                    out_of_fold[name].to_numpy(),
+                    pipeline_proba(name, pipeline, validation_sessions),
+                ]
+            ),
+            y,
+        )
+        for name, pipeline in candidate_models.items()
+    }
+
+
 def select_model(
     candidate_models: dict[str, Pipeline],
+    candidate_calibrators: dict[str, ProbabilityCalibrator],
+    out_of_fold: pd.DataFrame,
     validation_sessions: pd.DataFrame,
     candidate_tuning: CandidateTuning,
     params: ModellingParams,
+    business: BusinessParams,
 ) -> Selection:
-    """Tune each threshold on validation; select by the CV selection metric.
+    """Tune each threshold; select by the CV selection metric.
 
-    Selection uses the cross-validated metrics (more rows than the validation
-    part, so less noise), with ``evaluation.choose_candidate``'s rule.
+    Thresholds are tuned on calibrated probabilities of the rows
+    ``modelling.threshold.tune_on`` names. Selection uses the cross-validated
+    metrics (more rows than the validation part, so less noise), with
+    ``evaluation.choose_candidate``'s rule.
     """
     y = validation_sessions[LABEL_COLUMN].to_numpy()
     thresholds, validation = {}, {}
     for name, pipeline in candidate_models.items():
-        proba = pipeline_proba(name, pipeline, validation_sessions)
+        calibrator = candidate_calibrators[name]
+        proba = pipeline_proba(name, pipeline, validation_sessions, calibrator)
+        rows_y, rows_proba = y, proba
+        if params.threshold.tune_on == "out_of_fold_and_validation":
+            oof = calibrator.transform(out_of_fold[name].to_numpy())
+            rows_y = np.concatenate([out_of_fold[LABEL_COLUMN].to_numpy(), y])
+            rows_proba = np.concatenate([oof, proba])
         thresholds[name], _ = tune_threshold(
-            y, proba, params.selection_metric, params.threshold
+            rows_y, rows_proba, params.selection_metric, params.threshold, business
         )
-        validation[name] = classification_metrics(y, proba, thresholds[name])
+        validation[name] = classification_metrics(y, proba, thresholds[name], business)
     cv = {name: candidate_tuning[name].cv_dict() for name in candidate_models}
     selected, contenders = choose_candidate(
         cv,
@@ -136,15 +210,18 @@ def select_model(
 
 def evaluate_on_test(
     candidate_models: dict[str, Pipeline],
+    candidate_calibrators: dict[str, ProbabilityCalibrator],
     test_sessions: pd.DataFrame,
     model_selection: Selection,
+    business: BusinessParams,
 ) -> tuple[pd.DataFrame, CandidateTestMetrics]:
     """Score every candidate once on the test part, at its own threshold.
 
     The one place the test part is scored: the reports read these predictions
     (with each row's session columns, for permutation importance) and metrics.
-    Probabilities come from the function the artifact scores with, so the
-    selected model's are the deployed model's, to the last bit.
+    Probabilities come from the functions the artifact scores with, so the
+    selected model's are the deployed model's, to the last bit; the raw
+    (uncalibrated) ones are kept beside them.
 
     Returns:
         The test predictions, a row per candidate and customer, and each
@@ -153,9 +230,10 @@ def evaluate_on_test(
     y = test_sessions[LABEL_COLUMN].to_numpy().astype("int64")
     frames, metrics = [], {}
     for name, pipeline in candidate_models.items():
-        proba = pipeline_proba(name, pipeline, test_sessions)
+        raw = pipeline_proba(name, pipeline, test_sessions)
+        proba = candidate_calibrators[name].transform(raw)
         threshold = model_selection.thresholds[name]
-        metrics[name] = classification_metrics(y, proba, threshold)
+        metrics[name] = classification_metrics(y, proba, threshold, business)
         frames.append(
             pd.DataFrame(
                 {
@@ -165,6 +243,7 @@ def evaluate_on_test(
                     **{c: test_sessions[c].to_numpy() for c in FEATURE_COLUMNS},
                     LABEL_COLUMN: y,
                     "probability": np.asarray(proba, dtype=np.float64),
+                    "raw_probability": np.asarray(raw, dtype=np.float64),
                     "threshold": float(threshold),
                     "prediction": (proba >= threshold).astype("int64"),
                 }
@@ -174,14 +253,16 @@ def evaluate_on_test(
     return predictions, CandidateTestMetrics(metrics)
 
 
-def package_model(
+def package_model(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
     candidate_models: dict[str, Pipeline],
+    candidate_calibrators: dict[str, ProbabilityCalibrator],
     model_selection: Selection,
     candidate_tuning: CandidateTuning,
     test_metrics: CandidateTestMetrics,
     train_sessions: pd.DataFrame,
     data_quality_report: dict[str, Any],
     params: ModellingParams,
+    reference_profile: dict[str, Any] | None = None,
 ) -> PurchaseModel:
     """The deliverable: the selected pipeline with threshold and metadata.
 
@@ -192,6 +273,7 @@ def package_model(
     pipeline = candidate_models[name]
     estimator = pipeline.named_steps["model"]
     threshold = model_selection.thresholds[name]
+    calibrator = candidate_calibrators[name]
     metadata = {
         "model_name": name,
         "estimator": type(estimator).__name__,
@@ -206,6 +288,8 @@ def package_model(
         "selection_scores": model_selection.selection_scores,
         "contenders": model_selection.contenders,
         "threshold": threshold,
+        "threshold_tuned_on": params.threshold.tune_on,
+        "calibration": calibrator.describe(),
         "cv": candidate_tuning[name].cv_dict(),
         "validation": model_selection.validation[name],
         "test": test_metrics[name],
@@ -217,6 +301,8 @@ def package_model(
         threshold=threshold,
         confidence_margins=(params.confidence.high, params.confidence.medium),
         metadata=metadata,
+        calibrator=calibrator,
+        reference_profile=reference_profile,
     )
 
 
