@@ -37,3 +37,11 @@ class TrainingDataError(PurchasePredictionError, ValueError):
 
 class RunParameterError(PurchasePredictionError, ValueError):
     """A run-time parameter (``--params``) is unknown, misspelt or out of range."""
+
+
+class ExplanationError(PurchasePredictionError, ValueError):
+    """A model's scores cannot be explained (its candidate declares no contributions)."""
+
+
+class DriftAlertError(PurchasePredictionError):
+    """A scored batch drifted as far as ``monitoring.fail_on`` says fails the run."""

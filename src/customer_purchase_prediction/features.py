@@ -62,6 +62,18 @@ ENGINEERED_NUMERIC: tuple[str, ...] = ("engagement_score", "basket_intensity")
 SCALED_COLUMNS: tuple[str, ...] = (*NUMERIC_COLUMNS, *ENGINEERED_NUMERIC)
 ONE_HOT_COLUMNS: tuple[str, ...] = (*CATEGORICAL_COLUMNS, "behavioral_segment")
 LEVELS: dict[str, tuple[str, ...]] = {**ALLOWED_LABELS, "behavioral_segment": SEGMENTS}
+# The lineage: the input columns each engineered feature is computed from (an
+# input column comes from itself). Explanations (explain.py) read it to give a
+# model-matrix column's contribution back to the inputs, in equal shares.
+SOURCES: dict[str, tuple[str, ...]] = {
+    **{name: (name,) for name in FEATURE_COLUMNS},
+    "engagement_score": (TIME_SPENT, PAGES_VIEWED),
+    "basket_intensity": (BASKET_VALUE, PAGES_VIEWED),
+    "behavioral_segment": (TIME_SPENT, PAGES_VIEWED, BASKET_VALUE),
+}
+# At most this many sorted training values of each number are kept (quantiles
+# beyond it): what an explanation compares a value with.
+TRAINING_VALUES = 2001
 # Missing labels are imputed with the code of the spec's fill (into ALLOWED_LABELS).
 _CATEGORY_FILLS = np.array(
     [[BY_NAME[name].levels.index(BY_NAME[name].fill)] for name in CATEGORICAL_COLUMNS],
@@ -115,7 +127,50 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         }
         self.feature_names_in_ = np.array(FEATURE_COLUMNS, dtype=object)
         self.n_features_in_ = len(FEATURE_COLUMNS)
+        self._learn_training_profile(filled)
         return self
+
+    def _learn_training_profile(self, filled: dict[str, np.ndarray]) -> None:
+        """What explanations compare a session with: the training rows' values.
+
+        ``training_values_``: per number, its sorted imputed training values
+        (``TRAINING_VALUES`` quantiles when there are more); ``level_shares_``:
+        per label, the share of training rows with each level; ``matrix_mean_``:
+        the mean model-matrix row (a linear model's reference point).
+        """
+        self.training_values_ = {
+            name: _sorted_sample(filled[name]) for name in NUMERIC_COLUMNS
+        }
+        self.level_shares_ = {
+            name: {
+                level: float(np.mean(filled[name] == code))
+                for code, level in enumerate(ALLOWED_LABELS[name])
+            }
+            for name in CATEGORICAL_COLUMNS
+        }
+        self.matrix_mean_ = self.transform_columns(filled).mean(axis=0)
+
+    def lineage(self) -> np.ndarray:
+        """How the model matrix's columns come from the input columns.
+
+        Row ``i`` gives column ``i`` of the model matrix (``get_feature_names_out``)
+        to the inputs (``FEATURE_COLUMNS``) it is computed from, in equal shares
+        that add up to 1 (``SOURCES``); contributions times this matrix are the
+        inputs' contributions, with the same total.
+        """
+        check_is_fitted(self, "categories_")
+        bases = [*SCALED_COLUMNS]
+        bases += [name for name in ONE_HOT_COLUMNS for _ in self.categories_[name]]
+        weights = np.zeros((len(bases), len(FEATURE_COLUMNS)))
+        for row, base in enumerate(bases):
+            for source in SOURCES[base]:
+                weights[row, FEATURE_COLUMNS.index(source)] = 1.0 / len(SOURCES[base])
+        return weights
+
+    def impute_columns(self, columns: Columns) -> dict[str, np.ndarray]:
+        """The input columns as the model sees them: missing values imputed."""
+        check_is_fitted(self, "categories_")
+        return self._impute(columns)
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         """The model matrix of ``X``: scaled numerics then one-hot categoricals."""
@@ -252,6 +307,18 @@ def _columns_of(X: pd.DataFrame) -> dict[str, np.ndarray]:
         name: label_codes(column_values(X[name]), ALLOWED_LABELS[name])
         for name in CATEGORICAL_COLUMNS
     }
+
+
+def session_columns(X: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Validated sessions as the column arrays ``transform_columns`` takes."""
+    return _columns_of(X)
+
+
+def _sorted_sample(values: np.ndarray) -> np.ndarray:
+    """Sorted values, or ``TRAINING_VALUES`` of their quantiles when more."""
+    if len(values) <= TRAINING_VALUES:
+        return np.sort(values)
+    return np.quantile(values, np.linspace(0.0, 1.0, TRAINING_VALUES))
 
 
 def _learn_fill(name: str, values: np.ndarray) -> float:

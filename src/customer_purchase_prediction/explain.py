@@ -1,0 +1,262 @@
+"""Reasons behind each score: exact contributions, given back to the six inputs.
+
+How a row is explained:
+
+1. The candidate's own exact contributions (``Candidate.contributions``,
+   ``contributions.py``) split the row's score over the model matrix's
+   columns; on the probability scale (log-odds rescaled in proportion, and
+   through the calibrator the same way) they add up, with a base value, to the
+   model's probability of the row.
+2. The feature transformer's declared lineage (``SessionFeatures.lineage``,
+   ``features.SOURCES``) gives each model-matrix column's contribution to the
+   input columns it is computed from, in equal shares: a derived feature of
+   two inputs gives half to each, so the six inputs' contributions still add
+   up to the same probability.
+3. Up to three inputs with the largest effect (ties by column order) become
+   reasons in business words, from the column spec and the training rows the
+   model saw (``SessionFeatures.training_values_``, ``level_shares_``), e.g.
+   ``basket value 250.00, higher than 95% of training sessions, raises the
+   chance``. An input whose contribution is smaller than ``MIN_EFFECT`` is
+   not a reason.
+
+Explaining never changes a probability: it reads the model, it does not score
+through another path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from customer_purchase_prediction.candidates import registry
+from customer_purchase_prediction.columns import (
+    ALLOWED_LABELS,
+    BY_NAME,
+    FEATURE_COLUMNS,
+)
+from customer_purchase_prediction.contributions import Contributions
+from customer_purchase_prediction.errors import ExplanationError
+from customer_purchase_prediction.features import session_columns
+from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.values import MISSING_CODE
+
+logger = logging.getLogger(__name__)
+
+MAX_REASONS = 3
+REASON_COLUMNS: tuple[str, ...] = tuple(
+    f"reason_{rank}" for rank in range(1, MAX_REASONS + 1)
+)
+# A change of the probability smaller than this (0.01 percentage points) is
+# no reason.
+MIN_EFFECT = 1e-4
+RAISES, LOWERS = "raises the chance", "lowers the chance"
+NO_PROFILE = (
+    "the model's artifact holds no profile of its training rows (it was trained "
+    "before explanations existed), so reasons do not compare values with the "
+    "training sessions; retrain with kedro run to get the comparison"
+)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Each input's contribution to each row's probability, and the reasons.
+
+    Attributes:
+        contributions: ``(rows, inputs)`` in the order of ``columns``; with
+            ``base`` they add up to ``probability``.
+        base: The probability before any input's contribution, per row.
+        probability: The model's probability of each row.
+        reasons: ``(rows, MAX_REASONS)`` texts, the largest effect first;
+            ``None`` where a row has fewer reasons.
+        columns: The input columns, ``columns.FEATURE_COLUMNS``.
+    """
+
+    contributions: np.ndarray
+    base: np.ndarray
+    probability: np.ndarray
+    reasons: np.ndarray
+    columns: tuple[str, ...] = FEATURE_COLUMNS
+
+    def frame(self) -> pd.DataFrame:
+        """The reasons as columns ``reason_1..reason_3`` (text, missing if none)."""
+        return pd.DataFrame(
+            {
+                name: pd.array(self.reasons[:, rank], dtype="str")
+                for rank, name in enumerate(REASON_COLUMNS)
+            }
+        )
+
+    def reason_lists(self) -> list[list[str]]:
+        """Per row, its reasons (up to ``MAX_REASONS``), the largest effect first."""
+        return [[text for text in row if text is not None] for row in self.reasons]
+
+
+def explain(
+    model: PurchaseModel,
+    sessions: pd.DataFrame,
+    *,
+    probability: np.ndarray | None = None,
+) -> Explanation:
+    """The reasons behind the model's score of each validated session.
+
+    Args:
+        probability: The model's probabilities of these sessions, if already
+            scored (saves a scoring pass); computed when omitted.
+    """
+    return explain_columns(model, session_columns(sessions), probability=probability)
+
+
+def explain_columns(
+    model: PurchaseModel,
+    columns: Mapping[str, np.ndarray],
+    *,
+    probability: np.ndarray | None = None,
+) -> Explanation:
+    """The reasons from validated column arrays (what ``contract.check_columns``
+    gives), as ``explain`` does for a frame."""
+    features = model.features
+    matrix = features.transform_columns(columns)
+    if probability is None:
+        probability = model.predict_proba_matrix(matrix)
+    per_column = model_contributions(model, matrix, probability)
+    inputs = per_column.values @ features.lineage()
+    reasons = _reasons(model, columns, inputs)
+    return Explanation(inputs, per_column.base, probability, reasons)
+
+
+def model_contributions(
+    model: PurchaseModel, matrix: np.ndarray, probability: np.ndarray
+) -> Contributions:
+    """Each model-matrix column's contribution to the model's ``probability``.
+
+    The candidate's contributions, in their proportions, from the base value's
+    probability (through the calibrator, if the model has one) to the model's
+    probability of each row: they add up to ``probability``, which explaining
+    never recomputes another way.
+
+    Raises:
+        ExplanationError: the model's candidate declares no contributions.
+    """
+    candidate = registry().get(model.name)
+    if candidate is None or candidate.contributions is None:
+        raise ExplanationError(
+            f"the model '{model.name}' cannot be explained: its candidate declares "
+            "no contributions (candidates.py); ask for predictions without "
+            "explanations, or train a candidate that has them"
+        )
+    reference = getattr(model.features, "matrix_mean_", None)
+    if reference is None:
+        reference = np.zeros(matrix.shape[1])
+    raw = candidate.contributions_of(model.estimator, matrix, reference)
+    base = raw.to_probability().base
+    calibrator = getattr(model, "calibrator", None)
+    if calibrator is not None:
+        base = calibrator.transform(base)
+    return raw.rescaled(probability, base)
+
+
+def _reasons(
+    model: PurchaseModel, columns: Mapping[str, np.ndarray], inputs: np.ndarray
+) -> np.ndarray:
+    """Up to ``MAX_REASONS`` reason texts per row, the largest effect first."""
+    rows = len(inputs)
+    effect = np.abs(inputs)
+    order = np.argsort(-effect, axis=1, kind="stable")[:, :MAX_REASONS]
+    ranked = np.take_along_axis(effect, order, axis=1)
+    chosen = ranked >= MIN_EFFECT
+    reasons = np.full((rows, MAX_REASONS), None, dtype=object)
+    features = model.features
+    profile = _has_profile(features)
+    imputed = features.impute_columns(columns)
+    for position, name in enumerate(FEATURE_COLUMNS):
+        cells = chosen & (order == position)
+        if not cells.any():
+            continue
+        row_index = np.nonzero(cells.any(axis=1))[0]
+        texts = _phrases(
+            name,
+            np.asarray(columns[name])[row_index],
+            imputed[name][row_index],
+            inputs[row_index, position] > 0,
+            features if profile else None,
+        )
+        ranks = np.argmax(cells[row_index], axis=1)
+        reasons[row_index, ranks] = texts
+    return reasons
+
+
+def _has_profile(features: object) -> bool:
+    if all(
+        hasattr(features, name)
+        for name in ("training_values_", "level_shares_", "matrix_mean_")
+    ):
+        return True
+    logger.warning(NO_PROFILE)
+    return False
+
+
+def _phrases(
+    name: str,
+    given: np.ndarray,
+    value: np.ndarray,
+    raises: np.ndarray,
+    features: object | None,
+) -> list[str]:
+    """The reason texts of ``name`` for these rows (values as given, imputed)."""
+    column = BY_NAME[name]
+    words = name.replace("_", " ")
+    effects = np.where(raises, RAISES, LOWERS)
+    if column.kind == "label":
+        levels = ALLOWED_LABELS[name]
+        missing = np.asarray(given) == MISSING_CODE
+        shares = getattr(features, "level_shares_", {}).get(name, {})
+        return [
+            f"{words} not given (taken as {levels[code]}), {effect}"
+            if absent
+            else f"{words} {levels[code]}{_share(shares, levels[code])}, {effect}"
+            for code, absent, effect in zip(value, missing, effects, strict=True)
+        ]
+    unit = f" {column.unit}" if column.unit else ""
+    shown = [
+        f"{number:.0f}{unit}" if column.is_integer else f"{number:.2f}{unit}"
+        for number in value
+    ]
+    missing = np.isnan(np.asarray(given, dtype=float))
+    compared = _comparisons(name, value, features)
+    return [
+        f"{words} not given (taken as {text}), {effect}"
+        if absent
+        else f"{words} {text}{comparison}, {effect}"
+        for text, absent, comparison, effect in zip(
+            shown, missing, compared, effects, strict=True
+        )
+    ]
+
+
+def _share(shares: Mapping[str, float], level: str) -> str:
+    if level not in shares:
+        return ""
+    return f" ({round(100 * shares[level])}% of training sessions)"
+
+
+def _comparisons(name: str, value: np.ndarray, features: object | None) -> list[str]:
+    """``, higher than 95% of training sessions`` (or lower than), per value."""
+    if features is None:
+        return [""] * len(value)
+    training = getattr(features, "training_values_")[name]
+    count = len(training)
+    below = np.searchsorted(training, value, side="left") / count
+    above = 1.0 - np.searchsorted(training, value, side="right") / count
+    higher = below >= above
+    percent = np.round(100 * np.where(higher, below, above)).astype(int)
+    return [
+        (f", higher than {share}%" if up else f", lower than {share}%")
+        + " of training sessions"
+        if share > 0
+        else ", as in most training sessions"
+        for up, share in zip(higher, percent, strict=True)
+    ]
