@@ -1,0 +1,1 @@
+"""The monitoring pipeline: realised performance once outcomes arrive."""
