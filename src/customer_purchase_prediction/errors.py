@@ -45,3 +45,7 @@ class ExplanationError(PurchasePredictionError, ValueError):
 
 class DriftAlertError(PurchasePredictionError):
     """A scored batch drifted as far as ``monitoring.fail_on`` says fails the run."""
+
+
+class TargetingError(PurchasePredictionError, ValueError):
+    """A contact-list limit (``max_contacts``, ``budget``) is not a valid value."""

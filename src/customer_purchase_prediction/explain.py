@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 
 from customer_purchase_prediction.candidates import registry
 from customer_purchase_prediction.columns import (
@@ -59,6 +60,19 @@ NO_PROFILE = (
     "before explanations existed), so reasons do not compare values with the "
     "training sessions; retrain with kedro run to get the comparison"
 )
+
+
+class InferenceParams(BaseModel):
+    """Knobs of batch scoring (``inference:``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    explain: bool = Field(
+        False,
+        strict=True,
+        description="Add reason_1..reason_3 (the reasons behind each score, in "
+        "business words) to every prediction.",
+    )
 
 
 @dataclass(frozen=True)
@@ -120,6 +134,14 @@ def explain_columns(
     gives), as ``explain`` does for a frame."""
     features = model.features
     matrix = features.transform_columns(columns)
+    if not len(matrix):
+        empty = np.zeros(0)
+        return Explanation(
+            np.zeros((0, len(FEATURE_COLUMNS))),
+            empty,
+            empty,
+            np.full((0, MAX_REASONS), None, dtype=object),
+        )
     if probability is None:
         probability = model.predict_proba_matrix(matrix)
     per_column = model_contributions(model, matrix, probability)
