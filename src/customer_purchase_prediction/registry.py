@@ -276,8 +276,19 @@ class ModelRegistry:
         found = self._call(
             lambda: self.client.search_model_versions(f"name='{MODEL_NAME}'")
         )
+        if not found:
+            return []
+        # A search leaves a version's aliases out; the registered model has them.
+        aliases: dict[str, list[str]] = {}
+        model = self._call(lambda: self.client.get_registered_model(MODEL_NAME))
+        for alias, version in dict(getattr(model, "aliases", None) or {}).items():
+            aliases.setdefault(str(version), []).append(alias)
         return sorted(
-            (self._entry(version) for version in found), key=lambda m: int(m.version)
+            (
+                self._entry(v, tuple(sorted(aliases.get(str(v.version), []))))
+                for v in found
+            ),
+            key=lambda m: int(m.version),
         )
 
     def by_alias(self, alias: str) -> RegisteredModel | None:
@@ -360,13 +371,15 @@ class ModelRegistry:
             lambda: self.client.set_registered_model_alias(MODEL_NAME, alias, version)
         )
 
-    def _entry(self, version: Any) -> RegisteredModel:
+    def _entry(
+        self, version: Any, aliases: tuple[str, ...] | None = None
+    ) -> RegisteredModel:
         tags = dict(version.tags or {})
         return RegisteredModel(
             version=str(version.version),
             kedro_version=tags.get(KEDRO_VERSION_TAG, ""),
             sha256=tags.get(SHA256_TAG, ""),
-            aliases=tuple(version.aliases or ()),
+            aliases=tuple(version.aliases or ()) if aliases is None else aliases,
             source=version.source,
             run_id=version.run_id,
             tags=tags,
