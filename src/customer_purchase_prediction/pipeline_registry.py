@@ -5,8 +5,9 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-# Scoring runs on demand (``kedro run --pipelines=inference``), never as training.
-NOT_TRAINING = frozenset({"inference"})
+# Scoring and monitoring run on demand (``kedro run --pipelines=inference``,
+# ``--pipelines=monitoring``), never as training.
+NOT_TRAINING = frozenset({"inference", "monitoring"})
 
 
 def register_pipelines() -> dict[str, Pipeline]:

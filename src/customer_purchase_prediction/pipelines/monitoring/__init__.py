@@ -1,1 +1,5 @@
-"""The monitoring pipeline: realised performance once outcomes arrive."""
+"""Outcomes that arrived later + past predictions in; realised performance out."""
+
+from customer_purchase_prediction.pipelines.monitoring.pipeline import create_pipeline
+
+__all__ = ["create_pipeline"]
