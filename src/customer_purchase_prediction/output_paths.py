@@ -24,14 +24,29 @@ from kedro.io.core import get_protocol_and_path
 from customer_purchase_prediction.atomic import check_writable
 from customer_purchase_prediction.errors import OutputPathError
 
-Sibling = Literal["rejected", "summary"]
-SIBLINGS: tuple[Sibling, ...] = ("rejected", "summary")
+Sibling = Literal["rejected", "summary", "drift", "drift_page", "contact_list"]
+SIBLINGS: tuple[Sibling, ...] = (
+    "rejected",
+    "summary",
+    "drift",
+    "drift_page",
+    "contact_list",
+)
 SUMMARY_EXTENSION = ".json"
+# Each sibling's name suffix and extension (None: the output's own extension).
+SIBLING_FILES: dict[str, tuple[str, str | None]] = {
+    "rejected": ("rejected", None),
+    "summary": ("summary", SUMMARY_EXTENSION),
+    "drift": ("drift", ".json"),  # the drift report (drift.py)
+    "drift_page": ("drift", ".html"),  # and its HTML page
+    "contact_list": ("contact_list", None),  # the contact list (targeting.py)
+}
 RESOLVER = "beside_output"
 
 
 def sibling_path(output: str | os.PathLike[str], kind: Sibling) -> str:
-    """``<dir>/<name>_rejected.<ext>`` or ``<dir>/<name>_summary.json`` of ``output``.
+    """``<dir>/<name>_rejected.<ext>``, ``<dir>/<name>_summary.json``,
+    ``<name>_drift.json`` or ``<name>_drift.html`` of ``output``.
 
     Works on the text of the path, so a remote (``s3://...``) or relative path
     keeps its form; a trailing separator (a partitioned folder) is ignored.
@@ -43,8 +58,8 @@ def sibling_path(output: str | os.PathLike[str], kind: Sibling) -> str:
     text = text.rstrip(separators) or text
     cut = max(text.rfind(separator) for separator in separators) + 1
     folder, name = text[:cut], PurePosixPath(text[cut:])
-    extension = name.suffix if kind == "rejected" else SUMMARY_EXTENSION
-    return f"{folder}{name.stem}_{kind}{extension}"
+    suffix, extension = SIBLING_FILES[kind]
+    return f"{folder}{name.stem}_{suffix}{extension or name.suffix}"
 
 
 def beside_output(kind: Sibling, output: Any, default: str) -> str:
