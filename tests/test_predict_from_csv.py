@@ -58,7 +58,13 @@ def test_predictions_rejects_and_summary_are_written_beside_each_other(
         scored, rejects, {"source": str(sessions_csv), "rows_in": 150}, predictor.model
     )
     run_id = summary.pop("run_id")
+    contacts = summary.pop("contact_list")
+    summary.pop("drift", None)  # the drift report's summary, tested with it
     assert summary == json.loads(json.dumps(expected))
+    # The contact list goes beside too, with every customer worth contacting.
+    listed = read(folder / f"scores_contact_list{suffix}")
+    assert len(listed) == contacts["listed"] > 0
+    assert set(listed["run_id"]) == {run_id}
     assert stray_temporaries(folder) == []
     # One run id marks the three files; the next call is another run.
     assert set(read(out)["run_id"]) == {run_id}

@@ -26,6 +26,7 @@ import pandas as pd
 from kedro.config import OmegaConfigLoader
 from kedro.io import Version
 from kedro.io.core import generate_timestamp
+from pydantic import ValidationError
 
 from customer_purchase_prediction.artifact import (
     MODEL_DATASET,
@@ -33,6 +34,7 @@ from customer_purchase_prediction.artifact import (
     load_artifact_file,
 )
 from customer_purchase_prediction.atomic import write_text
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.columns import (
     ID_COLUMN,
     SESSION_COLUMNS,
@@ -46,7 +48,17 @@ from customer_purchase_prediction.datasets import (
     TableDataset,
     load_unwrapped,
 )
-from customer_purchase_prediction.errors import InvalidRecordError, ModelNotFoundError
+from customer_purchase_prediction.drift import MonitoringParams
+from customer_purchase_prediction.errors import (
+    InvalidRecordError,
+    ModelNotFoundError,
+    TargetingError,
+)
+from customer_purchase_prediction.explain import (
+    REASON_COLUMNS,
+    explain,
+    explain_columns,
+)
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.output_paths import (
     CATALOG_RESOLVERS,
@@ -54,11 +66,13 @@ from customer_purchase_prediction.output_paths import (
     sibling_path,
 )
 from customer_purchase_prediction.pipelines.inference.nodes import (
+    build_contact_list,
     publish_outputs,
     rank_predictions,
     score_sessions,
     summarise_inference,
 )
+from customer_purchase_prediction.pipelines.monitoring.nodes import report_drift
 from customer_purchase_prediction.records import (
     CONTRACT_KEYS,
     Record,
@@ -72,6 +86,17 @@ from customer_purchase_prediction.records import (
     records_frame,
     source_of,
     with_all_columns,
+)
+from customer_purchase_prediction.registry import (
+    ALIAS,
+    KEDRO_VERSION,
+    ModelReference,
+    RegistryCurrentModel,
+    existing_registry,
+)
+from customer_purchase_prediction.targeting import (
+    TargetingParams,
+    contact_list,
 )
 from customer_purchase_prediction.values import (
     writable_column,
@@ -88,21 +113,27 @@ class BatchPrediction(NamedTuple):
 
 
 class FileOutputs(NamedTuple):
-    """Where ``predict_from_csv`` writes: predictions, rejects beside, summary."""
+    """Where ``predict_from_csv`` writes: predictions, rejects beside, summary,
+    and the drift report and its page."""
 
     predictions: str
     rejects: str
     summary: str
+    drift: str
+    drift_page: str
+    contact_list: str
 
 
 class PurchasePredictor:
     """Scores sessions with a trained ``PurchaseModel``.
 
     Args:
-        model: A ``PurchaseModel``, a path to an artifact file, or ``None`` for the
-            project's ``purchase_model`` catalog entry.
-        version: With ``model=None``: the Kedro version to load (as given to
-            ``--load-versions``); the recorded current model when omitted.
+        model: A ``PurchaseModel``, a path to an artifact file, a registered
+            version of the project's model (``"models:/purchase-model/3"``,
+            ``"3"``, an alias such as ``"champion"``, or a Kedro version), or
+            ``None`` for the current model: the registry's champion.
+        version: With ``model=None``: the same references as ``model`` (a Kedro
+            version, as given to ``--load-versions``, or a registry version).
         project_path: The Kedro project to load from; found from the working
             directory or this package's location when omitted.
         sha256: With a path: the SHA-256 the file must have. A file inside a
@@ -124,6 +155,8 @@ class PurchasePredictor:
     ) -> None:
         if isinstance(model, PurchaseModel):
             self.model = model
+        elif isinstance(model, str) and is_model_reference(model):
+            self.model = _load_from_project(project_root(project_path), model)
         elif model is not None:
             self.model = load_artifact_file(Path(model), expected_sha256=sha256)
         else:
@@ -137,6 +170,7 @@ class PurchasePredictor:
         *,
         return_probabilities: bool = False,
         passthrough: Collection[str] | str = (),
+        explain: bool = False,
     ) -> dict[str, Any] | BatchPrediction:
         """Predict one session (a dict) or a batch (a list of dicts or a DataFrame).
 
@@ -166,6 +200,9 @@ class PurchasePredictor:
                 under their normalised names; in a batch a nested value (a
                 list, a dict) comes back as its JSON text. One name may be
                 given as a string.
+            explain: Add ``reason_1..reason_3``, the reasons behind each
+                score in business words (``explain.py``; ``None`` where a
+                session has fewer). Probabilities are the same either way.
 
         Raises:
             InvalidRecordError: a single record breaks the contract; a key is
@@ -176,14 +213,18 @@ class PurchasePredictor:
         """
         extra = passthrough_names(passthrough)
         if isinstance(data, Mapping):
-            return self._predict_record(data, return_probabilities, extra)
+            return self._predict_record(data, return_probabilities, extra, explain)
         if isinstance(data, pd.DataFrame):
             frame = checked_frame(data, extra)
             return BatchPrediction(
-                *self._predict_frame(frame, return_probabilities, extra)
+                *self._predict_frame(
+                    frame, return_probabilities, extra, explained=explain
+                )
             )
         frame = records_frame(as_records(data), extra)
-        scored, rejects = self._predict_frame(frame, return_probabilities, extra)
+        scored, rejects = self._predict_frame(
+            frame, return_probabilities, extra, explained=explain
+        )
         return BatchPrediction(
             scored.to_dict(orient="records"), rejects.to_dict(orient="records")
         )
@@ -213,24 +254,97 @@ class PurchasePredictor:
         outputs = _file_outputs(csv_path, output_path)
         raw = load_unwrapped(TableDataset(filepath=str(csv_path)))
         result = validate_sessions(raw, labelled=False, source=str(csv_path))
-        ranked = rank_predictions(score_sessions(result.valid, self.model))
+        scored_rows = score_sessions(result.valid, self.model)
+        ranked = rank_predictions(scored_rows)
         scored = ranked
         if not return_probabilities:
             scored = ranked.drop(columns="purchase_probability")
         if outputs is not None:
             read = {"source": str(csv_path), "rows_in": result.rows_in}
-            predictions, rejects, summary = publish_outputs(
+            run_id = generate_timestamp()
+            drift, page = report_drift(
+                result.valid, ranked, result.rejects, read, self.model,
+                MonitoringParams(), run_id,
+            )  # fmt: skip
+            contacts, contacts_summary = build_contact_list(
+                result.valid,
+                scored_rows,
+                self.model,
+                self.business,
+                TargetingParams(),
+            )
+            predictions, rejects, drift, page, contacts, summary = publish_outputs(
                 scored,
                 result.rejects,
                 summarise_inference(ranked, result.rejects, read, self.model),
-                generate_timestamp(),
+                run_id,
+                drift,
+                page,
+                contacts,
+                contacts_summary,
             )
             # As the pipeline publishes: the old summary goes first, the new last.
             Path(outputs.summary).unlink(missing_ok=True)
             TableDataset(filepath=outputs.predictions).save(predictions)
             TableDataset(filepath=outputs.rejects).save(rejects)
+            write_text(outputs.drift, json.dumps(drift, indent=2) + "\n")
+            write_text(outputs.drift_page, page)
+            TableDataset(filepath=outputs.contact_list).save(contacts)
             write_text(outputs.summary, json.dumps(summary, indent=2) + "\n")
         return BatchPrediction(scored, result.rejects)
+
+    def contact_list(
+        self,
+        sessions: Sequence[Record] | pd.DataFrame,
+        max_contacts: int | None = None,
+        budget: float | None = None,
+        *,
+        business: BusinessParams | None = None,
+    ) -> pd.DataFrame:
+        """The customers worth contacting, best expected profit first.
+
+        The rows the inference pipeline's contact list gives for the same
+        sessions (``targeting.py``): ``customer_id``, ``purchase_probability``,
+        ``expected_profit``, ``decile``, ``reason_1..reason_3`` and the input
+        columns. Rows that break the contract are left out, as from scoring.
+
+        Args:
+            sessions: A list of session records or a DataFrame of sessions.
+            max_contacts: At most this many customers (a whole number >= 1).
+            budget: At most as many as this total contact cost pays for.
+            business: Contact cost and conversion value; by default the
+                project's ``business`` parameters (``self.business``).
+
+        Raises:
+            TargetingError: ``max_contacts`` or ``budget`` is not a valid
+                value; the message names it.
+        """
+        try:
+            targeting = TargetingParams(max_contacts=max_contacts, budget=budget)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise TargetingError(
+                f"{error['loc'][0]}: {error['msg']} (got {error['input']!r}); "
+                "max_contacts is a whole number >= 1 and budget a number >= 0, "
+                "or None for no limit"
+            ) from None
+        frame = as_frame(sessions, ())
+        result = validate_sessions(
+            with_all_columns(frame), labelled=False, allow_empty=True
+        )
+        scored = self.model.score(result.valid) if len(result.valid) else empty_scores()
+        return contact_list(
+            result.valid, scored, self.model, business or self.business, targeting
+        )
+
+    @property
+    def business(self) -> BusinessParams:
+        """The ``business`` parameters of the project (defaults outside one)."""
+        if self._business is None:
+            self._business = _project_business()
+        return self._business
+
+    _business: BusinessParams | None = None
 
     def get_model_info(self) -> dict[str, Any]:
         """What model this is: name, version, threshold, metrics, versions."""
@@ -258,6 +372,9 @@ class PurchasePredictor:
                 )
             },
             "input_columns": list(SESSION_COLUMNS),
+            # The registry's version and aliases (None, [] if not registered).
+            "registry_version": (self.model.artifact or {}).get("registry_version"),
+            "aliases": list((self.model.artifact or {}).get("aliases", [])),
             "artifact": dict(self.model.artifact or {}),
         }
 
@@ -281,7 +398,11 @@ class PurchasePredictor:
         )
 
     def _predict_record(
-        self, record: Record, with_proba: bool, passthrough: tuple[str, ...] = ()
+        self,
+        record: Record,
+        with_proba: bool,
+        passthrough: tuple[str, ...] = (),
+        explained: bool = False,
     ) -> dict[str, Any]:
         if not record.keys() <= CONTRACT_KEYS:  # the usual record skips this
             record = normalised_record(record, passthrough, "the record")
@@ -298,6 +419,9 @@ class PurchasePredictor:
             "purchase_probability": float(proba[0]),
             "prediction_confidence": str(confidence[0]),
         }
+        if explained:
+            reasons = explain_columns(self.model, typed, probability=proba).reasons
+            result.update(zip(REASON_COLUMNS, reasons[0].tolist(), strict=True))
         if not with_proba:
             del result["purchase_probability"]
         for name in passthrough:
@@ -312,11 +436,16 @@ class PurchasePredictor:
         passthrough: tuple[str, ...] = (),
         *,
         source: str = "the DataFrame",
+        explained: bool = False,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         result = validate_sessions(
             with_all_columns(frame), labelled=False, source=source, allow_empty=True
         )
         scored = self.model.score(result.valid) if len(result.valid) else empty_scores()
+        if explained:
+            probability = scored["purchase_probability"].to_numpy()
+            reasons = explain(self.model, result.valid, probability=probability)
+            scored = pd.concat([scored, reasons.frame()], axis=1)
         if not with_proba:
             scored = scored.drop(columns="purchase_probability")
         carried = [name for name in passthrough if name in frame.columns]
@@ -343,24 +472,63 @@ def _file_outputs(
         return None
     output = os.fspath(output_path)
     outputs = FileOutputs(
-        output, sibling_path(output, "rejected"), sibling_path(output, "summary")
+        output,
+        sibling_path(output, "rejected"),
+        sibling_path(output, "summary"),
+        sibling_path(output, "drift"),
+        sibling_path(output, "drift_page"),
+        sibling_path(output, "contact_list"),
     )
-    labels = ("output_path", "the rejects file", "the summary file")
+    labels = (
+        "output_path",
+        "the rejects file",
+        "the summary file",
+        "the drift report",
+        "the drift page",
+        "the contact list",
+    )
     check_paths(
         {"csv_path": os.fspath(csv_path)}, dict(zip(labels, outputs, strict=True))
     )
     return outputs
 
 
-def _load_from_project(root: Path, version: str | None) -> PurchaseModel:
-    """The project's model: ``version``, else the recorded current one."""
-    return load_unwrapped(project_model_dataset(root, version))
+def _project_business() -> BusinessParams:
+    """The project's ``business`` parameters, or the defaults outside a project."""
+    try:
+        root = project_root(None)
+    except ModelNotFoundError:
+        return BusinessParams()
+    parameters = OmegaConfigLoader(
+        conf_source=str(root / "conf"), base_env="base", default_run_env="local"
+    )["parameters"]
+    return BusinessParams.model_validate(parameters.get("business") or {})
+
+
+def _load_from_project(root: Path, reference: str | None) -> PurchaseModel:
+    """The project's model: ``reference``, else the current one (the champion)."""
+    return load_unwrapped(project_model_dataset(root, model=reference))
+
+
+def is_model_reference(text: str) -> bool:
+    """Whether ``text`` names a registered or Kedro version, not a file."""
+    reference = ModelReference.parse(text) if text.startswith("models:/") else None
+    if reference is not None:
+        return True
+    if Path(text).exists():
+        return False
+    return bool(text.isdigit() or KEDRO_VERSION.match(text) or ALIAS.match(text))
 
 
 def project_model_dataset(
-    root: str | Path, version: str | None = None
+    root: str | Path, version: str | None = None, *, model: str | None = None
 ) -> ModelArtifactDataset:
-    """The project's ``purchase_model`` dataset, as its ``conf/base`` declares it."""
+    """The project's ``purchase_model`` dataset, as its ``conf/base`` declares it.
+
+    Its current model is the registry's champion when the project has a
+    tracking store (``tracking.py``), else the manifest's record. ``version``
+    is a Kedro version to load; ``model`` any reference (``is_model_reference``).
+    """
     root = Path(root)
     catalog = OmegaConfigLoader(
         conf_source=str(root / "conf"),
@@ -370,11 +538,16 @@ def project_model_dataset(
     )["catalog"]
     entry = catalog[MODEL_DATASET]
     manifest = entry.get("manifest")
-    return ModelArtifactDataset(
+    dataset = ModelArtifactDataset(
         filepath=str(root / entry["filepath"]),
         manifest=str(root / manifest) if manifest else None,
         version=Version(version, None),
+        model=model,
     )
+    registry = existing_registry(root)
+    if registry is not None:
+        dataset.use_current_source(RegistryCurrentModel(registry, dataset.manifest))
+    return dataset
 
 
 def project_root(project_path: str | Path | None) -> Path:

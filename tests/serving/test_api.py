@@ -27,6 +27,8 @@ from customer_purchase_prediction.columns import (
 )
 from customer_purchase_prediction.contract import validate_sessions
 from customer_purchase_prediction.errors import InvalidRecordError
+from customer_purchase_prediction.explain import MAX_REASONS, REASON_COLUMNS
+from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.pipelines.inference.nodes import score_sessions
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.serving import create_app, routes
@@ -256,22 +258,78 @@ def test_a_body_that_is_not_text_is_a_documented_400(
     assert "400" in openapi["paths"]["/v1/predict"]["post"]["responses"]
 
 
-def test_explanations_are_501_and_documented(
-    client: TestClient, openapi: dict[str, Any]
+def test_explain_adds_the_predictors_reasons_and_changes_no_probability(
+    client: TestClient, predictor: PurchasePredictor
 ) -> None:
-    for path, body in (
-        ("/v1/predict", example_record()),
-        ("/v1/predict/batch", {"sessions": [example_record()]}),
+    record = example_record()
+    plain = client.post("/v1/predict", json=record).json()
+    assert "reasons" not in plain
+    explained = client.post("/v1/predict?explain=true", json=record).json()
+    expected = predictor.predict(record, return_probabilities=True, explain=True)
+    assert explained["purchase_probability"] == plain["purchase_probability"]
+    assert explained["reasons"] == [
+        expected[name] for name in REASON_COLUMNS if expected[name] is not None
+    ]
+    assert 1 <= len(explained["reasons"]) <= MAX_REASONS
+    assert {k: v for k, v in explained.items() if k != "reasons"} == plain
+
+
+def test_a_batch_is_explained_row_by_row(
+    client: TestClient, predictor: PurchasePredictor
+) -> None:
+    raw, _ = generate_sessions(20, seed=4, labelled=False, messy_fraction=0.0)
+    sessions = json.loads(raw.to_json(orient="records"))
+    sessions[3][TIME_SPENT] = -1  # a reject, still answered beside the rest
+    plain = client.post("/v1/predict/batch", json={"sessions": sessions}).json()
+    answer = client.post(
+        "/v1/predict/batch?explain=true", json={"sessions": sessions}
+    ).json()
+    assert len(answer["rejects"]) == 1
+    assert all("reasons" not in p for p in plain["predictions"])
+    for alone, scored, before in zip(
+        [s for i, s in enumerate(sessions) if i != 3],
+        answer["predictions"],
+        plain["predictions"],
+        strict=True,
     ):
-        response = client.post(f"{path}?explain=true", json=body)
-        assert response.status_code == 501
-        assert response.json() == {
-            "detail": [{"field": "explain", "value": True, "rule": NOT_EXPLAINED}]
-        }
-        operation = openapi["paths"][path]["post"]
-        assert "501" in operation["responses"]
-        assert any(p["name"] == "explain" for p in operation["parameters"])
-    assert NOT_EXPLAINED.startswith("explanations are not available yet")
+        single = client.post("/v1/predict?explain=true", json=alone).json()
+        assert scored == single  # the same reasons and bits as one session alone
+        assert scored["purchase_probability"] == before["purchase_probability"]
+
+
+def test_a_model_that_cannot_explain_is_a_documented_501(
+    predictor: PurchasePredictor, openapi: dict[str, Any]
+) -> None:
+    model = predictor.model
+    opaque = PurchaseModel(
+        model.pipeline,
+        threshold=model.threshold,
+        confidence_margins=model.confidence_margins,
+        metadata={**model.metadata, "model_name": "unexplained"},
+    )
+    app = create_app(PurchasePredictor(opaque), settings=ServiceSettings())
+    with TestClient(app) as opaque_client:
+        for path, body in (
+            ("/v1/predict", example_record()),
+            ("/v1/predict/batch", {"sessions": [example_record()]}),
+        ):
+            assert opaque_client.post(path, json=body).status_code == 200
+            response = opaque_client.post(f"{path}?explain=true", json=body)
+            assert response.status_code == 501
+            assert response.json() == {
+                "detail": [{"field": "explain", "value": True, "rule": NOT_EXPLAINED}]
+            }
+            operation = openapi["paths"][path]["post"]
+            assert "501" in operation["responses"]
+            assert any(p["name"] == "explain" for p in operation["parameters"])
+
+
+def test_the_schema_publishes_the_reasons(openapi: dict[str, Any]) -> None:
+    reasons = openapi["components"]["schemas"]["Prediction"]["properties"]["reasons"]
+    array = next(kind for kind in reasons["anyOf"] if kind.get("type") == "array")
+    assert array["items"] == {"type": "string"}
+    assert array["maxItems"] == MAX_REASONS
+    assert "reasons" not in openapi["components"]["schemas"]["Prediction"]["required"]
 
 
 def test_a_bad_query_parameter_is_named(client: TestClient) -> None:

@@ -21,7 +21,8 @@ from customer_purchase_prediction.columns import (
     contract_table,
 )
 from customer_purchase_prediction.contract import check_columns, count_reject_rules
-from customer_purchase_prediction.errors import InvalidRecordError
+from customer_purchase_prediction.errors import ExplanationError, InvalidRecordError
+from customer_purchase_prediction.explain import REASON_COLUMNS
 from customer_purchase_prediction.records import one_value, with_exact_ids
 from customer_purchase_prediction.serving.errors import (
     APIError,
@@ -45,8 +46,8 @@ __all__ = ["install_api", "router"]
 router = APIRouter()
 
 NOT_EXPLAINED = (
-    "explanations are not available yet: per-customer reasons come with a later "
-    "release; ask without explain=true for the prediction"
+    "the served model cannot explain its scores: its candidate declares no "
+    "contributions; ask without explain=true for the prediction"
 )
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
@@ -69,7 +70,8 @@ _RULES = (
 _EXPLAIN = Query(
     False,
     description=(
-        "Add the reasons behind each prediction. Not available yet: answered with 501."
+        "Add the reasons behind each prediction (reasons: up to three, in business "
+        "words); the probability is the same either way."
     ),
 )
 
@@ -102,6 +104,7 @@ def model_info(request: Request) -> dict[str, Any]:
 @router.post(
     "/v1/predict",
     response_model=Prediction,
+    response_model_exclude_unset=True,
     responses=_ERRORS,
     description=f"One session in, one prediction out.\n\n{_RULES}",
 )
@@ -109,21 +112,25 @@ async def predict(
     request: Request, session: Session, explain: bool = _EXPLAIN
 ) -> dict[str, Any]:
     """Score one session."""
-    _refuse_explain(explain)
     record = session.model_dump()
     try:
-        result = request.app.state.predictor.predict(record, return_probabilities=True)
+        result = request.app.state.predictor.predict(
+            record, return_probabilities=True, explain=explain
+        )
+    except ExplanationError as exc:
+        raise _not_explained() from exc
     except InvalidRecordError as exc:
         details, rules = contract_problems(record, str(exc))
         record_scores(request.app, [], rules)
         raise APIError(422, details) from exc
     record_scores(request.app, [result["purchase_probability"]], {})
-    return result
+    return with_reasons(result) if explain else result
 
 
 @router.post(
     "/v1/predict/batch",
     response_model=BatchResponse,
+    response_model_exclude_unset=True,
     responses=_ERRORS,
     description=(
         "Sessions in, a prediction or a reject for each out, in input order: "
@@ -137,7 +144,6 @@ def predict_batch(
     request: Request, batch: BatchRequest, explain: bool = _EXPLAIN
 ) -> dict[str, Any]:
     """Score a batch of sessions."""
-    _refuse_explain(explain)
     limit = request.app.state.settings.max_batch
     if len(batch.sessions) > limit:
         raise APIError(
@@ -154,10 +160,15 @@ def predict_batch(
             ],
         )
     records = [session.model_dump() for session in batch.sessions]
-    scored, rejected = request.app.state.predictor.predict(
-        sessions_frame(records), return_probabilities=True
-    )
+    try:
+        scored, rejected = request.app.state.predictor.predict(
+            sessions_frame(records), return_probabilities=True, explain=explain
+        )
+    except ExplanationError as exc:
+        raise _not_explained() from exc
     predictions = scored.to_dict(orient="records")
+    if explain:
+        predictions = [with_reasons(prediction) for prediction in predictions]
     rejects = rejected.to_dict(orient="records")
     # A reject carries the session as it was sent (the frame's copy may have
     # turned 1 into 1.0), with the contract's source_row, rule and reason.
@@ -186,11 +197,15 @@ def sessions_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return with_exact_ids(frame, records)
 
 
-def _refuse_explain(explain: bool) -> None:
-    if explain:
-        raise APIError(
-            501, [ErrorDetail(field="explain", value=True, rule=NOT_EXPLAINED)]
-        )
+def with_reasons(prediction: Mapping[str, Any]) -> dict[str, Any]:
+    """A prediction with its ``reason_1..reason_3`` as one list, ``reasons``."""
+    answer = {k: v for k, v in prediction.items() if k not in REASON_COLUMNS}
+    reasons = (prediction.get(name) for name in REASON_COLUMNS)
+    return {**answer, "reasons": [text for text in reasons if isinstance(text, str)]}
+
+
+def _not_explained() -> APIError:
+    return APIError(501, [ErrorDetail(field="explain", value=True, rule=NOT_EXPLAINED)])
 
 
 def contract_problems(

@@ -40,6 +40,7 @@ from customer_purchase_prediction.columns import (
     Column,
     example_record,
 )
+from customer_purchase_prediction.explain import MAX_REASONS, RAISES
 from customer_purchase_prediction.model import CONFIDENCE_LEVELS
 from customer_purchase_prediction.values import (
     MAX_EXACT_INTEGER,
@@ -235,6 +236,16 @@ class Prediction(BaseModel):
     prediction_confidence: Literal[CONFIDENCE_LEVELS] = Field(  # type: ignore[valid-type]
         description="How far the probability is from the threshold."
     )
+    reasons: list[str] | None = Field(
+        None,
+        max_length=MAX_REASONS,
+        description=(
+            f"With ?explain=true: up to {MAX_REASONS} reasons behind the score, "
+            "the largest effect first, in business words (the input, its value "
+            "against the training sessions, and whether it raises or lowers the "
+            "chance). Absent without explain."
+        ),
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -244,6 +255,10 @@ class Prediction(BaseModel):
                     "purchase_prediction": 1,
                     "purchase_probability": 0.78,
                     "prediction_confidence": "high",
+                    "reasons": [
+                        f"basket value 250.00, higher than 95% of training "
+                        f"sessions, {RAISES}"
+                    ],
                 }
             ]
         }

@@ -28,7 +28,7 @@ ROWS = 250_000
 
 def _outputs_agree(folder: Path) -> str | None:
     """The run id the summary and the files share ("unfinished" without a summary)."""
-    names = ("purchase_predictions.csv", "rejected_sessions.csv")
+    names = ("purchase_predictions.csv", "rejected_sessions.csv", "contact_list.csv")
     summary_file = folder / "inference_summary.json"
     if not summary_file.exists():
         # Killed between two saves of the last step: no summary claims anything.
@@ -42,6 +42,9 @@ def _outputs_agree(folder: Path) -> str | None:
     assert len(rejects) == summary["rows"]["rejected"]
     assert set(predictions["run_id"]) <= {summary["run_id"]}
     assert set(rejects["run_id"]) <= {summary["run_id"]}
+    contacts = pd.read_csv(folder / names[2], dtype=str)
+    assert len(contacts) == summary["contact_list"]["listed"]
+    assert set(contacts["run_id"]) <= {summary["run_id"]}
     return str(summary["run_id"])
 
 

@@ -12,13 +12,31 @@ from kedro.runner import SequentialRunner
 
 from customer_purchase_prediction import PurchasePredictor
 from customer_purchase_prediction.atomic_datasets import JSONDataset
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.datasets import TableDataset
-from customer_purchase_prediction.errors import ModelNotFoundError
+from customer_purchase_prediction.drift import MonitoringParams
+from customer_purchase_prediction.errors import ModelNotFoundError, RunParameterError
+from customer_purchase_prediction.explain import REASON_COLUMNS, InferenceParams
 from customer_purchase_prediction.pipelines.inference import create_pipeline
 from customer_purchase_prediction.synthetic import generate_sessions
+from customer_purchase_prediction.targeting import CONTACT_COLUMNS, TargetingParams
 from tests.conftest import run_project
 
+
+def parameters(
+    *, explain: bool = False, **targeting: object
+) -> dict[str, MemoryDataset]:
+    """The typed parameters the inference nodes read, as the catalog gives them."""
+    return {
+        "params:inference": MemoryDataset(InferenceParams(explain=explain)),
+        "params:business": MemoryDataset(BusinessParams()),
+        "params:targeting": MemoryDataset(TargetingParams(**targeting)),
+        "params:monitoring": MemoryDataset(MonitoringParams()),
+    }
+
+
 PREDICTIONS = "data/07_model_output/purchase_predictions.csv"
+CONTACTS = "data/07_model_output/contact_list.csv"
 REJECTS = "data/07_model_output/rejected_sessions.csv"
 SUMMARY = "data/07_model_output/inference_summary.json"
 
@@ -40,6 +58,7 @@ def test_runner_slice_scores_ranks_and_summarises(trained_model: object) -> None
             "purchase_model": MemoryDataset(trained_model, copy_mode="assign"),
             "purchase_predictions": MemoryDataset(),
             "run_id": MemoryDataset("2026-12-01T00.00.00.000Z"),
+            **parameters(),
         }
     )
     SequentialRunner().run(create_pipeline(), catalog)
@@ -75,6 +94,7 @@ def test_a_run_that_fails_after_validation_writes_nothing(
         "purchase_predictions": tmp_path / "out.csv",
         "rejected_new_sessions": tmp_path / "out_rejected.csv",
         "inference_summary": tmp_path / "out_summary.json",
+        "contact_list": tmp_path / "out_contact_list.csv",
     }
 
     def catalog(model: object, run_id: str) -> DataCatalog:
@@ -91,6 +111,7 @@ def test_a_run_that_fails_after_validation_writes_nothing(
                     filepath=str(files["inference_summary"])
                 ),
                 "run_id": MemoryDataset(run_id),
+                **parameters(),
                 **outputs,
             }
         )
@@ -101,6 +122,70 @@ def test_a_run_that_fails_after_validation_writes_nothing(
         SequentialRunner().run(create_pipeline(), catalog(_BrokenModel(), "second"))
     # Not even the rejects, which were known before scoring failed.
     assert {name: path.read_bytes() for name, path in files.items()} == before
+
+
+def run_slice(model: object, sessions: pd.DataFrame, **params: object) -> DataCatalog:
+    catalog = DataCatalog(
+        {
+            "new_sessions": MemoryDataset(sessions),
+            "purchase_model": MemoryDataset(model, copy_mode="assign"),
+            "run_id": MemoryDataset("the-run"),
+            **parameters(**params),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    return catalog
+
+
+def test_the_run_writes_a_limited_contact_list_with_reasons(
+    trained_model: object,
+) -> None:
+    raw, _ = generate_sessions(300, seed=8, labelled=False)
+    catalog = run_slice(trained_model, raw, max_contacts=12)
+    contacts = catalog.load("contact_list")
+    summary = catalog.load("inference_summary")
+    assert list(contacts.columns) == [*CONTACT_COLUMNS, "run_id"]
+    assert len(contacts) == 12
+    assert set(contacts["run_id"]) == {"the-run"}
+    assert contacts["reason_1"].notna().all()
+    assert contacts["expected_profit"].is_monotonic_decreasing
+    # The contact list's probabilities are the predictions', to the bit.
+    predictions = catalog.load("purchase_predictions").set_index("customer_id")
+    assert (
+        contacts["purchase_probability"].to_numpy()
+        == predictions.loc[contacts["customer_id"], "purchase_probability"].to_numpy()
+    ).all()
+    assert summary["contact_list"]["listed"] == 12
+    assert summary["contact_list"]["expected_conversions"] == round(
+        contacts["purchase_probability"].sum(), 4
+    )
+    assert summary["contact_list"]["expected_profit"] == round(
+        contacts["expected_profit"].sum(), 2
+    )
+    # Predictions carry no reasons unless asked.
+    assert not set(REASON_COLUMNS) & set(predictions.columns)
+
+
+def test_explain_adds_reasons_to_every_prediction_and_changes_no_probability(
+    trained_model: object,
+) -> None:
+    raw, _ = generate_sessions(200, seed=9, labelled=False)
+    plain = run_slice(trained_model, raw).load("purchase_predictions")
+    explained = run_slice(trained_model, raw, explain=True)
+    predictions = explained.load("purchase_predictions")
+    assert list(predictions.columns) == [
+        *plain.columns.drop("run_id"),
+        *REASON_COLUMNS,
+        "run_id",
+    ]
+    assert predictions[list(REASON_COLUMNS)].notna().all(axis=None)  # three each
+    pd.testing.assert_frame_equal(predictions[plain.columns], plain, check_exact=True)
+    # The contact list has the same reasons as the predictions of its customers.
+    contacts = explained.load("contact_list").set_index("customer_id")
+    reasons = predictions.set_index("customer_id").loc[contacts.index]
+    pd.testing.assert_frame_equal(
+        contacts[list(REASON_COLUMNS)], reasons[list(REASON_COLUMNS)]
+    )
 
 
 @pytest.fixture
@@ -163,6 +248,53 @@ def test_paths_come_from_runtime_params_in_either_format(
     assert summary["source"] == str(given)
     assert len(scored) == summary["rows"]["scored"]
     assert out.with_name(f"out_rejected{suffix}").exists()
+    contacts = out.with_name(f"out_contact_list{suffix}")
+    listed = (
+        pd.read_parquet(contacts) if suffix == ".parquet" else pd.read_csv(contacts)
+    )
+    assert len(listed) == summary["contact_list"]["listed"]
+
+
+@pytest.mark.slow
+def test_max_contacts_50_writes_a_50_row_contact_list_with_reasons(
+    in_project: Path,
+) -> None:
+    run_project(
+        in_project,
+        pipeline="inference",
+        params={"targeting": {"max_contacts": 50}, "inference": {"explain": True}},
+    )
+    contacts = pd.read_csv(CONTACTS)
+    predictions = pd.read_csv(PREDICTIONS)
+    summary = json.loads(Path(SUMMARY).read_text())
+    assert len(contacts) == 50 == summary["contact_list"]["listed"]
+    assert contacts["reason_1"].notna().all()
+    assert set(contacts["run_id"]) == {summary["run_id"]}
+    # Three reasons for every prediction; every path gives the same bits.
+    assert predictions[list(REASON_COLUMNS)].notna().all(axis=None)
+    predictor = PurchasePredictor(project_path=in_project)
+    api = predictor.contact_list(
+        pd.read_csv("data/01_raw/new_sessions.csv", dtype=str), max_contacts=50
+    )
+    assert api["customer_id"].tolist() == contacts["customer_id"].tolist()
+    assert (api["purchase_probability"] == contacts["purchase_probability"]).all()
+    assert api["reason_1"].tolist() == contacts["reason_1"].tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("targeting", "key"),
+    [
+        ({"max_contacts": 0}, "targeting.max_contacts"),
+        ({"max_contacts": 2.5}, "targeting.max_contacts"),
+        ({"budget": -10}, "targeting.budget"),
+    ],
+)
+def test_bad_targeting_values_stop_the_run_naming_the_key(
+    in_project: Path, targeting: dict[str, float], key: str
+) -> None:
+    with pytest.raises(RunParameterError, match=key):
+        run_project(in_project, pipeline="inference", params={"targeting": targeting})
 
 
 @pytest.mark.slow

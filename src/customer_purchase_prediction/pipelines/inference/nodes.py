@@ -8,12 +8,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.contract import (
     ID_COLUMN,
     count_reject_rules,
     validate_sessions,
 )
+from customer_purchase_prediction.drift import summary_of
+from customer_purchase_prediction.explain import InferenceParams, explain
 from customer_purchase_prediction.model import CONFIDENCE_LEVELS, PurchaseModel
+from customer_purchase_prediction.targeting import (
+    TargetingParams,
+    contact_list,
+    contact_summary,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +53,49 @@ def score_sessions(
     return purchase_model.score(sessions)
 
 
+def explain_predictions(
+    scored_sessions: pd.DataFrame,
+    sessions: pd.DataFrame,
+    purchase_model: PurchaseModel,
+    inference: InferenceParams,
+) -> pd.DataFrame:
+    """With ``inference.explain``, each prediction with its reasons
+    (``reason_1..reason_3``); otherwise the predictions as they are."""
+    if not inference.explain:
+        return scored_sessions
+    probability = scored_sessions["purchase_probability"].to_numpy()
+    reasons = explain(purchase_model, sessions, probability=probability).frame()
+    return pd.concat([scored_sessions.reset_index(drop=True), reasons], axis=1)
+
+
+def build_contact_list(
+    sessions: pd.DataFrame,
+    explained_sessions: pd.DataFrame,
+    purchase_model: PurchaseModel,
+    business: BusinessParams,
+    targeting: TargetingParams,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The customers worth contacting, best expected profit first, and what the
+    run summary says of them (``targeting.py``)."""
+    # A Dask run (--env=dask) hands over lazy frames: the list needs them whole.
+    sessions, explained_sessions = (
+        frame.compute() if hasattr(frame, "compute") else frame
+        for frame in (sessions, explained_sessions)
+    )
+    contacts = contact_list(
+        sessions, explained_sessions, purchase_model, business, targeting
+    )
+    summary = contact_summary(contacts, business, targeting)
+    logger.info(
+        "Contact list: %d customers, %.1f expected conversions, expected profit %s%.2f",
+        summary["listed"],
+        summary["expected_conversions"],
+        business.currency,
+        summary["expected_profit"],
+    )
+    return contacts, summary
+
+
 def rank_predictions(scored_sessions: pd.DataFrame) -> pd.DataFrame:
     """Predictions ranked, the most likely buyers first (ties by customer_id)."""
     order = np.lexsort(
@@ -70,6 +121,9 @@ def summarise_inference(
             "name": purchase_model.name,
             "version": purchase_model.version,
             "sha256": (purchase_model.artifact or {}).get("sha256"),
+            # The registry's version and aliases of it, when it came from one.
+            "registry_version": (purchase_model.artifact or {}).get("registry_version"),
+            "aliases": list((purchase_model.artifact or {}).get("aliases", [])),
             "trained_at": purchase_model.metadata.get("trained_at"),
             "threshold": purchase_model.threshold,
         },
@@ -93,15 +147,23 @@ def summarise_inference(
     }
 
 
-def publish_outputs(
+def publish_outputs(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
     ranked_predictions: pd.DataFrame,
     rejected_new_sessions: pd.DataFrame,
     inference_run_summary: dict[str, Any],
     run_id: str,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """A run's predictions, rejects and summary, each marked with the run id.
+    drift_report: dict[str, Any],
+    drift_page: str,
+    contacts: pd.DataFrame,
+    contacts_summary: dict[str, Any],
+) -> tuple[
+    pd.DataFrame, pd.DataFrame, dict[str, Any], str, pd.DataFrame, dict[str, Any]
+]:
+    """A run's predictions, rejects, drift report and page, contact list, and
+    summary, each marked with the run id; the summary carries the batch's drift
+    status and what the contact list holds.
 
-    One node returns all three so that they are written together, at the end,
+    One node returns them all so that they are written together, at the end,
     in this order: a run that fails or is killed earlier writes nothing (the
     previous run's files stay, whole and consistent), and the summary, written
     last, exists only once the files it describes do.
@@ -109,7 +171,15 @@ def publish_outputs(
     return (
         ranked_predictions.assign(**{RUN_ID: run_id}),
         rejected_new_sessions.assign(**{RUN_ID: run_id}),
-        {RUN_ID: run_id, **inference_run_summary},
+        {RUN_ID: run_id, **drift_report},
+        drift_page,
+        contacts.assign(**{RUN_ID: run_id}),
+        {
+            RUN_ID: run_id,
+            **inference_run_summary,
+            "drift": summary_of(drift_report),
+            "contact_list": contacts_summary,
+        },
     )
 
 
