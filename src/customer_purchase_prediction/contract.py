@@ -76,6 +76,7 @@ __all__ = [
     "normalise_name",
     "normalised_names",
     "required_columns",
+    "unique_values",
     "validate_sessions",
 ]
 
@@ -285,6 +286,7 @@ def validate_sessions(
     labelled: bool,
     source: str = "the input",
     allow_empty: bool = False,
+    unique_counts: Mapping[str, pd.Series] | None = None,
 ) -> ValidationResult:
     """Split raw sessions into rows that meet the contract and rejected rows.
 
@@ -294,6 +296,10 @@ def validate_sessions(
         source: What the rows came from, for error messages.
         allow_empty: Whether no rows at all is a valid (empty) result rather
             than a file with no sessions.
+        unique_counts: When ``raw`` is one partition of a larger input, how
+            many rows of the whole input hold each value of a unique column
+            (``unique_values`` of every partition, counted): a value counted
+            more than once is a duplicate even if it appears once in ``raw``.
 
     Returns:
         Valid rows with typed contract columns, and rejected rows with their
@@ -307,7 +313,9 @@ def validate_sessions(
     columns = {
         name: column_values(raw[name]) for name in required_columns(labelled=labelled)
     }
-    typed, problems = check_columns(columns, labelled=labelled)
+    typed, problems = check_columns(
+        columns, labelled=labelled, unique_counts=unique_counts
+    )
     problems.update(unreadable_rows(raw))  # rows a CSV reader could not read as rows
     bad = np.zeros(len(raw), dtype=bool)
     bad[list(problems)] = True
@@ -393,9 +401,17 @@ _LIMITS = {
 
 
 def check_columns(
-    columns: Mapping[str, ArrayLike], *, labelled: bool
+    columns: Mapping[str, ArrayLike],
+    *,
+    labelled: bool,
+    unique_counts: Mapping[str, pd.Series] | None = None,
+    compared: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, np.ndarray], Problems]:
     """Apply the row rules to column arrays of equal length.
+
+    ``unique_counts`` are counts of a unique column's values over a larger
+    input (see ``validate_sessions``); ``compared``, when given, receives the
+    values of each unique column that the duplicate rule compares.
 
     Returns:
         The typed arrays (float for numbers, NaN where missing; for labels int8
@@ -491,11 +507,16 @@ def check_columns(
     typed: dict[str, np.ndarray] = dict(zip(names, numbers, strict=True))
     typed.update(exact)
 
+    present = finite & ~fractional & ~too_large
     for name in _UNIQUE_COLUMNS:
-        row = names.index(name)
-        if len(numbers[row]) > 1:  # one record has no duplicate
-            present = finite[row] & ~fractional[row] & ~too_large[row]
-            _report_duplicates(name, typed[name], present, problems)
+        _check_unique(
+            name,
+            typed[name],
+            present[names.index(name)],
+            problems,
+            (unique_counts or {}).get(name),
+            compared,
+        )
 
     for name, allowed in ALLOWED_LABELS.items():
         raw = columns[name]
@@ -534,20 +555,44 @@ def check_columns(
     return typed, problems
 
 
+def _check_unique(
+    name: str,
+    values: np.ndarray,
+    present: np.ndarray,
+    problems: Problems,
+    counts: pd.Series | None,
+    compared: dict[str, np.ndarray] | None,
+) -> None:
+    # One record has no duplicate, unless it is part of a larger input.
+    if len(values) > 1 or counts is not None or compared is not None:
+        if compared is not None:
+            compared[name] = values[present]
+        _report_duplicates(name, values, present, problems, counts)
+
+
 def _report_duplicates(
-    name: str, values: np.ndarray, present: np.ndarray, problems: Problems
+    name: str,
+    values: np.ndarray,
+    present: np.ndarray,
+    problems: Problems,
+    total: pd.Series | None = None,
 ) -> None:
     """Reject every row whose value of ``name`` appears more than once in the file.
 
     Only ``present`` values are compared (finite, whole, in range): a missing or
-    unreadable value is already a reject of its own.
+    unreadable value is already a reject of its own. ``total``, when given,
+    counts each value over the whole input of which these rows are a part.
     """
     positions = np.flatnonzero(present)
     compared = values[positions]
-    duplicated = positions[pd.Series(compared).duplicated(keep=False).to_numpy()]
+    if total is None:
+        duplicated = positions[pd.Series(compared).duplicated(keep=False).to_numpy()]
+    else:
+        seen = total.reindex(compared).fillna(1).to_numpy()
+        duplicated = positions[seen > 1]
     if not len(duplicated):
         return
-    counts = pd.Series(values[duplicated]).value_counts()
+    counts = pd.Series(values[duplicated]).value_counts() if total is None else total
     for index in duplicated:
         value = values[index]
         problems.setdefault(int(index), []).append(
@@ -557,6 +602,28 @@ def _report_duplicates(
                 f"({int(counts[value])} rows in the file)",
             )
         )
+
+
+def unique_values(
+    raw: pd.DataFrame, *, labelled: bool, source: str = "the input"
+) -> dict[str, np.ndarray]:
+    """The values of each unique column that the duplicate rule compares.
+
+    For an input read in partitions: counted over every partition, they are
+    the ``unique_counts`` that find duplicates across partitions exactly as
+    ``validate_sessions`` finds them within one frame.
+
+    Raises:
+        SessionsFileError: the frame cannot be a sessions file at all.
+    """
+    raw = normalise_header(raw, source=source)
+    check_sessions_frame(raw, labelled=labelled, source=source, allow_empty=True)
+    columns = {
+        name: column_values(raw[name]) for name in required_columns(labelled=labelled)
+    }
+    compared: dict[str, np.ndarray] = {}
+    check_columns(columns, labelled=labelled, compared=compared)
+    return compared
 
 
 def _plain(value: Any) -> Any:

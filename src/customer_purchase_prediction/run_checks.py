@@ -39,6 +39,9 @@ from pydantic import BaseModel, ValidationError
 
 from customer_purchase_prediction.errors import RunParameterError
 from customer_purchase_prediction.output_paths import check_paths
+from customer_purchase_prediction.registry import TRACKING_SECTION, TrackingParams
+from customer_purchase_prediction.scale_out import SECTION as DASK_SECTION
+from customer_purchase_prediction.scale_out import DaskParams
 from customer_purchase_prediction.serving.config import SECTION, ServingParameters
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,12 @@ CONFIG_SUFFIXES = frozenset({".yml", ".yaml", ".json"})
 PATH_KEYS = frozenset({"filepath", "path", "manifest"})
 # Parameter sections no node reads, with their types: ``kedro serve``'s limits.
 SERVICE_PARAMETERS: Mapping[str, type] = {SECTION: ServingParameters}
+# Parameter sections a hook reads during a run, with their types: the ``dask``
+# environment's cluster (scale_out.py).
+HOOK_PARAMETERS: Mapping[str, type] = {
+    DASK_SECTION: DaskParams,
+    TRACKING_SECTION: TrackingParams,  # tracking.py's TrackingHooks
+}
 
 
 @dataclass(frozen=True)
@@ -201,7 +210,7 @@ def parameter_requirements(pipelines: Mapping[str, Pipeline]) -> dict[str, type]
     """The type of each parameter: the nodes' typed ``params:`` inputs, and
     the sections read outside the pipelines (``SERVICE_PARAMETERS``)."""
     extracted = TypeExtractor(dict(pipelines)).extract_types_from_pipelines()
-    return {**extracted, **SERVICE_PARAMETERS}
+    return {**extracted, **SERVICE_PARAMETERS, **HOOK_PARAMETERS}
 
 
 def check_typed_parameters(
@@ -299,6 +308,8 @@ def check_read_by_run(
     datasets = pipeline.datasets()
     for key, value in runtime_params.items():
         if key in config.sections:
+            if key in HOOK_PARAMETERS:
+                continue
             if "parameters" in read or any(
                 name == key or name.startswith(f"{key}.") for name in read
             ):

@@ -17,6 +17,7 @@ from customer_purchase_prediction.contract import (
 from customer_purchase_prediction.drift import summary_of
 from customer_purchase_prediction.explain import InferenceParams, explain
 from customer_purchase_prediction.model import CONFIDENCE_LEVELS, PurchaseModel
+from customer_purchase_prediction.scale_out import on_partitions
 from customer_purchase_prediction.targeting import (
     TargetingParams,
     contact_list,
@@ -30,6 +31,7 @@ SCORE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 RUN_ID = "run_id"
 
 
+@on_partitions  # a Dask frame: partitioned.validate_new_sessions (--env=dask)
 def validate_new_sessions(
     new_sessions: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -46,6 +48,7 @@ def validate_new_sessions(
     return result.valid, result.rejects, {"source": source, "rows_in": result.rows_in}
 
 
+@on_partitions  # a Dask frame: partitioned.score_sessions (--env=dask)
 def score_sessions(
     sessions: pd.DataFrame, purchase_model: PurchaseModel
 ) -> pd.DataFrame:
@@ -96,6 +99,7 @@ def build_contact_list(
     return contacts, summary
 
 
+@on_partitions  # a Dask frame: partitioned.rank_predictions (--env=dask)
 def rank_predictions(scored_sessions: pd.DataFrame) -> pd.DataFrame:
     """Predictions ranked, the most likely buyers first (ties by customer_id)."""
     order = np.lexsort(
@@ -107,6 +111,7 @@ def rank_predictions(scored_sessions: pd.DataFrame) -> pd.DataFrame:
     return scored_sessions.iloc[order].reset_index(drop=True)
 
 
+@on_partitions  # a Dask frame: partitioned.summarise_inference (--env=dask)
 def summarise_inference(
     scored_sessions: pd.DataFrame,
     rejected_new_sessions: pd.DataFrame,

@@ -1,0 +1,458 @@
+"""Sessions in partitions: the pandas path's own functions, applied per partition.
+
+Used by the ``dask`` environment (``scale_out.py``). Nothing here re-implements
+the data contract or the model:
+
+- the contract is ``contract.validate_sessions`` on each partition, given the
+  counts of ``customer_id`` values over all partitions (``unique_counts``), so
+  an id repeated in two files is rejected with the same rule and reason as an
+  id repeated within one file;
+- scoring is ``PurchaseModel.score`` on each partition (row-independent, so the
+  same bits as the pandas path on the same rows);
+- each frame's Dask ``meta`` is what those functions return for an empty or an
+  example frame (``columns.example_record``), so it follows the column spec.
+
+Datasets: ``PartitionedSessionsDataset`` reads a folder, a glob or one file of
+CSV or Parquet partitions, one partition per file, each read exactly as
+``datasets.TableDataset`` reads a single file; ``PartitionedParquetDataset``
+writes a Dask frame as a folder of Parquet parts, into a temporary folder
+first, moved into place once complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections import Counter
+from contextlib import suppress
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import dask
+import dask.dataframe as dd
+import fsspec
+import pandas as pd
+from kedro.io import AbstractDataset
+
+from customer_purchase_prediction.columns import SPEC, example_record, required_columns
+from customer_purchase_prediction.contract import (
+    REJECT_COLUMNS,
+    count_reject_rules,
+    normalise_header,
+    unique_values,
+    validate_sessions,
+)
+from customer_purchase_prediction.datasets import TableDataset
+from customer_purchase_prediction.errors import OutputPathError, SessionsFileError
+from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.pipelines.inference.nodes import SCORE_QUANTILES
+
+logger = logging.getLogger(__name__)
+
+# A reject of a partitioned input names its file beside its row in that file.
+SOURCE_FILE = "source_file"
+# The attribute of a loaded Dask frame that names where it was read from.
+SOURCE = "sessions_source"
+PARTITION_SUFFIXES = (".csv", ".txt", ".parquet", ".pq")
+UNIQUE_COLUMNS = tuple(column.name for column in SPEC if column.unique)
+
+
+# ---------------------------------------------------------------- reading
+def partition_files(path: str) -> list[str]:
+    """The sessions files of a folder, a glob or a single file, sorted.
+
+    Raises:
+        SessionsFileError: nothing matches, or the folder holds no sessions file.
+    """
+    fs, _, found = fsspec.get_fs_token_paths(path)
+    files: list[str] = []
+    for match in found:
+        if fs.isdir(match):
+            files.extend(
+                str(name)
+                for name in fs.ls(match, detail=False)
+                if _is_partition(str(name)) and not fs.isdir(name)
+            )
+        elif _is_partition(match):
+            files.append(match)
+    if not files:
+        raise SessionsFileError(
+            f"{path} holds no sessions files: expected a .csv or .parquet file, "
+            f"or a folder or glob of them (one partition each)"
+        )
+    protocol = fsspec.utils.get_protocol(path)
+    prefix = "" if protocol == "file" else f"{protocol}://"
+    return sorted(f"{prefix}{name}" for name in files)
+
+
+def _is_partition(name: str) -> bool:
+    path = PurePosixPath(name)
+    return path.suffix.lower() in PARTITION_SUFFIXES and not path.name.startswith(
+        (".", "_")
+    )
+
+
+def read_partition(filepath: str) -> pd.DataFrame:
+    """One partition, read as the pandas path reads a whole file."""
+    return TableDataset(filepath=filepath).load()
+
+
+def read_sessions(path: str) -> dd.DataFrame:
+    """A folder, glob or file of sessions as a Dask frame, a partition per file."""
+    files = partition_files(path)
+    frame = dd.from_map(read_partition, files, label="read-sessions")
+    setattr(frame, SOURCE, path)
+    return frame
+
+
+class PartitionedSessionsDataset(AbstractDataset[None, dd.DataFrame]):
+    """Raw sessions from a folder, glob or file of CSV or Parquet partitions."""
+
+    def __init__(self, *, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = str(filepath)
+        self.metadata = metadata
+
+    def load(self) -> dd.DataFrame:
+        """The partitions as one lazy frame (the first file is read for ``meta``)."""
+        return read_sessions(self._filepath)
+
+    def save(self, data: None) -> None:
+        """Raw sessions are read, never written."""
+        raise SessionsFileError(f"{self._filepath} is an input; it is never written")
+
+    def _exists(self) -> bool:
+        with suppress(SessionsFileError):
+            return bool(partition_files(self._filepath))
+        return False
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": self._filepath}
+
+
+# ---------------------------------------------------------------- writing
+class PartitionedParquetDataset(AbstractDataset[dd.DataFrame, dd.DataFrame]):
+    """A Dask frame as a folder of Parquet parts, replaced whole on save.
+
+    The parts are written to a hidden temporary folder beside ``folder``; once
+    all are written the previous folder is moved aside and the new one renamed
+    into place, so a failed or killed write leaves the previous output (and at
+    worst a stray ``.<name>.*.tmp`` folder).
+    """
+
+    def __init__(
+        self,
+        *,
+        folder: str,
+        save_args: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._folder = str(folder).rstrip("/")
+        self._save_args = {"write_index": False, **(save_args or {})}
+        self.metadata = metadata
+
+    def load(self) -> dd.DataFrame:
+        """The parts as a lazy frame."""
+        return dd.read_parquet(self._folder)
+
+    def save(self, data: dd.DataFrame | pd.DataFrame) -> None:
+        """Write every part, then move the folder into place."""
+        frame = data if isinstance(data, dd.DataFrame) else dd.from_pandas(data, 1)
+        target = Path(self._folder)
+        if target.is_file():
+            raise OutputPathError(
+                f"cannot write {target}: it is a file; a partitioned output is a "
+                "folder of Parquet parts: give a folder path"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(
+            tempfile.mkdtemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+            )
+        )
+        try:
+            frame.to_parquet(str(temporary), **self._save_args)
+            _replace_folder(temporary, target)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
+
+    def _exists(self) -> bool:
+        return Path(self._folder).is_dir()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"folder": self._folder}
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
+    os.replace(target, old / target.name)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the contract
+def _source(raw: pd.DataFrame, default: str) -> str:
+    return str(raw.attrs.get("source", default))
+
+
+def _compared_ids(raw: pd.DataFrame, name: str, labelled: bool) -> pd.Series:
+    values = unique_values(raw, labelled=labelled, source=_source(raw, "a partition"))
+    return pd.Series(values[name], name=name)
+
+
+def unique_counts(
+    raw: dd.DataFrame, *, labelled: bool
+) -> tuple[dict[str, pd.Series], int]:
+    """The values of each unique column that more than one row holds, with
+    their counts over all partitions; and the number of rows in.
+
+    Counted by hashing values to partitions (``split_out``), so no worker holds
+    every id; only the repeated ones are gathered.
+    """
+    lengths = _rows(raw)
+    repeated = {}
+    for name in UNIQUE_COLUMNS:
+        values = raw.map_partitions(
+            _compared_ids, name, labelled, meta=pd.Series(dtype="int64", name=name)
+        )
+        counts = values.value_counts(split_out=max(1, raw.npartitions // 2))
+        repeated[name] = counts[counts > 1]
+    found, rows_in = dask.compute(repeated, lengths)
+    return {name: counts.astype("int64") for name, counts in found.items()}, int(
+        rows_in
+    )
+
+
+def _empty_raw(labelled: bool) -> pd.DataFrame:
+    return pd.DataFrame(
+        {name: pd.Series(dtype=object) for name in required_columns(labelled=labelled)}
+    )
+
+
+def valid_meta(*, labelled: bool) -> pd.DataFrame:
+    """Validated sessions with no rows: the contract's own output types."""
+    return validate_sessions(
+        _empty_raw(labelled), labelled=labelled, allow_empty=True
+    ).valid
+
+
+def rejects_meta(raw_meta: pd.DataFrame) -> pd.DataFrame:
+    """Rejected rows with no rows: the input's columns as text, then the reason."""
+    header = normalise_header(raw_meta)
+    columns = {name: pd.Series(dtype="str") for name in header.columns}
+    columns.update(
+        {
+            REJECT_COLUMNS[0]: pd.Series(dtype="int64"),
+            **{name: pd.Series(dtype="str") for name in REJECT_COLUMNS[1:]},
+            SOURCE_FILE: pd.Series(dtype="str"),
+        }
+    )
+    return pd.DataFrame(columns)
+
+
+def _valid_part(
+    raw: pd.DataFrame, counts: dict[str, pd.Series], labelled: bool, source: str
+) -> pd.DataFrame:
+    return validate_sessions(
+        raw,
+        labelled=labelled,
+        source=_source(raw, source),
+        allow_empty=True,
+        unique_counts=counts,
+    ).valid
+
+
+def _rejects_part(
+    raw: pd.DataFrame,
+    counts: dict[str, pd.Series],
+    labelled: bool,
+    source: str,
+    meta: pd.DataFrame,
+) -> pd.DataFrame:
+    rejects = validate_sessions(
+        raw,
+        labelled=labelled,
+        source=_source(raw, source),
+        allow_empty=True,
+        unique_counts=counts,
+    ).rejects.assign(**{SOURCE_FILE: _source(raw, source)})
+    # Partitions read from different files may type a column differently; the
+    # original values are kept as text so that every part has one schema.
+    conformed = rejects.reindex(columns=meta.columns)
+    text = [name for name in meta.columns if str(meta[name].dtype) == "str"]
+    return conformed.astype(dict.fromkeys(text, "str")).astype(meta.dtypes.to_dict())
+
+
+def validate_partitions(
+    raw: dd.DataFrame, *, labelled: bool, source: str
+) -> tuple[dd.DataFrame, dd.DataFrame, int]:
+    """Valid rows, rejected rows (lazy) and the number of rows in.
+
+    Computes the id counts first (one pass over the input); the valid and the
+    rejected rows are each computed when they are used.
+    """
+    counts, rows_in = unique_counts(raw, labelled=labelled)
+    if rows_in == 0:
+        raise SessionsFileError(f"{source} has no data rows in any of its partitions")
+    valid = raw.map_partitions(
+        _valid_part, counts, labelled, source, meta=valid_meta(labelled=labelled)
+    )
+    meta = rejects_meta(raw._meta)
+    rejects = raw.map_partitions(
+        _rejects_part, counts, labelled, source, meta, meta=meta
+    )
+    logger.info(
+        "%s: %d rows in %d partitions; %d ids repeated across them",
+        source,
+        rows_in,
+        raw.npartitions,
+        sum(len(found) for found in counts.values()),
+    )
+    return valid, rejects, rows_in
+
+
+# ---------------------------------------------------------------- scoring
+def scored_meta(model: PurchaseModel) -> pd.DataFrame:
+    """Predictions with no rows, as ``PurchaseModel.score`` types them."""
+    example = validate_sessions(pd.DataFrame([example_record()]), labelled=False)
+    return model.score(example.valid).iloc[:0]
+
+
+def _score_part(sessions: pd.DataFrame, model: PurchaseModel) -> pd.DataFrame:
+    return model.score(sessions) if len(sessions) else scored_meta(model)
+
+
+# ---------------------------------------------------------------- the nodes
+# Each takes the pandas node function first (``scale_out.on_partitions``).
+def validate_new_sessions(
+    node: Any, new_sessions: dd.DataFrame
+) -> tuple[dd.DataFrame, dd.DataFrame, dict[str, Any]]:
+    """The inference contract on every partition, ids counted across them."""
+    source = getattr(new_sessions, SOURCE, "the new sessions")
+    valid, rejects, rows_in = validate_partitions(
+        new_sessions, labelled=False, source=source
+    )
+    return valid, rejects, {"source": source, "rows_in": rows_in}
+
+
+def score_sessions(
+    node: Any, sessions: dd.DataFrame, purchase_model: PurchaseModel
+) -> dd.DataFrame:
+    """``PurchaseModel.score`` on every partition."""
+    return sessions.map_partitions(
+        _score_part, purchase_model, meta=scored_meta(purchase_model)
+    )
+
+
+def rank_predictions(node: Any, scored_sessions: dd.DataFrame) -> dd.DataFrame:
+    """The pandas ranking within each partition (no global shuffle)."""
+    return scored_sessions.map_partitions(node, meta=scored_sessions._meta)
+
+
+def summarise_inference(
+    node: Any,
+    scored_sessions: dd.DataFrame,
+    rejected_new_sessions: dd.DataFrame,
+    new_sessions_summary: dict[str, Any],
+    purchase_model: PurchaseModel,
+) -> dict[str, Any]:
+    """The pandas summary, its counts and score distribution over all partitions.
+
+    The node itself, on no rows, gives every key and the model section; the
+    counts, the mean and the quantiles are then computed across partitions.
+    The quantiles are Dask's approximate ones (within a few thousandths of
+    the exact ones on a million scores); counts and mean are exact.
+    """
+    skeleton = node(
+        scored_sessions._meta,
+        rejected_new_sessions._meta,
+        new_sessions_summary,
+        purchase_model,
+    )
+    proba = scored_sessions["purchase_probability"]
+    rules = [
+        dask.delayed(count_reject_rules)(part)
+        for part in rejected_new_sessions.to_delayed()
+    ]
+    (scored, rejected, buyers, confidence, mean, quantiles, rule_counts) = dask.compute(
+        scored_sessions.map_partitions(len, meta=("rows", "int64")).sum(),
+        rejected_new_sessions.map_partitions(len, meta=("rows", "int64")).sum(),
+        scored_sessions["purchase_prediction"].sum(),
+        scored_sessions["prediction_confidence"].value_counts(),
+        proba.mean(),
+        proba.quantile(list(SCORE_QUANTILES)),
+        rules,
+    )
+    total: Counter[str] = Counter()
+    for counted in rule_counts:
+        total.update(counted)
+    summary = dict(skeleton)
+    summary["rows"] = {
+        **skeleton["rows"],
+        "scored": int(scored),
+        "rejected": int(rejected),
+    }
+    summary["rejects_by_rule"] = dict(total.most_common())
+    summary["predicted_buyers"] = int(buyers)
+    summary["confidence"] = {
+        level: int(confidence.get(level, 0)) for level in skeleton["confidence"]
+    }
+    summary["probability"] = {
+        "mean": _rounded(mean),
+        **{f"p{int(q * 100)}": _rounded(quantiles.loc[q]) for q in SCORE_QUANTILES},
+    }
+    return summary
+
+
+def _rounded(value: float) -> float | None:
+    # As the pandas summary rounds (inference.nodes).
+    return None if pd.isna(value) else round(float(value), 4)
+
+
+# Rows of a batch the drift report compares with the reference profile: a
+# uniform sample across partitions when the batch is larger.
+DRIFT_SAMPLE_ROWS = 1_000_000
+
+
+def report_drift(
+    node: Any,
+    new_sessions_validated: dd.DataFrame,
+    scored_sessions: dd.DataFrame,
+    new_session_rejects: dd.DataFrame,
+    *context: Any,
+) -> tuple[dict[str, Any], str]:
+    """The pandas drift report on a uniform sample of at most
+    ``DRIFT_SAMPLE_ROWS`` scored sessions (all of them when fewer), with every
+    rejected row; its row counts are the whole batch's.
+
+    ``context``: the node's other inputs (the batch summary, the model, the
+    monitoring parameters, the run id), passed on as they are.
+    """
+    scored = int(_rows(scored_sessions).compute())
+    share = min(1.0, DRIFT_SAMPLE_ROWS / max(scored, 1))
+
+    def sample(frame: dd.DataFrame) -> dd.DataFrame:
+        return frame.sample(frac=share, random_state=0) if share < 1 else frame
+
+    sessions, scores, rejects = dask.compute(
+        sample(new_sessions_validated), sample(scored_sessions), new_session_rejects
+    )
+    report, page = node(
+        sessions.reset_index(drop=True),
+        scores.reset_index(drop=True),
+        rejects.reset_index(drop=True),
+        *context,
+    )
+    if share < 1:
+        rows = {**report["rows"], "scored": scored}
+        report = {**report, "rows": rows, "sampled_rows": len(sessions)}
+    return report, page
+
+
+def _rows(frame: dd.DataFrame) -> Any:
+    return frame.map_partitions(len, meta=("rows", "int64")).sum()
