@@ -14,6 +14,7 @@ from customer_purchase_prediction.synthetic import (
     CUSTOMER_TYPES,
     DEVICES,
     FEATURE_COLUMNS,
+    SHIFTS,
     generate_sessions,
 )
 from customer_purchase_prediction.synthetic_cli import main
@@ -244,3 +245,57 @@ def test_committed_training_data_base_rate() -> None:
     valid = labels[labels.isin(["0", "1"])].astype(int)
     assert 0.28 <= valid.mean() <= 0.32
     assert np.isclose(len(valid), 1_000, atol=5)
+
+
+# ---------------------------------------------------------------- shifted sessions
+@pytest.mark.parametrize("shift", SHIFTS)
+def test_a_shift_changes_only_what_it_names(shift: str) -> None:
+    plain, plain_truth = generate_sessions(3000, 4, messy_fraction=0)
+    shifted, shifted_truth = generate_sessions(3000, 4, messy_fraction=0, shift=shift)
+    changed = {
+        name
+        for name in COLUMNS
+        if not plain[name].astype(str).equals(shifted[name].astype(str))
+    }
+    expected = {
+        "longer_sessions": {"time_spent", "purchase"},
+        "more_mobile": {"device_type", "purchase"},
+        "new_device_label": {"device_type"},
+        "purchase_rule": {"purchase"},
+    }[shift]
+    assert changed == expected
+    if shift == "longer_sessions":
+        ratio = _as_number(shifted["time_spent"]) / _as_number(plain["time_spent"])
+        assert ratio.dropna().between(1.0, 2.01).all()
+        assert ratio.median() == pytest.approx(2.0, abs=0.01)
+    if shift == "more_mobile":
+        assert (shifted["device_type"] == "Mobile").mean() == pytest.approx(
+            0.85, abs=0.03
+        )
+    if shift == "new_device_label":
+        assert (shifted["device_type"] == "SmartTV").mean() == pytest.approx(
+            0.2, abs=0.03
+        )
+    if shift == "purchase_rule":
+        assert not np.allclose(
+            plain_truth["true_probability"], shifted_truth["true_probability"]
+        )
+
+
+def test_an_unknown_shift_is_named() -> None:
+    with pytest.raises(ValueError, match="shift must be one of longer_sessions"):
+        generate_sessions(10, 1, shift="shorter")
+
+
+def test_cli_writes_shifted_sessions_and_their_outcomes(tmp_path: Path) -> None:
+    out, outcomes = tmp_path / "s.csv", tmp_path / "o.csv"
+    argv = ["--rows", "300", "--seed", "7", "--unlabelled", "--out", str(out)]
+    assert main([*argv, "--shift", "more_mobile", "--outcomes", str(outcomes)]) == 0
+    sessions, written = pd.read_csv(out, dtype=str), pd.read_csv(outcomes, dtype=str)
+    assert list(written.columns) == ["customer_id", "purchase"]
+    assert written["customer_id"].equals(sessions["customer_id"])
+    labelled, _ = generate_sessions(300, 7, shift="more_mobile")
+    assert written["purchase"].equals(labelled["purchase"].astype(str))
+    plain = tmp_path / "plain.csv"
+    main(["--rows", "300", "--seed", "7", "--unlabelled", "--out", str(plain)])
+    assert plain.read_bytes() != out.read_bytes()

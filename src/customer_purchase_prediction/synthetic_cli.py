@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from customer_purchase_prediction.columns import ID_COLUMN, LABEL_COLUMN
 from customer_purchase_prediction.synthetic import (
     DEFAULT_ID_START,
     DEFAULT_MESSY_FRACTION,
@@ -82,6 +83,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="FILE",
         help="also write customer_id,true_probability (clean values) to FILE",
     )
+    parser.add_argument(
+        "--outcomes",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "also write the sessions' outcomes, customer_id,purchase as a labelled "
+            "file would hold them, to FILE (for kedro run --pipelines=monitoring)"
+        ),
+    )
     return parser.parse_args(argv)
 
 
@@ -101,6 +111,19 @@ def main(argv: list[str] | None = None) -> int:
         shift=args.shift,
     )
     write_frame(sessions, args.out)
+    if args.outcomes is not None:
+        labelled = sessions
+        if args.unlabelled:
+            labelled, _ = generate_sessions(
+                args.rows,
+                args.seed,
+                messy_fraction=args.messy_fraction,
+                id_start=args.id_start,
+                missing_fraction=args.missing_fraction,
+                shift=args.shift,
+            )
+        write_frame(labelled[[ID_COLUMN, LABEL_COLUMN]], args.outcomes)
+        logger.info("Wrote their outcomes to %s", args.outcomes)
     truth_note = ""
     if args.true_probabilities is not None:
         write_frame(truth, args.true_probabilities)
