@@ -177,8 +177,8 @@ def test_a_whole_section_cannot_be_one_value(config: ProjectConfig) -> None:
             r"^modelling.candidates.xgboost.defaults.max_dept: .* has no parameter",
         ),
         (
-            {"reporting": {"contact_cost": -5}},
-            r"^reporting.contact_cost: Input should be greater than",
+            {"business": {"contact_cost": -5}},
+            r"^business.contact_cost: Input should be greater than",
         ),
         (
             {"data_processing": {"outlier_iqr_multipler": 2}},

@@ -3,10 +3,12 @@
 Run from the project root (each builds a throw-away project copy under a
 temporary folder and never touches ``data/``)::
 
-    python -m customer_purchase_prediction.benchmarks quality
+    python -m customer_purchase_prediction.benchmarks quality --rows 1000 \\
+        --train-seeds 1 2 3 4 5 6 7 8 9 10
     python -m customer_purchase_prediction.benchmarks training --rows 1000 100000 1000000
     python -m customer_purchase_prediction.benchmarks inference --rows 1000000
     python -m customer_purchase_prediction.benchmarks latency
+    python -m customer_purchase_prediction.benchmarks explain --rows 1000000
 
 Figures go to standard output as Markdown tables (the format of
 ``docs/performance.md``). They are measurements, not tests: nothing here
@@ -38,6 +40,7 @@ from customer_purchase_prediction import treelite_adapter
 from customer_purchase_prediction.artifact import ModelArtifactDataset, SkopsDataset
 from customer_purchase_prediction.columns import ID_COLUMN, LABEL_COLUMN
 from customer_purchase_prediction.contract import validate_sessions
+from customer_purchase_prediction.explain import explain
 from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.synthetic import generate_sessions
@@ -52,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark named on the command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    quality = commands.add_parser("quality", help="ROC AUC next to the oracle")
+    quality = commands.add_parser(
+        "quality", help="Brier, log-loss, AP, F1, ROC AUC next to the oracle"
+    )
     quality.add_argument("--rows", type=int, nargs="+", default=[1_000, 10_000])
     quality.add_argument("--fresh-rows", type=int, default=20_000)
     quality.add_argument(
@@ -61,6 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="+",
         default=[42],
         help="generator seeds of the training files (more seeds: how robust)",
+    )
+    quality.add_argument(
+        "--params",
+        nargs="*",
+        default=[],
+        help="extra kedro run parameters, e.g. modelling.class_weighting=false",
     )
     training = commands.add_parser("training", help="wall time and memory of kedro run")
     training.add_argument(
@@ -75,90 +86,316 @@ def main(argv: Sequence[str] | None = None) -> int:
     latency = commands.add_parser("latency", help="one-record prediction latency")
     latency.add_argument("--calls", type=int, default=5_000)
     latency.add_argument("--train-rows", type=int, default=1_000)
+    explaining = commands.add_parser(
+        "explain", help="what reasons cost: one record and a batch, per model"
+    )
+    explaining.add_argument("--rows", type=int, default=1_000_000)
+    explaining.add_argument("--calls", type=int, default=2_000)
+    explaining.add_argument("--train-rows", type=int, default=1_000)
     args = parser.parse_args(argv)
     _print_machine()
     if args.command == "quality":
-        bench_quality(args.rows, args.fresh_rows, args.train_seeds)
+        bench_quality(args.rows, args.fresh_rows, args.train_seeds, args.params)
     elif args.command == "training":
         bench_training(args.rows, args.pipelines)
     elif args.command == "inference":
         bench_inference(args.rows, args.train_rows)
+    elif args.command == "explain":
+        bench_explain(args.rows, args.calls, args.train_rows)
     else:
         bench_latency(args.calls, args.train_rows)
     return 0
 
 
+QUALITY_METRICS = ("brier", "log_loss", "ece", "average_precision", "f1", "roc_auc")
+
+
 def bench_quality(
-    train_sizes: Sequence[int], fresh_rows: int, train_seeds: Sequence[int] = (42,)
+    train_sizes: Sequence[int],
+    fresh_rows: int,
+    train_seeds: Sequence[int] = (42,),
+    kedro_params: Sequence[str] = (),
 ) -> None:
-    """Selected model vs oracle vs default-parameter candidates, on fresh rows."""
+    """Every model of each training run next to the oracle, on the same fresh rows.
+
+    For each training file (a size and a generator seed): the selected model;
+    the model selection would have chosen without the ensemble; each tuned,
+    calibrated candidate (the ensemble included); each candidate with its
+    default parameters and no calibration (wave 1's models); and the oracle
+    (the generator's true probability). Brier, log-loss, expected calibration
+    error, average precision, F1 at the model's own threshold and ROC AUC, with
+    the mean prediction against the purchase rate. Then the calibration methods
+    and the threshold rows compared on the same fitted models.
+    """
     fresh, truth = generate_sessions(fresh_rows, FRESH_SEED, messy_fraction=0.0)
     fresh_valid = validate_sessions(fresh, labelled=True).valid
     y = fresh_valid[LABEL_COLUMN].to_numpy()
-    oracle = roc_auc_score(
-        y,
-        truth.set_index(ID_COLUMN).loc[fresh_valid[ID_COLUMN], "true_probability"],
+    true_proba = (
+        truth.set_index(ID_COLUMN)
+        .loc[fresh_valid[ID_COLUMN], "true_probability"]
+        .to_numpy()
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
+    calibration_rows: list[dict[str, Any]] = []
+    threshold_rows: list[dict[str, Any]] = []
     for size in train_sizes:
         for seed in train_seeds:
             with project_copy() as project:
-                train_in(project, size, seed)
-                model = current_model(project)
-                selected = roc_auc_score(y, model.predict_proba(fresh_valid))
-                defaults = default_candidates_auc(project, fresh_valid, y)
-            best_default = max(defaults.values())
-            rows.append(
+                train_in(project, size, seed, kedro_params)
+                run = quality_of_run(project, fresh_valid, y)
+            oracle_threshold = _best_f1_threshold(y, true_proba)
+            run["models"]["oracle"] = _quality(y, true_proba, oracle_threshold)
+            for model, figures in run["models"].items():
+                rows.append({"rows": size, "seed": seed, "model": model, **figures})
+            calibration_rows += [
+                {"rows": size, "seed": seed, **r} for r in run["calibration"]
+            ]
+            threshold_rows += [
+                {"rows": size, "seed": seed, **r} for r in run["thresholds"]
+            ]
+    rate = float(y.mean())
+    title = f"{len(y):,} fresh rows (seed {FRESH_SEED}, purchase rate {rate:.4f})"
+    _print_table(f"Quality per training file, on {title}", rows)
+    _print_table("Quality: mean over training files", _means(rows, "model"))
+    _print_table("Selected model against the candidates", _wins(rows))
+    _print_table(
+        "Calibration methods (the same fitted models)",
+        _means(calibration_rows, "candidate", "method"),
+    )
+    _print_table(
+        "Threshold rows (the selected model)",
+        _means(threshold_rows, "tuned on"),
+    )
+
+
+def quality_of_run(project: Path, fresh: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
+    """Every model of a trained project copy, scored on the fresh rows."""
+    from customer_purchase_prediction.calibration import (  # noqa: PLC0415
+        fit_calibrator,
+    )
+    from customer_purchase_prediction.evaluation import (  # noqa: PLC0415
+        choose_candidate,
+        tune_threshold,
+    )
+
+    catalog, params, business = _project_catalog(project)
+    model = current_model(project)
+    fitted = catalog.load("candidate_models")
+    calibrators = catalog.load("candidate_calibrators")
+    selection = catalog.load("model_selection")
+    tuning = catalog.load("candidate_tuning")
+    oof = catalog.load("out_of_fold_predictions")
+    validation = catalog.load("validation_sessions")
+    models: dict[str, dict[str, Any]] = {
+        "selected": {
+            "name": model.name,
+            **_quality(y, model.predict_proba(fresh), model.threshold),
+        }
+    }
+    singles = {
+        n: tuning[n].cv_dict() for n in tuning if n in params.searched_candidates()
+    }
+    alone, _ = choose_candidate(
+        singles,
+        params.selection_metric,
+        params.cv_folds,
+        within_standard_error=params.tie_break_within_standard_error,
+    )
+    raw = {n: pipeline_proba(n, p, fresh) for n, p in fitted.items()}
+    models["selected without ensemble"] = {
+        "name": alone,
+        **_quality(
+            y, calibrators[alone].transform(raw[alone]), selection.thresholds[alone]
+        ),
+    }
+    for name in fitted:
+        models[f"tuned {name}"] = {
+            "name": name,
+            **_quality(
+                y, calibrators[name].transform(raw[name]), selection.thresholds[name]
+            ),
+        }
+    for name, proba, threshold in default_candidates(project, fresh):
+        models[f"default {name}"] = {"name": name, **_quality(y, proba, threshold)}
+    calibration, thresholds = [], []
+    y_rows = np.concatenate([oof[LABEL_COLUMN].to_numpy(), validation[LABEL_COLUMN]])
+    for name, pipeline in fitted.items():
+        val_raw = pipeline_proba(name, pipeline, validation)
+        rows_raw = np.concatenate([oof[name].to_numpy(), val_raw])
+        for method in ("none", "sigmoid", "isotonic"):
+            proba = fit_calibrator(method, rows_raw, y_rows).transform(raw[name])
+            calibration.append(
                 {
-                    "training rows": size,
-                    "training seed": seed,
-                    "oracle AUC": oracle,
-                    "selected": f"{model.name}",
-                    "selected AUC": selected,
-                    "gap to oracle": oracle - selected,
-                    **{f"default {name}": auc for name, auc in defaults.items()},
-                    "vs best default": selected - best_default,
+                    "candidate": name,
+                    "method": method,
+                    **_probability_quality(y, proba),
                 }
             )
-    _print_table(f"Quality: ROC AUC on {len(y):,} fresh rows (seed {FRESH_SEED})", rows)
-    if len(train_seeds) > 1:
-        summary = []
-        for size in train_sizes:
-            margins = [r["vs best default"] for r in rows if r["training rows"] == size]
-            summary.append(
+        if name != model.name:
+            continue
+        calibrator = calibrators[name]
+        choices = {
+            "validation": (validation[LABEL_COLUMN], calibrator.transform(val_raw)),
+            "out_of_fold_and_validation": (y_rows, calibrator.transform(rows_raw)),
+        }
+        for rows_name, (labels, proba) in choices.items():
+            threshold, _ = tune_threshold(
+                np.asarray(labels), proba, "f1", params.threshold, business
+            )
+            fresh_proba = calibrator.transform(raw[name])
+            thresholds.append(
                 {
-                    "training rows": size,
-                    "training files": len(margins),
-                    "not behind the best default": sum(m >= 0 for m in margins),
-                    "worst margin": min(margins),
-                    "mean margin": float(np.mean(margins)),
+                    "tuned on": rows_name,
+                    "threshold": threshold,
+                    "f1": _quality(y, fresh_proba, threshold)["f1"],
                 }
             )
-        _print_table("Quality across training files", summary)
+    return {"models": models, "calibration": calibration, "thresholds": thresholds}
+
+
+def default_candidates(
+    project: Path, fresh: pd.DataFrame
+) -> Iterator[tuple[str, np.ndarray, float]]:
+    """Each searched candidate with its default parameters, fitted on the same
+    training part, uncalibrated (wave 1's models), with the F1 threshold tuned on
+    the validation part; its probabilities on ``fresh``."""
+    from customer_purchase_prediction.evaluation import (  # noqa: PLC0415
+        tune_threshold,
+    )
+
+    catalog, params, _ = _project_catalog(project)
+    train = catalog.load("train_sessions")
+    validation = catalog.load("validation_sessions")
+    transformer = catalog.load("feature_transformer")
+    for name in params.searched_candidates():
+        spec = params.candidate_params(name)
+        pipeline = candidate_pipeline(
+            name, spec.defaults, transformer, params, float(train[LABEL_COLUMN].mean())
+        )
+        pipeline.fit(train, train[LABEL_COLUMN].to_numpy())
+        threshold, _ = tune_threshold(
+            validation[LABEL_COLUMN].to_numpy(),
+            pipeline_proba(name, pipeline, validation),
+            "f1",
+            params.threshold,
+        )
+        # Scored as the artifact scores, so the same model gets the same figures.
+        yield name, pipeline_proba(name, pipeline, fresh), threshold
 
 
 def default_candidates_auc(
     project: Path, fresh: pd.DataFrame, y: np.ndarray
 ) -> dict[str, float]:
-    """Each candidate with its default parameters, fitted on the same training part."""
+    """Each default candidate's ROC AUC on ``fresh`` (see ``default_candidates``)."""
+    return {
+        name: float(roc_auc_score(y, proba))
+        for name, proba, _ in default_candidates(project, fresh)
+    }
+
+
+def _project_catalog(project: Path) -> tuple[Any, Any, Any]:
     from kedro.framework.session import KedroSession  # noqa: PLC0415
     from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
 
     bootstrap_project(project)
     with KedroSession.create(project_path=project) as session:
         context = session.load_context()
-        params = context.params["modelling"]
-        train = context.catalog.load("train_sessions")
-        transformer = context.catalog.load("feature_transformer")
-    aucs = {}
-    for name, spec in params.enabled_candidates().items():
-        pipeline = candidate_pipeline(
-            name, spec.defaults, transformer, params, float(train[LABEL_COLUMN].mean())
+        return (
+            context.catalog,
+            context.params["modelling"],
+            context.params["business"],
         )
-        pipeline.fit(train, train[LABEL_COLUMN].to_numpy())
-        # Scored as the artifact scores, so the same model gets the same AUC.
-        aucs[name] = roc_auc_score(y, pipeline_proba(name, pipeline, fresh))
-    return aucs
+
+
+def _probability_quality(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    from customer_purchase_prediction.evaluation import (  # noqa: PLC0415
+        probability_metrics,
+    )
+
+    return {
+        **probability_metrics(y, proba),
+        "roc_auc": float(roc_auc_score(y, proba)),
+        "mean prediction - rate": float(np.mean(proba) - np.mean(y)),
+    }
+
+
+def _quality(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, Any]:
+    from customer_purchase_prediction.evaluation import (  # noqa: PLC0415
+        classification_metrics,
+    )
+
+    metrics = classification_metrics(y, proba, threshold)
+    return {
+        **{k: metrics[k] for k in QUALITY_METRICS},
+        "mean prediction - rate": float(np.mean(proba) - np.mean(y)),
+        "threshold": float(threshold),
+    }
+
+
+def _best_f1_threshold(y: np.ndarray, proba: np.ndarray) -> float:
+    from customer_purchase_prediction.evaluation import (  # noqa: PLC0415
+        tune_threshold,
+    )
+    from customer_purchase_prediction.params import ThresholdParams  # noqa: PLC0415
+
+    return tune_threshold(y, proba, "f1", ThresholdParams())[0]
+
+
+def _means(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    """Mean (and standard deviation) of each figure over seeds, per size and keys."""
+    frame = pd.DataFrame(rows)
+    figures = [
+        c
+        for c in frame.columns
+        if c not in {"rows", "seed", "name", *keys}
+        and pd.api.types.is_numeric_dtype(frame[c])
+    ]
+    out = []
+    for group, part in frame.groupby(["rows", *keys], sort=False):
+        row = dict(zip(["rows", *keys], group, strict=True))
+        row["files"] = len(part)
+        for figure in figures:
+            row[figure] = float(part[figure].mean())
+        for figure in ("roc_auc", "f1"):
+            if figure in part and len(part) > 1:
+                row[f"{figure} sd"] = float(part[figure].std(ddof=1))
+        if "name" in part:
+            counts = part["name"].value_counts()
+            row["chosen"] = ", ".join(f"{k} {v}" for k, v in counts.items())
+        out.append(row)
+    return out
+
+
+def _wins(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """On how many files the selected model's Brier beats every default and
+    tuned single candidate's, and its mean prediction is within 2 points."""
+    frame = pd.DataFrame(rows)
+    out = []
+    for size, part in frame.groupby("rows", sort=False):
+        beats_defaults = beats_tuned = within = files = 0
+        for _, run in part.groupby("seed"):
+            by_model = run.set_index("model")
+            brier = by_model.loc["selected", "brier"]
+            defaults = by_model[by_model.index.str.startswith("default ")]["brier"]
+            tuned = by_model[
+                by_model.index.str.startswith("tuned ")
+                & (by_model.index != "tuned ensemble")
+            ]["brier"]
+            files += 1
+            beats_defaults += int(brier < defaults.min())
+            beats_tuned += int(brier <= tuned.min())
+            gap = abs(by_model.loc["selected", "mean prediction - rate"])
+            within += int(gap <= 0.02)  # noqa: PLR2004
+        out.append(
+            {
+                "rows": size,
+                "files": files,
+                "Brier below every default candidate": beats_defaults,
+                "Brier at or below every tuned single candidate": beats_tuned,
+                "mean prediction within 2 points": within,
+            }
+        )
+    return out
 
 
 def bench_training(sizes: Sequence[int], pipelines: str | None) -> None:
@@ -307,6 +544,54 @@ def bench_latency(calls: int, train_rows: int) -> None:
     )
 
 
+def bench_explain(size: int, calls: int, train_rows: int) -> None:
+    """Reasons' cost: predict(dict, explain=True) against predict(dict), and the
+    batch explain step against the scoring step, for each candidate and the
+    selected model (calibrated, as it is served)."""
+    with project_copy() as project:
+        train_in(project, train_rows)
+        selected = current_model(project)
+        candidates = _load(project / "data/06_models/candidate_models.skops")
+    models = {
+        name: _bare_artifact(name, pipeline) for name, pipeline in candidates.items()
+    }
+    models[f"{selected.name} (selected, calibrated)"] = selected
+    records = generate_sessions(calls, 11, labelled=False, messy_fraction=0.0)[0]
+    records = (
+        records.astype(object).where(records.notna(), None).to_dict(orient="records")
+    )
+    new, _ = generate_sessions(size, 7, labelled=False, messy_fraction=0.0)
+    valid = validate_sessions(new, labelled=False).valid
+    rows = []
+    for name, model in models.items():
+        predictor = PurchasePredictor(model)
+        plain = _latencies(lambda i, p=predictor: p.predict(records[i % calls]), calls)
+        explained = _latencies(
+            lambda i, p=predictor: p.predict(records[i % calls], explain=True), calls
+        )
+        started = time.perf_counter()
+        probability = model.predict_proba(valid)
+        scoring = time.perf_counter() - started
+        started = time.perf_counter()
+        explain(model, valid, probability=probability)
+        explaining = time.perf_counter() - started
+        rows.append(
+            {
+                "model": name,
+                "predict(dict) p50 (ms)": plain[0],
+                "predict(dict, explain=True) p50 (ms)": explained[0],
+                "explain=True p99 (ms)": explained[1],
+                f"scoring step, {len(valid):,} rows (s)": scoring,
+                "explain step (s)": explaining,
+                "explain / scoring": explaining / scoring,
+            }
+        )
+    _print_table(
+        f"Explanations: {calls:,} single records; a batch of {len(valid):,} rows",
+        rows,
+    )
+
+
 @contextmanager
 def _public_treelite() -> Iterator[None]:
     """Compiled trees through treelite's public predict instead of the adapter's."""
@@ -324,8 +609,11 @@ def _public_treelite() -> Iterator[None]:
         treelite_adapter.predict = fast
 
 
-def train_in(project: Path, rows: int, seed: int = 42) -> tuple[float, int]:
-    """Train on ``rows`` generated sessions (generator seed ``seed``) in a project copy."""
+def train_in(
+    project: Path, rows: int, seed: int = 42, params: Sequence[str] = ()
+) -> tuple[float, int]:
+    """Train on ``rows`` generated sessions (generator seed ``seed``) in a project
+    copy, with any extra ``key=value`` run parameters."""
     raw, _ = generate_sessions(rows, seed)
     raw.to_csv(project / "data/01_raw/bench_sessions.csv", index=False)
     return run_kedro(
@@ -334,7 +622,7 @@ def train_in(project: Path, rows: int, seed: int = 42) -> tuple[float, int]:
             "--pipelines",
             TRAINING,
             "--params",
-            "raw_sessions_path=data/01_raw/bench_sessions.csv",
+            ",".join(["raw_sessions_path=data/01_raw/bench_sessions.csv", *params]),
         ],
     )
 

@@ -7,12 +7,12 @@ import pytest
 from matplotlib.figure import Figure
 from plotly import graph_objects as go
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.pipelines.reporting import (
     computations,
     figures,
     render,
 )
-from customer_purchase_prediction.pipelines.reporting.params import ReportingParams
 from tests.pipelines.reporting.inputs import BOUGHT, PROBA, predictions
 
 
@@ -27,7 +27,7 @@ def _charts() -> dict[str, figures.Chart]:
         "logistic_regression": {"roc_auc": 0.875, "average_precision": 0.8},
         "xgboost": {"roc_auc": 0.125, "average_precision": 0.3},
     }
-    deciles = computations.decile_table(BOUGHT, PROBA, ReportingParams())
+    deciles = computations.decile_table(BOUGHT, PROBA, BusinessParams())
     return {
         "roc_pr": figures.roc_pr_chart(both, scores, selected="xgboost"),
         "threshold": figures.threshold_chart(
@@ -90,5 +90,14 @@ def test_every_legend_label_and_note_is_in_both_formats(name: str) -> None:
 
 def test_threshold_chart_says_what_the_threshold_was_tuned_for() -> None:
     chart = _charts()["threshold"]
-    assert "tuned on the validation part for F1" in chart.title
+    assert "tuned for F1 on the validation part" in chart.title
+    rows = figures.threshold_chart(
+        computations.threshold_table(BOUGHT, PROBA),
+        threshold=0.3,
+        tuned_for="Profit per customer",
+        model="xgboost",
+        tuned_on="the out-of-fold probabilities of the training part plus the "
+        "validation part",
+    )
+    assert "tuned for Profit per customer on the out-of-fold" in rows.title
     assert chart.panels[0].x_label.startswith("Decision threshold")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure
 from pydantic import ValidationError
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.evaluation import (
     THRESHOLD_GRID,
     classification_metrics,
@@ -38,7 +39,7 @@ from tests.pipelines.reporting.inputs import (
     predictions,
 )
 
-PARAMS = ReportingParams(contact_cost=2.0, conversion_value=10.0, currency="€")
+PARAMS = BusinessParams(contact_cost=2.0, conversion_value=10.0, currency="€")
 
 
 @pytest.fixture
@@ -134,7 +135,7 @@ def test_decile_table_keeps_every_customer_when_sizes_do_not_divide() -> None:
 
 
 def test_no_profitable_decile_advises_contacting_no_one() -> None:
-    costly = ReportingParams(contact_cost=9.0, conversion_value=10.0)
+    costly = BusinessParams(contact_cost=9.0, conversion_value=10.0)
     typed, _ = nodes.assess_business_impact(predictions(bought=np.zeros(10)), costly)
     report = as_json(typed)
     assert report["best_campaign_depth"]["deciles"] == 0
@@ -229,7 +230,7 @@ def test_model_comparison_marks_the_selected_model_and_quotes_metrics() -> None:
     assert table.loc[1, "cv_roc_auc_mean"] == pytest.approx(0.85)
     assert (
         "| XGBoost **(selected)** | 0.55 | 0.800 | 0.750 | 0.750 | 0.740 | 0.900 "
-        "| 0.690 ± 0.020 | 0.850 |" in markdown
+        "| 0.850 | 0.180 | 0.550 | 0.040 | 1.500 | 0.690 ± 0.020 | 0.850 |" in markdown
     )
 
 
@@ -261,9 +262,12 @@ def test_selection_summary_explains_a_tie_break_between_contenders() -> None:
 
 def test_wrong_business_parameter_names_the_key() -> None:
     with pytest.raises(ValidationError, match="contact_cost"):
-        ReportingParams.model_validate({"contact_cost": -1})
+        BusinessParams.model_validate({"contact_cost": -1})
     with pytest.raises(ValidationError, match="conversion_valeu"):
-        ReportingParams.model_validate({"conversion_valeu": 3})
+        BusinessParams.model_validate({"conversion_valeu": 3})
+    # The business figures live in business:, no longer in reporting:.
+    with pytest.raises(ValidationError, match="contact_cost"):
+        ReportingParams.model_validate({"contact_cost": 5})
 
 
 def _texts(fig: Figure) -> str:

@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 from plotly import graph_objects as go
 from pydantic import BaseModel
 
+from customer_purchase_prediction.business import BusinessParams
+from customer_purchase_prediction.candidates import get_candidate
 from customer_purchase_prediction.output_paths import CATALOG_RESOLVERS
 from customer_purchase_prediction.params import FeatureParams
 from customer_purchase_prediction.pipelines import (
@@ -74,10 +76,9 @@ def reports(small_sessions: pd.DataFrame) -> dict[str, Any]:
             "params:feature_engineering": MemoryDataset(FeatureParams()),
             "validation_sessions": KeptDataset(copy_mode="assign"),
             "data_quality_report": MemoryDataset(QUALITY_REPORT),
-            "params:reporting": MemoryDataset(
-                ReportingParams(
-                    contact_cost=4.0, conversion_value=30.0, data_note="Toy data."
-                )
+            "params:reporting": MemoryDataset(ReportingParams(data_note="Toy data.")),
+            "params:business": MemoryDataset(
+                BusinessParams(contact_cost=4.0, conversion_value=30.0)
             ),
         }
     )
@@ -182,9 +183,18 @@ def test_reports_agree_on_every_number(reports: dict[str, Any]) -> None:
 def test_metrics_report_has_the_documented_keys(reports: dict[str, Any]) -> None:
     metrics = reports["model_metrics"]
     assert {"selected_model", "selection_metric", "threshold"} <= set(metrics)
-    assert set(metrics["models"]) == {"logistic_regression", "random_forest", "xgboost"}
+    assert set(metrics["models"]) == {
+        "logistic_regression",
+        "random_forest",
+        "xgboost",
+        "ensemble",
+    }
+    assert metrics["calibration_method"] == "sigmoid"
+    assert metrics["threshold_tuned_on"] == "out_of_fold_and_validation"
     for entry in metrics["models"].values():
         assert set(REPORTED_METRICS) <= set(entry["test"])
+        assert {"brier", "log_loss", "ece", "profit"} <= set(entry["test"])
+        assert {"brier", "log_loss", "ece", "profit"} <= set(entry["cv"])
         assert all({"mean", "std"} <= set(entry["cv"][m]) for m in REPORTED_METRICS)
         for m in REPORTED_METRICS:
             low, high = entry["test_interval"][m]
@@ -217,7 +227,10 @@ def test_feature_importance_names_engineered_features(reports: dict[str, Any]) -
     features = set(table["feature"])
     assert {"engagement_score", "basket_intensity"} <= features
     assert any(f.startswith("behavioral_segment_") for f in features)
-    assert table["model_importance"].sum() == pytest.approx(1.0)
+    selected = reports["model_metrics"]["selected_model"]
+    # A model without an importance of its own (the ensemble) shows none.
+    own = get_candidate(selected).importance is not None
+    assert table["model_importance"].sum() == pytest.approx(1.0 if own else 0.0)
     assert table["permutation_mean"].is_monotonic_decreasing
 
 
@@ -237,7 +250,7 @@ def test_model_card_covers_every_section(reports: dict[str, Any]) -> None:
     assert "Toy data." in card
     assert "603 in, 600 kept, 3 rejected" in card
     assert "`time_spent:negative` (2)" in card
-    assert "Class weighting was on in training" in card  # the default
+    assert "Probabilities are calibrated (sigmoid" in card  # the default
     assert "| scikit-learn |" in card
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.candidates import (
     Candidate,
     get_candidate,
@@ -31,18 +32,19 @@ from tests.pipelines.reporting.inputs import (
 )
 
 PARAMS = ReportingParams(data_note="Toy data.")
+BUSINESS = BusinessParams()
 
 
 @pytest.fixture(scope="module")
 def impact() -> BusinessImpact:
-    return nodes.assess_business_impact(predictions(), PARAMS)[0]
+    return nodes.assess_business_impact(predictions(), BUSINESS)[0]
 
 
 def card(impact: BusinessImpact, **metrics: Any) -> str:
     """The card of a fitted logistic regression, selected (a hand-made artifact)."""
     report = model_metrics(selected="logistic_regression", **metrics)
     return nodes.write_model_card(
-        report, impact, importance_table(), fitted_model(), PARAMS
+        report, impact, importance_table(), fitted_model(), PARAMS, BUSINESS
     )
 
 
@@ -93,7 +95,7 @@ def test_card_reads_training_data_from_the_artifact_metadata(
     model = fitted_model(data_quality=None)
     with pytest.raises(ValueError, match=f"purchase_model {VERSION} has no data"):
         nodes.write_model_card(
-            model_metrics(), impact, importance_table(), model, PARAMS
+            model_metrics(), impact, importance_table(), model, PARAMS, BUSINESS
         )
 
 
@@ -108,7 +110,7 @@ def test_roc_auc_selection_says_the_threshold_was_tuned_for_f1(
     impact: BusinessImpact,
 ) -> None:
     text = card(impact, selection_metric="roc_auc")
-    assert "tuned on the validation part for F1 (ROC AUC does not depend" in text
+    assert "tuned for F1 on the validation part (ROC AUC does not depend" in text
     assert "The threshold serves F1, not profit" in text
     assert "for ROC AUC" not in text
     header = next(line for line in text.splitlines() if line.startswith("| Candidate"))
@@ -125,8 +127,37 @@ def test_roc_auc_selection_says_the_threshold_was_tuned_for_f1(
     chart = nodes.plot_threshold_curves(
         predictions(), model_metrics(selection_metric="roc_auc")
     )
-    assert "tuned on the validation part for F1" in chart[0].get_suptitle()
-    assert "tuned on the validation part for F1" in chart[1].layout.title.text
+    assert "tuned for F1 on the validation part" in chart[0].get_suptitle()
+    assert "tuned for F1 on the validation part" in chart[1].layout.title.text
+
+
+def test_profit_selection_says_so_and_names_the_business_figures(
+    impact: BusinessImpact,
+) -> None:
+    text = card(
+        impact,
+        selection_metric="profit",
+        calibration_method="sigmoid",
+        threshold_tuned_on="out_of_fold_and_validation",
+    )
+    assert "The candidate with the best mean Profit per customer over the" in text
+    assert (
+        "Selected by expected profit per customer: contacting a customer costs "
+        "$5.00 and a purchase is worth $25.00" in text
+    )
+    assert (
+        "tuned for Profit per customer on the out-of-fold probabilities of the "
+        "training part plus the validation part" in text
+    )
+    assert "The threshold maximises expected profit per customer" in text
+    assert "not profit" not in text
+    assert "Probabilities are calibrated (sigmoid" in text
+    assert "Log-loss 0.550, expected calibration error 0.040." in text
+    assert "Class weighting was on in training" not in text
+    f1_text = card(impact)
+    assert "Selected by expected profit" not in f1_text
+    assert "The threshold serves F1, not profit" in f1_text
+    assert "Probabilities are not calibrated" in f1_text
 
 
 def test_a_close_call_is_named_in_the_limitations(impact: BusinessImpact) -> None:
@@ -143,6 +174,7 @@ def test_a_close_call_is_named_in_the_limitations(impact: BusinessImpact) -> Non
         importance_table(),
         fitted_model(),
         PARAMS,
+        BUSINESS,
     )
     # The candidates' CV F1 are 0.70 and 0.69, closer than the CV std of 0.02.
     assert (
@@ -189,7 +221,9 @@ def test_a_candidate_without_own_importance_gets_permutation_only(
     figure = nodes.plot_feature_importance(table, model_metrics(), PARAMS)
     assert len(figure.axes) == 1
     assert "permutation importance only" in figure.get_suptitle()
-    text = nodes.write_model_card(model_metrics(), impact, table, model, PARAMS)
+    text = nodes.write_model_card(
+        model_metrics(), impact, table, model, PARAMS, BUSINESS
+    )
     assert "Plain logistic has no importance of its own" in text
 
 
@@ -242,10 +276,10 @@ def html_report(trained_model: PurchaseModel) -> str:
         ],
         ignore_index=True,
     )
-    impact = nodes.assess_business_impact(rows, PARAMS)[0]
+    impact = nodes.assess_business_impact(rows, BUSINESS)[0]
     importance = nodes.explain_features(trained_model, rows, PARAMS)
     return nodes.write_html_report(
-        model_metrics(), impact, importance, rows, trained_model, PARAMS
+        model_metrics(), impact, importance, rows, trained_model, PARAMS, BUSINESS
     )
 
 

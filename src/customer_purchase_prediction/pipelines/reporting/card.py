@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.candidates import get_candidate
 from customer_purchase_prediction.columns import FEATURE_COLUMNS
 from customer_purchase_prediction.model import PurchaseModel
@@ -36,6 +37,7 @@ def card_facts(
     metrics: ModelMetrics,
     importance: pd.DataFrame,
     params: ReportingParams,
+    business: BusinessParams,
 ) -> CardFacts:
     """What the model card says about ``model``, besides the reports' numbers."""
     meta = model.metadata
@@ -59,7 +61,7 @@ def card_facts(
         ],
         data=training_data(_data_quality(model), meta),
         data_note=params.data_note,
-        break_even_probability=params.break_even_probability,
+        break_even_probability=business.break_even_probability,
         library_versions={
             name: str(v) for name, v in meta.get("library_versions", {}).items()
         },

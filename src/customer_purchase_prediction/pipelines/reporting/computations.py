@@ -13,13 +13,15 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.metrics import brier_score_loss
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.columns import LABEL_COLUMN
-from customer_purchase_prediction.evaluation import threshold_rates
-from customer_purchase_prediction.model import PurchaseModel
-from customer_purchase_prediction.pipelines.reporting.params import (
-    BootstrapParams,
-    ReportingParams,
+from customer_purchase_prediction.evaluation import (
+    PROBABILITY_METRICS,
+    PROFIT,
+    threshold_rates,
 )
+from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.pipelines.reporting.params import BootstrapParams
 from customer_purchase_prediction.pipelines.reporting.summaries import (
     Assumptions,
     Calibration,
@@ -34,6 +36,14 @@ from customer_purchase_prediction.pipelines.reporting.summaries import (
 )
 
 REPORTED_METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
+# The comparison table adds ranking and probability quality (lower is better for
+# the last three), without bootstrap intervals.
+COMPARED_METRICS: tuple[str, ...] = (
+    *REPORTED_METRICS,
+    "average_precision",
+    *PROBABILITY_METRICS,
+    PROFIT,
+)
 PER_CUSTOMERS = 1000  # business figures are also given per this many customers
 N_DECILES = 10
 # Mean predicted probability this far (or further) from the observed purchase
@@ -176,7 +186,7 @@ def threshold_table(y: np.ndarray, proba: np.ndarray) -> pd.DataFrame:
 
 
 def decile_table(
-    y: np.ndarray, proba: np.ndarray, params: ReportingParams
+    y: np.ndarray, proba: np.ndarray, params: BusinessParams
 ) -> pd.DataFrame:
     """Customers by decile of predicted probability, highest first, with profit.
 
@@ -209,7 +219,7 @@ def decile_table(
 
 
 # ---------------------------------------------------------------- business figures
-def assumptions(params: ReportingParams) -> Assumptions:
+def assumptions(params: BusinessParams) -> Assumptions:
     return Assumptions(
         contact_cost=params.contact_cost,
         conversion_value=params.conversion_value,
@@ -223,7 +233,7 @@ def assumptions(params: ReportingParams) -> Assumptions:
     )
 
 
-def outcomes(counts: ConfusionCounts, params: ReportingParams) -> dict[str, Any]:
+def outcomes(counts: ConfusionCounts, params: BusinessParams) -> dict[str, Any]:
     """Share classified correctly, missed buyers, waste, and model vs everyone."""
     tp, fp = counts.true_positives, counts.false_positives
     fn, tn = counts.false_negatives, counts.true_negatives
@@ -252,7 +262,7 @@ def outcomes(counts: ConfusionCounts, params: ReportingParams) -> dict[str, Any]
     }
 
 
-def strategies(counts: ConfusionCounts, params: ReportingParams) -> dict[str, Strategy]:
+def strategies(counts: ConfusionCounts, params: BusinessParams) -> dict[str, Strategy]:
     """Profit of targeting the model's picks, contacting everyone and no one."""
     tp, total = counts.true_positives, counts.total
     purchasers = tp + counts.false_negatives
@@ -264,7 +274,7 @@ def strategies(counts: ConfusionCounts, params: ReportingParams) -> dict[str, St
 
 
 def _strategy(
-    reached: int, contacted: int, total: int, params: ReportingParams
+    reached: int, contacted: int, total: int, params: BusinessParams
 ) -> Strategy:
     value = params.conversion_value * reached
     cost = params.contact_cost * contacted

@@ -187,7 +187,12 @@ THRESHOLD_SERIES = {
 
 
 def threshold_chart(
-    curves: pd.DataFrame, *, threshold: float, tuned_for: str, model: str
+    curves: pd.DataFrame,
+    *,
+    threshold: float,
+    tuned_for: str,
+    model: str,
+    tuned_on: str = "the validation part",
 ) -> Chart:
     """Precision, recall, F1 and share targeted against the decision threshold.
 
@@ -196,6 +201,7 @@ def threshold_chart(
         threshold: The model's threshold.
         tuned_for: The metric the threshold was tuned for, in words.
         model: The selected model.
+        tuned_on: The rows it was tuned on, in words.
     """
     lines = tuple(
         Line(
@@ -214,7 +220,7 @@ def threshold_chart(
     )
     return Chart(
         title=f"Choosing the threshold: {display_name(model)} on the test customers\n"
-        f"(chosen {threshold:.2f}, tuned on the validation part for {tuned_for})",
+        f"(chosen {threshold:.2f}, tuned for {tuned_for} on {tuned_on})",
         panels=(
             Panel(
                 x_label="Decision threshold (target customers whose purchase "

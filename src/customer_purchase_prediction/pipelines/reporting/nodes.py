@@ -17,12 +17,14 @@ import plotly.graph_objects as go
 from matplotlib.figure import Figure
 from sklearn.inspection import permutation_importance
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.candidates import get_candidate
 from customer_purchase_prediction.columns import LABEL_COLUMN, SESSION_COLUMNS
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.pipelines.reporting import plots, render, templating
 from customer_purchase_prediction.pipelines.reporting.card import card_facts
 from customer_purchase_prediction.pipelines.reporting.computations import (
+    COMPARED_METRICS,
     REPORTED_METRICS,
     artifact_version,
     assumptions,
@@ -92,6 +94,10 @@ def compile_model_metrics(
         test_purchasers=int(rows[LABEL_COLUMN].sum()),
         bootstrap=Bootstrap(method="percentile", **params.bootstrap.model_dump()),
         calibration=calibration_summary(rows, params.calibration_bins),
+        calibration_method=purchase_model.metadata.get("calibration", {}).get("method"),
+        threshold_tuned_on=purchase_model.metadata.get(
+            "threshold_tuned_on", "validation"
+        ),
         models=models,
     )
 
@@ -105,7 +111,7 @@ def build_model_comparison(model_metrics: ModelMetrics) -> tuple[pd.DataFrame, s
             "selected": entry.selected,
             "contender": entry.contender,
             "threshold": entry.threshold,
-            **{f"test_{m}": entry.test[m] for m in REPORTED_METRICS},
+            **{f"test_{m}": entry.test.get(m) for m in COMPARED_METRICS},
             f"cv_{metric}_mean": entry.cv[metric].mean,
             f"cv_{metric}_std": entry.cv[metric].std,
             # What breaks ties between contenders (the same column for roc_auc).
@@ -117,7 +123,7 @@ def build_model_comparison(model_metrics: ModelMetrics) -> tuple[pd.DataFrame, s
 
 
 def assess_business_impact(
-    test_predictions: pd.DataFrame, params: ReportingParams
+    test_predictions: pd.DataFrame, params: BusinessParams
 ) -> tuple[BusinessImpact, pd.DataFrame]:
     """Confusion counts, waste, missed purchases, profit and the decile table.
 
@@ -186,7 +192,7 @@ def explain_features(
 def comparison_markdown(model_metrics: ModelMetrics) -> str:
     """``model_comparison.md``."""
     return templating.render(
-        "model_comparison.md.j2", mm=model_metrics, metrics=REPORTED_METRICS
+        "model_comparison.md.j2", mm=model_metrics, metrics=COMPARED_METRICS
     )
 
 
@@ -201,13 +207,16 @@ def write_model_card(
     feature_importance: pd.DataFrame,
     purchase_model: PurchaseModel,
     params: ReportingParams,
+    business: BusinessParams,
 ) -> str:
     """The model card: use, data, selection, metrics, calibration, limits, versions."""
     return templating.render(
         "model_card.md.j2",
         mm=model_metrics,
         impact=business_impact,
-        card=card_facts(purchase_model, model_metrics, feature_importance, params),
+        card=card_facts(
+            purchase_model, model_metrics, feature_importance, params, business
+        ),
         metrics=REPORTED_METRICS,
     )
 
@@ -219,6 +228,7 @@ def write_html_report(
     test_predictions: pd.DataFrame,
     purchase_model: PurchaseModel,
     params: ReportingParams,
+    business: BusinessParams,
 ) -> str:
     """One self-contained page: card, comparison, business impact, every figure.
 
@@ -229,7 +239,12 @@ def write_html_report(
         model_metrics, business_impact, test_predictions, feature_importance, params
     )
     card = write_model_card(
-        model_metrics, business_impact, feature_importance, purchase_model, params
+        model_metrics,
+        business_impact,
+        feature_importance,
+        purchase_model,
+        params,
+        business,
     )
     return templating.render(
         "report.html.j2",

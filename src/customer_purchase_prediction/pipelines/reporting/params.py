@@ -1,7 +1,9 @@
 """Typed parameters of the reporting pipeline (``reporting:`` key).
 
 Kept next to the pipeline that reads them; validated by Kedro when the run starts,
-so ``--params=reporting.contact_cost=-1`` stops before any work, naming the key.
+so ``--params=reporting.top_features=0`` stops before any work, naming the key. The
+business assumptions (contact cost, conversion value, currency) are the shared
+``business:`` section (``business.py``).
 """
 
 from __future__ import annotations
@@ -36,15 +38,6 @@ class PermutationParams(_Params):
 class ReportingParams(_Params):
     """Knobs of the reporting pipeline (``reporting:`` key)."""
 
-    contact_cost: float = Field(
-        5.0, ge=0, description="Cost of contacting one customer (offer, message)."
-    )
-    conversion_value: float = Field(
-        25.0,
-        gt=0,
-        description="Value of one purchase attributed to the campaign (margin).",
-    )
-    currency: str = Field("$", min_length=1, max_length=5)
     calibration_bins: int = Field(10, ge=2, le=50)
     top_features: int = Field(15, ge=1, le=100)
     bootstrap: BootstrapParams = Field(default_factory=BootstrapParams)
@@ -54,8 +47,3 @@ class ReportingParams(_Params):
         description="What the training data is, quoted in the model card's "
         "training data and limitations sections.",
     )
-
-    @property
-    def break_even_probability(self) -> float:
-        """Purchase probability above which contacting a customer pays off."""
-        return self.contact_cost / self.conversion_value

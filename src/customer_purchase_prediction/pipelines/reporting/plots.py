@@ -51,6 +51,7 @@ def threshold_chart(
         threshold=metrics.threshold,
         tuned_for=METRIC_LABELS[metrics.threshold_metric],
         model=metrics.selected_model,
+        tuned_on=metrics.threshold_rows,
     )
 
 

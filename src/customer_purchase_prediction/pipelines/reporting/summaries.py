@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict
 from customer_purchase_prediction.evaluation import threshold_metric
 from customer_purchase_prediction.results import MeanStd
 
+THRESHOLD_ROWS = {
+    "out_of_fold_and_validation": "the out-of-fold probabilities of the training "
+    "part plus the validation part",
+    "validation": "the validation part",
+}
 METRIC_LABELS = {
     "accuracy": "Accuracy",
     "precision": "Precision",
@@ -23,7 +28,10 @@ METRIC_LABELS = {
     "f1": "F1",
     "roc_auc": "ROC AUC",
     "average_precision": "Average precision",
-    "profit": "Profit",
+    "profit": "Profit per customer",
+    "brier": "Brier score",
+    "log_loss": "Log-loss",
+    "ece": "Expected calibration error",
 }
 
 
@@ -85,6 +93,8 @@ class ModelMetrics(_Summary):
     test_purchasers: int
     bootstrap: Bootstrap
     calibration: Calibration
+    calibration_method: str | None = None  # sigmoid, isotonic, none; None: unknown
+    threshold_tuned_on: str = "validation"
     models: dict[str, CandidateMetrics]
 
     @property
@@ -101,6 +111,11 @@ class ModelMetrics(_Summary):
     def threshold_metric(self) -> str:
         """The metric the thresholds were tuned for (F1 for threshold-free ones)."""
         return threshold_metric(self.selection_metric)
+
+    @property
+    def threshold_rows(self) -> str:
+        """The rows the thresholds were tuned on, in words."""
+        return THRESHOLD_ROWS.get(self.threshold_tuned_on, self.threshold_tuned_on)
 
 
 # ---------------------------------------------------------------- business impact
