@@ -129,11 +129,18 @@ def explain_columns(
     columns: Mapping[str, np.ndarray],
     *,
     probability: np.ndarray | None = None,
+    matrix: np.ndarray | None = None,
 ) -> Explanation:
     """The reasons from validated column arrays (what ``contract.check_columns``
-    gives), as ``explain`` does for a frame."""
+    gives), as ``explain`` does for a frame.
+
+    Args:
+        probability: The model's probabilities of these rows, if known.
+        matrix: Their model matrix (``transform_columns``), if already built.
+    """
     features = model.features
-    matrix = features.transform_columns(columns)
+    if matrix is None:
+        matrix = features.transform_columns(columns)
     if not len(matrix):
         empty = np.zeros(0)
         return Explanation(

@@ -411,7 +411,8 @@ class PurchasePredictor:
         if problems:
             reasons = "; ".join(reason for _, reason in problems[0])
             raise InvalidRecordError(f"invalid session record: {reasons}")
-        proba = self.model.predict_proba_columns(typed)
+        matrix = self.model.features.transform_columns(typed)
+        proba = self.model.predict_proba_matrix(matrix)
         prediction, confidence = self.model.label(proba)
         result = {
             ID_COLUMN: int(typed[ID_COLUMN][0]),
@@ -420,7 +421,9 @@ class PurchasePredictor:
             "prediction_confidence": str(confidence[0]),
         }
         if explained:
-            reasons = explain_columns(self.model, typed, probability=proba).reasons
+            reasons = explain_columns(
+                self.model, typed, probability=proba, matrix=matrix
+            ).reasons
             result.update(zip(REASON_COLUMNS, reasons[0].tolist(), strict=True))
         if not with_proba:
             del result["purchase_probability"]
