@@ -36,7 +36,12 @@ import fsspec
 import pandas as pd
 from kedro.io import AbstractDataset
 
-from customer_purchase_prediction.columns import SPEC, example_record, required_columns
+from customer_purchase_prediction.columns import (
+    ID_COLUMN,
+    SPEC,
+    example_record,
+    required_columns,
+)
 from customer_purchase_prediction.contract import (
     REJECT_COLUMNS,
     count_reject_rules,
@@ -456,3 +461,68 @@ def report_drift(
 
 def _rows(frame: dd.DataFrame) -> Any:
     return frame.map_partitions(len, meta=("rows", "int64")).sum()
+
+
+def build_contact_list(
+    node: Any,
+    sessions: dd.DataFrame,
+    explained_sessions: dd.DataFrame,
+    *context: Any,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The pandas contact list of each partition, then of their union.
+
+    The list is a prefix of one order (expected profit, best first) cut by
+    ``targeting.max_contacts`` and ``budget``, so each partition's own list
+    holds every row of that partition the whole list can take: the union of
+    the partitions' lists gives the whole input's list, and only those rows
+    are gathered. ``context``: the model, business and targeting parameters.
+    """
+    parts = [
+        dask.delayed(_contact_candidates)(node, part, explained, *context)
+        for part, explained in zip(
+            sessions.to_delayed(), explained_sessions.to_delayed(), strict=True
+        )
+    ]
+    picked = dask.compute(*parts)
+    return node(
+        pd.concat([rows for rows, _ in picked], ignore_index=True),
+        pd.concat([rows for _, rows in picked], ignore_index=True),
+        *context,
+    )
+
+
+def _contact_candidates(
+    node: Any, sessions: pd.DataFrame, explained: pd.DataFrame, *context: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if not len(sessions):
+        return sessions, explained
+    contacts, _ = node(
+        sessions.reset_index(drop=True), explained.reset_index(drop=True), *context
+    )
+    keep = sessions[ID_COLUMN].isin(contacts[ID_COLUMN]).to_numpy()
+    return sessions[keep], explained[keep]
+
+
+def explain_predictions(
+    node: Any,
+    scored_sessions: dd.DataFrame,
+    sessions: dd.DataFrame,
+    purchase_model: PurchaseModel,
+    inference: Any,
+) -> dd.DataFrame:
+    """The pandas node on each partition (a partition's reasons are its own)."""
+    if not inference.explain:
+        return scored_sessions
+    parts = [
+        dask.delayed(node)(scored, part, purchase_model, inference)
+        for scored, part in zip(
+            scored_sessions.to_delayed(), sessions.to_delayed(), strict=True
+        )
+    ]
+    meta = node(
+        scored_sessions.head(1, npartitions=-1).reset_index(drop=True),
+        sessions.head(1, npartitions=-1).reset_index(drop=True),
+        purchase_model,
+        inference,
+    ).iloc[:0]
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)

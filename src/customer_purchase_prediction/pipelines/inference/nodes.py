@@ -56,6 +56,7 @@ def score_sessions(
     return purchase_model.score(sessions)
 
 
+@on_partitions  # a Dask frame: partitioned.explain_predictions (--env=dask)
 def explain_predictions(
     scored_sessions: pd.DataFrame,
     sessions: pd.DataFrame,
@@ -71,6 +72,7 @@ def explain_predictions(
     return pd.concat([scored_sessions.reset_index(drop=True), reasons], axis=1)
 
 
+@on_partitions  # a Dask frame: partitioned.build_contact_list (--env=dask)
 def build_contact_list(
     sessions: pd.DataFrame,
     explained_sessions: pd.DataFrame,
