@@ -282,6 +282,21 @@ def test_max_contacts_50_writes_a_50_row_contact_list_with_reasons(
 
 
 @pytest.mark.slow
+def test_contact_list_path_names_the_contact_list(in_project: Path) -> None:
+    target = in_project / "campaign" / "week_49.parquet"
+    target.parent.mkdir()
+    run_project(
+        in_project,
+        pipeline="inference",
+        params={"contact_list_path": str(target), "targeting": {"budget": 50.0}},
+    )
+    contacts = pd.read_parquet(target)
+    summary = json.loads(Path(SUMMARY).read_text())
+    assert len(contacts) == summary["contact_list"]["listed"] == 10  # 50 / 5.00
+    assert summary["contact_list"]["contact_cost"] == 50.0
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("targeting", "key"),
     [
