@@ -40,6 +40,7 @@ VARIABLES = {
     "model_sha256": f"{ENV_PREFIX}MODEL_SHA256",
     "project_path": f"{ENV_PREFIX}PROJECT_PATH",
     "max_batch": f"{ENV_PREFIX}MAX_BATCH",
+    "drift_window": f"{ENV_PREFIX}DRIFT_WINDOW",
     "max_body_bytes": f"{ENV_PREFIX}MAX_BODY_BYTES",
     "api_key": API_KEY_VARIABLE,
 }
@@ -56,13 +57,16 @@ class ServingParameters(BaseModel):
 
     max_body_bytes: int = Field(1 << 20, ge=1024)  # larger bodies get 413
     max_batch: int = Field(1000, ge=1)  # sessions per /v1/predict/batch
+    drift_window: int = Field(1000, ge=1)  # sessions /v1/monitoring/drift judges
 
 
 class ServiceSettings(ServingParameters):
     """What ``create_app`` needs: the limits of ``ServingParameters``, the model
     and the key; ``kedro serve`` fills it from its options."""
 
-    model: str | None = None  # a version, or a path to an artifact; None: current
+    # 3, champion, models:/purchase-model/3, a Kedro version or a path to an
+    # artifact; None: the registry's champion.
+    model: str | None = None
     model_sha256: str | None = None
     project_path: Path | None = None
     api_key: SecretStr | None = None
@@ -97,6 +101,7 @@ class ServiceSettings(ServingParameters):
             if self.project_path is None
             else str(self.project_path),
             "max_batch": str(self.max_batch),
+            "drift_window": str(self.drift_window),
             "max_body_bytes": str(self.max_body_bytes),
             "api_key": None
             if self.api_key is None
@@ -196,6 +201,7 @@ def project_settings(
         project_path=project_path,
         max_batch=limits.max_batch,
         max_body_bytes=limits.max_body_bytes,
+        drift_window=limits.drift_window,
         api_key=configured_api_key(loader),
     )
 

@@ -24,6 +24,7 @@ from customer_purchase_prediction.contract import check_columns, count_reject_ru
 from customer_purchase_prediction.errors import ExplanationError, InvalidRecordError
 from customer_purchase_prediction.explain import REASON_COLUMNS
 from customer_purchase_prediction.records import one_value, with_exact_ids
+from customer_purchase_prediction.serving.drift_window import observe_sessions
 from customer_purchase_prediction.serving.errors import (
     APIError,
     echo,
@@ -122,8 +123,10 @@ async def predict(
     except InvalidRecordError as exc:
         details, rules = contract_problems(record, str(exc))
         record_scores(request.app, [], rules)
+        observe_sessions(request.app, [record], [None])
         raise APIError(422, details) from exc
     record_scores(request.app, [result["purchase_probability"]], {})
+    observe_sessions(request.app, [record], [result["purchase_probability"]])
     return with_reasons(result) if explain else result
 
 
@@ -187,7 +190,18 @@ def predict_batch(
         [p["purchase_probability"] for p in predictions],
         count_reject_rules(rules.astype("str")),
     )
+    scores = window_scores(records, predictions, answered)
+    observe_sessions(request.app, records, scores)
     return {"predictions": predictions, "rejects": answered}
+
+
+def window_scores(
+    records: Sequence[Any], predictions: Sequence[Any], rejects: Sequence[Any]
+) -> list[float | None]:
+    """Each session's probability, in input order (``None`` for a reject)."""
+    refused = {int(reject["source_row"]) - 1 for reject in rejects}
+    scored = iter(p["purchase_probability"] for p in predictions)
+    return [None if row in refused else next(scored) for row in range(len(records))]
 
 
 def sessions_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -1,0 +1,182 @@
+"""The service's drift: the last N sessions it was sent, against the model's profile.
+
+Every session a prediction route receives (scored or refused by the contract)
+enters a rolling window of the last ``serving.drift_window`` sessions, with
+its probability when it was scored. ``GET /v1/monitoring/drift`` validates the
+window with the data contract and compares it with the model's reference
+profile by the batch pipeline's own function (``drift.drift_report``), with
+the ``monitoring`` parameters' defaults; ``/metrics`` publishes the statuses as
+gauges, computed when scraped.
+
+Each worker process keeps its own window (and, in ``--workers N`` mode, the
+drift gauges are not summed across workers: read ``/v1/monitoring/drift``).
+Customer ids are not kept: the window numbers its sessions itself, so a
+customer scored twice is not a duplicate.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, FastAPI, Request
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from pydantic import BaseModel, Field
+
+from customer_purchase_prediction.columns import ID_COLUMN, SESSION_COLUMNS
+from customer_purchase_prediction.contract import validate_sessions
+from customer_purchase_prediction.drift import (
+    NOT_JUDGED,
+    SCORE,
+    MonitoringParams,
+    drift_report,
+)
+
+STATUS_VALUES = {NOT_JUDGED: -1, "ok": 0, "warn": 1, "alert": 2}
+
+router = APIRouter()
+
+
+class DriftWindow:
+    """The last ``size`` sessions sent to the service, with their probabilities."""
+
+    def __init__(self, size: int, params: MonitoringParams | None = None) -> None:
+        self.size = size
+        self.params = params or MonitoringParams()
+        self._sessions: deque[tuple[dict[str, Any], float | None]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        probabilities: Iterable[float | None],
+    ) -> None:
+        """Keep sessions (as sent) and their probabilities (``None``: refused)."""
+        entries = [
+            ({name: record.get(name) for name in SESSION_COLUMNS}, probability)
+            for record, probability in zip(records, probabilities, strict=True)
+        ]
+        with self._lock:
+            self._sessions.extend(entries)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def report(self, model: Any) -> dict[str, Any]:
+        """The window's drift report against ``model``'s reference profile."""
+        with self._lock:
+            entries = list(self._sessions)
+        records = [
+            {**record, ID_COLUMN: position + 1}
+            for position, (record, _) in enumerate(entries)
+        ]
+        frame = pd.DataFrame.from_records(records, columns=list(SESSION_COLUMNS))
+        result = validate_sessions(
+            frame.astype("object"),
+            labelled=False,
+            source="the service's drift window",
+            allow_empty=True,
+        )
+        positions = result.valid[ID_COLUMN].to_numpy(dtype=np.int64) - 1
+        scores = np.array([entries[p][1] for p in positions], dtype=np.float64).reshape(
+            -1
+        )
+        report = drift_report(
+            result.valid,
+            np.nan_to_num(scores),
+            getattr(model, "reference_profile", None),
+            self.params,
+            rows_in=len(entries),
+            rejects=result.rejects,
+        )
+        return {"window": {"size": self.size, "sessions": len(entries)}, **report}
+
+
+class PartDrift(BaseModel):
+    """One column's (or the score's, or the reject rate's) drift."""
+
+    status: str = Field(description="ok, warn, alert or not_judged")
+    psi: float | None = None
+    p_value: float | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class WindowReport(BaseModel):
+    """The drift of the service's last sessions against the model's profile."""
+
+    status: str = Field(description="ok, warn, alert or not_judged")
+    reason: str
+    window: dict[str, int]
+    alerting: list[str]
+    warning: list[str]
+    columns: dict[str, PartDrift]
+    score: PartDrift | None = None
+    reject_rate: PartDrift | None = None
+
+
+@router.get("/v1/monitoring/drift", response_model=WindowReport)
+def window_drift(request: Request) -> dict[str, Any]:
+    """Drift of the last sessions sent to this worker (``serving.drift_window``)."""
+    return request.app.state.drift_window.report(request.app.state.predictor.model)
+
+
+class DriftCollector(Collector):
+    """``purchase_drift_status`` (-1 not judged, 0 ok, 1 warn, 2 alert) and
+    ``purchase_drift_psi`` per part, computed from the window when scraped."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The window's statuses and PSIs (nothing before the model is loaded)."""
+        status = GaugeMetricFamily(
+            "purchase_drift_status",
+            "Drift of the service's last sessions: -1 not judged, 0 ok, 1 warn, "
+            "2 alert; part is a column, score, reject_rate or batch",
+            labels=["part"],
+        )
+        index = GaugeMetricFamily(
+            "purchase_drift_psi",
+            "Population stability index of the service's last sessions",
+            labels=["part"],
+        )
+        predictor = getattr(self.app.state, "predictor", None)
+        if predictor is not None:
+            report = self.app.state.drift_window.report(predictor.model)
+            status.add_metric(["batch"], STATUS_VALUES[report["status"]])
+            for name, part in _parts(report):
+                status.add_metric([name], STATUS_VALUES[part["status"]])
+                if part.get("psi") is not None:
+                    index.add_metric([name], float(part["psi"]))
+        yield status
+        yield index
+
+
+def _parts(report: Mapping[str, Any]) -> Sequence[tuple[str, Mapping[str, Any]]]:
+    parts = list(report.get("columns", {}).items())
+    for name in (SCORE, "reject_rate"):
+        if name in report:
+            parts.append((name, report[name]))
+    return parts
+
+
+def install_drift_window(app: FastAPI, size: int) -> None:
+    """Give ``app`` its window, the drift route and the drift gauges."""
+    app.state.drift_window = DriftWindow(size)
+    app.state.metrics.registry.register(DriftCollector(app))
+
+
+def observe_sessions(
+    app: FastAPI,
+    records: Sequence[Mapping[str, Any]],
+    probabilities: Sequence[float | None],
+) -> None:
+    """Add a request's sessions to the window (a no-op for an app without one)."""
+    window: DriftWindow | None = getattr(app.state, "drift_window", None)
+    if window is not None:
+        window.add(records, probabilities)
