@@ -26,6 +26,7 @@ through another path.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -46,6 +47,8 @@ from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.values import MISSING_CODE
 
 logger = logging.getLogger(__name__)
+# Transformers already warned about a missing training profile (once each).
+_WARNED: weakref.WeakSet[object] = weakref.WeakSet()
 
 MAX_REASONS = 3
 REASON_COLUMNS: tuple[str, ...] = tuple(
@@ -219,12 +222,15 @@ def _reasons(
 
 
 def _has_profile(features: object) -> bool:
+    """Whether the fitted transformer kept its training profile (warned once if not)."""
     if all(
         hasattr(features, name)
         for name in ("training_values_", "level_shares_", "matrix_mean_")
     ):
         return True
-    logger.warning(NO_PROFILE)
+    if features not in _WARNED:
+        _WARNED.add(features)
+        logger.warning(NO_PROFILE)
     return False
 
 
