@@ -33,6 +33,7 @@ from typing import Any
 import dask
 import dask.dataframe as dd
 import fsspec
+import numpy as np
 import pandas as pd
 from kedro.io import AbstractDataset
 
@@ -53,6 +54,7 @@ from customer_purchase_prediction.datasets import TableDataset
 from customer_purchase_prediction.errors import OutputPathError, SessionsFileError
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.pipelines.inference.nodes import SCORE_QUANTILES
+from customer_purchase_prediction.targeting import DECILE, DECILES, PROBABILITY
 
 logger = logging.getLogger(__name__)
 
@@ -469,24 +471,75 @@ def build_contact_list(
     explained_sessions: dd.DataFrame,
     *context: Any,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The pandas contact list of each partition, then of their union.
+    """The pandas contact list of each partition, merged pairwise, then whole.
 
     The list is a prefix of one order (expected profit, best first) cut by
-    ``targeting.max_contacts`` and ``budget``, so each partition's own list
-    holds every row of that partition the whole list can take: the union of
-    the partitions' lists gives the whole input's list, and only those rows
-    are gathered. ``context``: the model, business and targeting parameters.
+    ``targeting.max_contacts`` and ``budget``, so the list of any group of
+    partitions holds every row of them that the whole list can take: lists
+    are merged two at a time (a tree), each merge holding at most two lists,
+    and the last one is the whole input's. ``context``: the model, business
+    and targeting parameters.
     """
-    parts = [
+    level = [
         dask.delayed(_contact_candidates)(node, part, explained, *context)
         for part, explained in zip(
             sessions.to_delayed(), explained_sessions.to_delayed(), strict=True
         )
     ]
-    picked = dask.compute(*parts)
-    return node(
-        pd.concat([rows for rows, _ in picked], ignore_index=True),
-        pd.concat([rows for _, rows in picked], ignore_index=True),
+    while len(level) > 1:
+        pairs = [level[i : i + 2] for i in range(0, len(level), 2)]
+        level = [
+            dask.delayed(_merged_candidates)(node, pair, *context) for pair in pairs
+        ]
+    rows, explained = level[0].compute()
+    contacts, summary = node(rows, explained, *context)
+    # A decile is a customer's place among all scored rows, not the union's.
+    return contacts.assign(
+        **{DECILE: global_deciles(contacts, explained_sessions)}
+    ), summary
+
+
+def global_deciles(contacts: pd.DataFrame, scored: dd.DataFrame) -> np.ndarray:
+    """Each listed row's decile among every scored row (``targeting.deciles``'
+    rule: ranked by probability, highest first, ties by id; rank ``r`` of
+    ``n`` is in decile ``1 + floor(10 r / n)``), ranks summed over partitions."""
+    keys = contacts[[ID_COLUMN, PROBABILITY]]
+    parts = [
+        dask.delayed(_rows_before)(part[[ID_COLUMN, PROBABILITY]], keys)
+        for part in scored.to_delayed()
+    ]
+    counts = dask.compute(*parts)
+    rank = np.sum(np.array([before for before, _ in counts]), axis=0)
+    rows = sum(total for _, total in counts)
+    return 1 + (rank * DECILES) // max(rows, 1)
+
+
+def _rows_before(part: pd.DataFrame, keys: pd.DataFrame) -> tuple[np.ndarray, int]:
+    """How many rows of ``part`` rank before each key (and ``part``'s length)."""
+    probability = np.concatenate(
+        [part[PROBABILITY].to_numpy(float), keys[PROBABILITY].to_numpy(float)]
+    )
+    ids = np.concatenate([part[ID_COLUMN].to_numpy(), keys[ID_COLUMN].to_numpy()])
+    # A key sorts before a row of equal probability and id (itself): only the
+    # rows strictly before it are counted.
+    is_row = np.r_[np.ones(len(part), np.int8), np.zeros(len(keys), np.int8)]
+    order = np.lexsort((is_row, ids, -probability))
+    before = np.cumsum(is_row[order])
+    key_positions = np.flatnonzero(is_row[order] == 0)
+    result = np.empty(len(keys), dtype=np.int64)
+    result[order[key_positions] - len(part)] = before[key_positions]
+    return result, len(part)
+
+
+def _merged_candidates(
+    node: Any, pair: list[tuple[pd.DataFrame, pd.DataFrame]], *context: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if len(pair) == 1:
+        return pair[0]
+    return _contact_candidates(
+        node,
+        pd.concat([rows for rows, _ in pair], ignore_index=True),
+        pd.concat([rows for _, rows in pair], ignore_index=True),
         *context,
     )
 
@@ -494,13 +547,13 @@ def build_contact_list(
 def _contact_candidates(
     node: Any, sessions: pd.DataFrame, explained: pd.DataFrame, *context: Any
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    sessions = sessions.reset_index(drop=True)
+    explained = explained.reset_index(drop=True)
     if not len(sessions):
         return sessions, explained
-    contacts, _ = node(
-        sessions.reset_index(drop=True), explained.reset_index(drop=True), *context
-    )
+    contacts, _ = node(sessions, explained, *context)
     keep = sessions[ID_COLUMN].isin(contacts[ID_COLUMN]).to_numpy()
-    return sessions[keep], explained[keep]
+    return sessions[keep].reset_index(drop=True), explained[keep].reset_index(drop=True)
 
 
 def explain_predictions(
