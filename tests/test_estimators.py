@@ -1,16 +1,20 @@
-"""The early-stopped XGBoost candidate: how many trees it grows and on which rows."""
+"""The project's estimators: the early-stopped XGBoost candidate (how many trees it
+grows and on which rows) and the weighted ensemble with its greedy selection."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from xgboost import XGBClassifier
 
 from customer_purchase_prediction.candidates import get_candidate
 from customer_purchase_prediction.estimators import (
     EarlyStoppedXGBClassifier,
+    WeightedEnsemble,
+    greedy_weights,
 )
 
 SETTINGS = {
@@ -132,3 +136,52 @@ def test_the_xgboost_candidate_is_early_stopped() -> None:
     assert isinstance(estimator, EarlyStoppedXGBClassifier)
     assert estimator.validation_fraction == 0.1
     assert estimator.scale_pos_weight == pytest.approx(4.0)
+
+
+def test_greedy_selection_picks_the_better_member_more_often() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.random(2000)
+    y = (rng.random(2000) < truth).astype(int)
+    good = np.clip(truth + rng.normal(0, 0.05, 2000), 0.01, 0.99)
+    poor = np.clip(truth + rng.normal(0, 0.3, 2000), 0.01, 0.99)
+    weights = greedy_weights({"good": good, "poor": poor}, y, rounds=20)
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert weights["good"] > weights["poor"]
+    assert all(w * 20 == pytest.approx(round(w * 20)) for w in weights.values())
+    alone = greedy_weights({"good": good, "poor": poor}, y, rounds=1)
+    assert alone == {"good": 1.0, "poor": 0.0}
+
+
+def test_the_ensemble_fits_clones_and_keeps_only_weighted_members(noisy) -> None:
+    X, y = noisy
+    members = [
+        ("logistic_regression", LogisticRegression()),
+        ("xgboost", XGBClassifier(n_estimators=20, max_depth=2)),
+    ]
+    ensemble = WeightedEnsemble(members, weights=[3, 1]).fit(X, y)
+    assert [name for name, _ in ensemble.estimators_] == [
+        "logistic_regression",
+        "xgboost",
+    ]
+    np.testing.assert_allclose(ensemble.weights_, [0.75, 0.25])
+    assert not hasattr(members[0][1], "coef_"), "fit works on clones"
+    proba = ensemble.predict_proba(X)
+    expected = 0.75 * ensemble.estimators_[0][1].predict_proba(X) + 0.25 * (
+        ensemble.estimators_[1][1].predict_proba(X)
+    )
+    np.testing.assert_allclose(proba, expected)
+    fitted = [(n, e) for n, e in ensemble.estimators_]
+    dropped = WeightedEnsemble.from_fitted(fitted, [1.0, 0.0])
+    assert [name for name, _ in dropped.estimators_] == ["logistic_regression"]
+    assert dropped.get_params()["estimators"] == dropped.estimators_
+    np.testing.assert_array_equal(dropped.weights_, [1.0])
+
+
+def test_bad_ensemble_weights_are_named(noisy) -> None:
+    X, y = noisy
+    with pytest.raises(ValueError, match="2 non-negative numbers"):
+        WeightedEnsemble(
+            [("a", LogisticRegression()), ("b", LogisticRegression())], [1.0, -1.0]
+        ).fit(X, y)
+    with pytest.raises(ValueError, match="at least one estimator"):
+        WeightedEnsemble().fit(X, y)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import brier_score_loss, log_loss
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.evaluation import (
+    THRESHOLD_GRID,
     choose_candidate,
     classification_metrics,
+    expected_calibration_error,
+    profit_per_customer,
     tune_threshold,
 )
 from customer_purchase_prediction.params import ThresholdParams
@@ -100,3 +107,51 @@ def test_exact_ties_go_to_the_simpler_candidate() -> None:
     assert choose_candidate(scores, "f1", 5, within_standard_error=True)[0] == (
         "logistic_regression"
     )
+
+
+def test_probability_metrics_and_profit_are_in_every_metric_set() -> None:
+    business = BusinessParams(contact_cost=2.0, conversion_value=10.0)
+    metrics = classification_metrics(Y, P, 0.5, business)
+    assert metrics["brier"] == pytest.approx(brier_score_loss(Y, P))
+    assert metrics["log_loss"] == pytest.approx(log_loss(Y, P))
+    # Contacted at 0.5: 3 customers, 2 of them buyers, over 8 customers.
+    assert metrics["profit"] == pytest.approx((2 * 10.0 - 3 * 2.0) / len(Y))
+    assert "profit" not in classification_metrics(Y, P, 0.5)
+
+
+def test_expected_calibration_error_weighs_each_bin_by_its_rows() -> None:
+    proba = np.array([0.05, 0.05, 0.95, 0.95])
+    assert expected_calibration_error(np.array([0, 0, 1, 1]), proba) == pytest.approx(
+        0.05
+    )
+    # One bin of four at 0.5 against a rate of 0.25.
+    assert expected_calibration_error(
+        np.array([1, 0, 0, 0]), np.full(4, 0.5)
+    ) == pytest.approx(0.25)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.integers(0, 1), st.floats(0, 1, allow_nan=False)),
+        min_size=1,
+        max_size=60,
+    ),
+    cost=st.floats(0, 20),
+    value=st.floats(0.5, 100),
+)
+def test_the_profit_threshold_is_the_best_of_the_grid(
+    data: list[tuple[int, float]], cost: float, value: float
+) -> None:
+    y = np.array([d[0] for d in data])
+    proba = np.array([d[1] for d in data])
+    business = BusinessParams(contact_cost=cost, conversion_value=value)
+    threshold, profit = tune_threshold(y, proba, "profit", ThresholdParams(), business)
+    assert profit == pytest.approx(profit_per_customer(y, proba, threshold, business))
+    best = max(profit_per_customer(y, proba, t, business) for t in THRESHOLD_GRID)
+    assert profit == pytest.approx(best)
+
+
+def test_profit_needs_the_business_figures() -> None:
+    with pytest.raises(ValueError, match="business parameters"):
+        tune_threshold(Y, P, "profit", ThresholdParams())

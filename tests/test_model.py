@@ -14,7 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
+from customer_purchase_prediction.calibration import ProbabilityCalibrator
 from customer_purchase_prediction.candidates import get_candidate
+from customer_purchase_prediction.estimators import WeightedEnsemble
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.scoring import _FOREST_CHUNK, compiled_proba
 
@@ -169,10 +171,72 @@ def test_other_estimators_have_no_compiled_trees() -> None:
     )
 
 
-def _model(name: str, estimator: object) -> PurchaseModel:
+def _ensemble() -> WeightedEnsemble:
+    X, y = _training_data()
+    members = [
+        ("logistic_regression", LogisticRegression().fit(X, y)),
+        *TREE_MODELS.items(),
+    ]
+    return WeightedEnsemble.from_fitted(members, [0.5, 0.3, 0.2])
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+@pytest.mark.parametrize("name", ["xgboost", "random_forest", "ensemble"])
+def test_calibrated_rows_get_the_same_bits_alone_and_in_a_large_batch(
+    tree_models: dict[str, object], name: str, method: str
+) -> None:
+    X, y = _training_data()
+    estimator = _ensemble() if name == "ensemble" else tree_models[name]
+    raw_model = _model(name, estimator)
+    calibrator = ProbabilityCalibrator(method).fit(raw_model.predict_proba_matrix(X), y)
+    model = _model(name, estimator, calibrator)
+    batch = np.random.default_rng(2).random((300, N_FEATURES))
+    whole = model.predict_proba_matrix(batch)
+    alone = np.concatenate([model.predict_proba_matrix(row[None]) for row in batch])
+    np.testing.assert_array_equal(alone, whole)
+    np.testing.assert_array_equal(
+        model.raw_proba_matrix(batch), raw_model.predict_proba_matrix(batch)
+    )
+    np.testing.assert_array_equal(
+        whole, calibrator.transform(model.raw_proba_matrix(batch))
+    )
+    assert not np.array_equal(whole, model.raw_proba_matrix(batch))
+
+
+def test_the_ensembles_probability_is_its_weighted_members_raw_probabilities() -> None:
+    ensemble = _ensemble()
+    X = np.random.default_rng(3).random((50, N_FEATURES))
+    expected = sum(
+        weight * get_candidate(name).scorer.batch(member, X)
+        for (name, member), weight in zip(
+            ensemble.estimators_, ensemble.weights_, strict=True
+        )
+    )
+    got = _model("ensemble", ensemble).predict_proba_matrix(X)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-15)
+    # Each member's own predict_proba, up to the rounding of sums in another order.
+    np.testing.assert_allclose(got, ensemble.predict_proba(X)[:, 1], atol=1e-6)
+    assert ensemble.weights_.sum() == pytest.approx(1.0)
+
+
+def test_an_artifact_saved_before_calibration_loads_uncalibrated(
+    tree_models: dict[str, object],
+) -> None:
+    model = _model("xgboost", tree_models["xgboost"])
+    del model.__dict__["calibrator"]  # as an older artifact's state holds it
+    row = np.full((1, N_FEATURES), 0.5)
+    np.testing.assert_array_equal(
+        model.predict_proba_matrix(row), model.raw_proba_matrix(row)
+    )
+
+
+def _model(
+    name: str, estimator: object, calibrator: ProbabilityCalibrator | None = None
+) -> PurchaseModel:
     return PurchaseModel(
         Pipeline([("model", estimator)]),
         threshold=0.5,
         confidence_margins=(0.25, 0.1),
         metadata={"model_name": name},
+        calibrator=calibrator,
     )

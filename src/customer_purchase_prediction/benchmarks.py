@@ -179,10 +179,19 @@ def quality_of_run(project: Path, fresh: pd.DataFrame, y: np.ndarray) -> dict[st
     )
 
     catalog, params, business = _project_catalog(project)
-    model = current_model(project)
     fitted = catalog.load("candidate_models")
     calibrators = catalog.load("candidate_calibrators")
     selection = catalog.load("model_selection")
+    # The selected model as package_model builds the artifact from these
+    # (the same bits; independent of which version a registry calls current).
+    name = selection.selected_model
+    model = PurchaseModel(
+        fitted[name],
+        threshold=selection.thresholds[name],
+        confidence_margins=(0.25, 0.1),
+        metadata={"model_name": name},
+        calibrator=calibrators[name],
+    )
     tuning = catalog.load("candidate_tuning")
     oof = catalog.load("out_of_fold_predictions")
     validation = catalog.load("validation_sessions")
@@ -256,14 +265,15 @@ def quality_of_run(project: Path, fresh: pd.DataFrame, y: np.ndarray) -> dict[st
 def default_candidates(
     project: Path, fresh: pd.DataFrame
 ) -> Iterator[tuple[str, np.ndarray, float]]:
-    """Each searched candidate with its default parameters, fitted on the same
-    training part, uncalibrated (wave 1's models), with the F1 threshold tuned on
-    the validation part; its probabilities on ``fresh``."""
+    """Each searched candidate as wave 1 trained it: default parameters, classes
+    weighted, uncalibrated, fitted on the same training part, with the F1
+    threshold tuned on the validation part; its probabilities on ``fresh``."""
     from customer_purchase_prediction.evaluation import (  # noqa: PLC0415
         tune_threshold,
     )
 
     catalog, params, _ = _project_catalog(project)
+    params = params.model_copy(update={"class_weighting": True})
     train = catalog.load("train_sessions")
     validation = catalog.load("validation_sessions")
     transformer = catalog.load("feature_transformer")

@@ -186,7 +186,7 @@ class ModellingParams(_Params):
     threshold: ThresholdParams = Field(default_factory=ThresholdParams)
     calibration: CalibrationParams = Field(default_factory=CalibrationParams)
     ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
-    class_weighting: bool = True
+    class_weighting: bool = False
     tie_break_within_standard_error: bool = True
     cv_folds: int = Field(5, ge=2, le=20)
     min_training_rows: int = Field(
