@@ -240,18 +240,28 @@ def psi(reference: Sequence[float], batch: Sequence[float]) -> float:
 
 
 def ks_against_profile(
-    profile: Mapping[str, Any], sorted_values: np.ndarray
+    profile: Mapping[str, Any],
+    values: np.ndarray,
+    cdf: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """KS statistic and p-value of a batch against a profile's quantile grid."""
+    """KS statistic and p-value of a batch against a profile's quantile grid
+    (``cdf``: the batch's ``grid_cdf``, when already computed)."""
     grid = np.asarray(profile["grid"], dtype=float)
-    if not len(grid) or not len(sorted_values):
+    if not len(grid) or not len(values):
         return 0.0, 1.0
-    batch_cdf = np.searchsorted(sorted_values, grid, side="right") / len(sorted_values)
+    batch_cdf = grid_cdf(grid, values) if cdf is None else cdf
     statistic = float(np.max(np.abs(batch_cdf - np.asarray(profile["cdf"]))))
-    n, m = int(profile["values"]), len(sorted_values)
+    n, m = int(profile["values"]), len(values)
     effective = n * m / (n + m)
     p_value = float(stats.kstwobign.sf(statistic * math.sqrt(effective)))
     return statistic, min(max(p_value, 0.0), 1.0)
+
+
+def grid_cdf(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Share of ``values`` at or below each grid point: one pass, no sort."""
+    below = np.searchsorted(grid, values, side="left")  # grid points < value
+    counts = np.bincount(below, minlength=len(grid) + 1)
+    return np.cumsum(counts[: len(grid)]) / max(len(values), 1)
 
 
 def chi_square(reference_counts: Any, batch_counts: Any) -> tuple[float, float]:
@@ -407,7 +417,7 @@ def _column_drift(
         array = np.asarray(pd.to_numeric(values, errors="coerce"), dtype=float)
         part = _number_drift(name, array[~np.isnan(array)], profile, params)
     else:
-        part = _label_drift(name, values[values.notna()], profile, params)
+        part = _label_drift(name, values, profile, params)
     missing_part = _rate_change(
         "missing rate",
         (profile["missing_rate"], profile["rows"]),
@@ -437,13 +447,18 @@ def _column_drift(
 def _number_drift(
     name: str, values: np.ndarray, profile: Mapping[str, Any], params: MonitoringParams
 ) -> dict[str, Any]:
-    ordered = np.sort(values)
+    grid = np.asarray(profile["grid"], dtype=float)
     edges = np.asarray(profile["edges"], dtype=float)
-    shares = _bin_shares(ordered, edges)
+    # The bins' edges are grid points: their shares come from the grid's CDF.
+    cdf = grid_cdf(grid, values) if len(grid) else np.zeros(0)
+    below_edges = cdf[np.searchsorted(grid, edges)] if len(edges) else np.zeros(0)
+    shares = np.diff(np.concatenate(([0.0], below_edges, [1.0])))
+    if not len(values):
+        shares = np.zeros(len(edges) + 1)
     index = psi(profile["frequencies"], shares)
-    statistic, p_value = ks_against_profile(profile, ordered)
+    statistic, p_value = ks_against_profile(profile, values, cdf)
     status = _judged(params.psi.level(index), p_value, params.p_value)
-    median = float(np.median(ordered)) if len(ordered) else None
+    median = float(np.median(values)) if len(values) else None
     unit = BY_NAME[name].unit if name in BY_NAME else None
     bound = "" if status == "ok" else _bound(index, params.psi)
     said = f"PSI {index:.3f}{bound}, KS {statistic:.3f} (p {_p(p_value)})"
@@ -471,9 +486,9 @@ def _label_drift(
 ) -> dict[str, Any]:
     del name
     levels = list(profile["levels"])
-    counts = values.astype("object").value_counts()
+    counts = values.value_counts(dropna=True)  # the column's own dtype: no copy
     batch_counts = np.array([int(counts.get(level, 0)) for level in levels])
-    shares = batch_counts / max(len(values), 1)
+    shares = batch_counts / max(int(counts.sum()), 1)
     reference = np.asarray(profile["frequencies"], dtype=float)
     index = psi(reference, shares)
     statistic, p_value = chi_square(
