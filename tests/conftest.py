@@ -14,6 +14,44 @@ from kedro.framework.startup import bootstrap_project
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RAW_DIR = Path("data") / "01_raw"
+TRACKING_URI = "MLFLOW_TRACKING_URI"
+# The project's own tracking store and artifacts, which no test may touch.
+OWN_STORE = (PROJECT_ROOT / "mlflow.db", PROJECT_ROOT / "mlartifacts")
+
+
+def _store_state() -> list[tuple[str, float | None]]:
+    return [
+        (str(path), path.stat().st_mtime if path.exists() else None)
+        for path in OWN_STORE
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_tracking_store(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """A temporary tracking store for the session (no server, no network).
+
+    Anything that asks MLflow for its store without a project copy of its own
+    gets this one, never the project's ``mlflow.db`` or a developer's server;
+    the session fails if the project's store changed all the same.
+    """
+    monkeypatch = pytest.MonkeyPatch()
+    uri = f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'mlflow.db'}"
+    monkeypatch.setenv(TRACKING_URI, uri)
+    monkeypatch.setenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    before = _store_state()
+    yield uri
+    monkeypatch.undo()
+    assert _store_state() == before, "a test wrote the project's own mlflow.db"
+
+
+def use_own_tracking_store(monkeypatch: pytest.MonkeyPatch, root: Path) -> str:
+    """A project copy tracks into its own ``mlflow.db`` (its registry, its
+    champion), as a clone of the project does."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    monkeypatch.setenv(TRACKING_URI, uri)
+    return uri
 
 
 @pytest.fixture
@@ -36,10 +74,11 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
             shutil.copy(PROJECT_ROOT / RAW_DIR / name, root / RAW_DIR)
     monkeypatch.chdir(root)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    use_own_tracking_store(monkeypatch, root)
     yield root
 
 
-TRAINING = ["data_processing", "feature_engineering", "modelling"]
+TRAINING = ["data_processing", "feature_engineering", "modelling", "registry"]
 
 
 def run_project(
@@ -95,8 +134,14 @@ def modelling_params(**overrides: Any) -> Any:
     return ModellingParams.model_validate(OmegaConf.to_container(merged))
 
 
-def train_in_memory(sessions: pd.DataFrame, params: Any = None) -> tuple[Any, Any]:
+def train_in_memory(
+    sessions: pd.DataFrame, params: Any = None, *, keep: bool = False
+) -> tuple[Any, Any]:
     """Split, feature_engineering and modelling on a memory catalog.
+
+    Args:
+        keep: Keep every intermediate dataset (the runner releases them
+            otherwise), so a test can read them after the run.
 
     Returns:
         The trained ``PurchaseModel`` and the catalog holding every output.
@@ -118,17 +163,26 @@ def train_in_memory(sessions: pd.DataFrame, params: Any = None) -> tuple[Any, An
         {"source": "memory", "rows_in": len(sessions), "ignored_columns": []},
         DataProcessingParams(),
     )
+
+    class KeptDataset(MemoryDataset):
+        def _release(self) -> None:
+            pass
+
+    pipeline = feature_engineering.create_pipeline() + modelling.create_pipeline()
+    kept = {name: KeptDataset() for name in pipeline.datasets()} if keep else {}
     catalog = DataCatalog(
-        {
+        kept
+        | {
             "sessions": MemoryDataset(sessions),
             "data_quality_report": MemoryDataset(quality),
             "params:modelling": MemoryDataset(params),
             "params:feature_engineering": MemoryDataset(FeatureParams()),
             "params:business": MemoryDataset(BusinessParams()),
-            "validation_sessions": MemoryDataset(copy_mode="assign"),
+            "validation_sessions": (KeptDataset if keep else MemoryDataset)(
+                copy_mode="assign"
+            ),
         }
     )
-    pipeline = feature_engineering.create_pipeline() + modelling.create_pipeline()
     SequentialRunner().run(pipeline, catalog)
     return catalog.load("purchase_model"), catalog
 
@@ -155,9 +209,16 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.copy(PROJECT_ROOT / RAW_DIR / name, root / RAW_DIR)
     monkeypatch.chdir(root)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
+    use_own_tracking_store(monkeypatch, root)
     run_project(root, pipeline=TRAINING)
     run_project(
-        root, pipeline=TRAINING, params={"modelling": {"selection_metric": "precision"}}
+        root,
+        pipeline=TRAINING,
+        # promoted whatever the gate says: the newer version is the current one
+        params={
+            "modelling": {"selection_metric": "precision"},
+            "registry": {"promote": "always"},
+        },
     )
     yield root
     monkeypatch.undo()
@@ -171,4 +232,5 @@ def trained_copy(
     project = tmp_path / "project"
     shutil.copytree(trained_project, project)
     monkeypatch.chdir(project)
+    use_own_tracking_store(monkeypatch, project)
     return project

@@ -11,7 +11,15 @@ import pytest
 from kedro.io import DataCatalog
 
 from customer_purchase_prediction.artifact import ModelArtifactDataset, sha256
-from customer_purchase_prediction.model import PurchaseModel
+from customer_purchase_prediction.business import BusinessParams
+from customer_purchase_prediction.calibration import (
+    ProbabilityCalibrator,
+    fit_calibrator,
+)
+from customer_purchase_prediction.columns import LABEL_COLUMN
+from customer_purchase_prediction.evaluation import tune_threshold
+from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
+from customer_purchase_prediction.params import ThresholdParams
 from customer_purchase_prediction.pipelines.feature_engineering.nodes import (
     split_sessions,
 )
@@ -55,6 +63,19 @@ def train(
 ) -> tuple[PurchaseModel, DataCatalog]:
     """Split, feature_engineering and modelling on a memory catalog."""
     return train_in_memory(sessions, modelling_params(**overrides))
+
+
+def train_kept(
+    sessions: pd.DataFrame, **overrides: object
+) -> tuple[PurchaseModel, DataCatalog]:
+    """``train``, keeping every intermediate dataset to read after the run."""
+    return train_in_memory(sessions, modelling_params(**overrides), keep=True)
+
+
+@pytest.fixture(scope="module")
+def kept(small_sessions: pd.DataFrame) -> tuple[PurchaseModel, DataCatalog]:
+    """The test parameters' training, every intermediate kept (shared read-only)."""
+    return train_kept(small_sessions)
 
 
 def test_training_is_reproducible_to_the_last_digit(
@@ -173,3 +194,117 @@ def test_artifact_records_the_trees_early_stopping_kept(
     assert model.metadata["trees"] == booster.num_boosted_rounds()
     assert model.metadata["trees"] == model.estimator.best_n_estimators_
     assert model.metadata["trees"] < model.metadata["hyperparameters"]["n_estimators"]
+
+
+def test_the_artifact_is_calibrated_and_scores_as_the_test_predictions(
+    small_sessions: pd.DataFrame, kept: tuple[PurchaseModel, DataCatalog]
+) -> None:
+    model, catalog = kept
+    assert isinstance(model.calibrator, ProbabilityCalibrator)
+    assert model.metadata["calibration"]["method"] == "sigmoid"
+    assert model.metadata["threshold_tuned_on"] == "out_of_fold_and_validation"
+    test = catalog.load("test_sessions")
+    rows = catalog.load("test_predictions").query("selected")
+    np.testing.assert_array_equal(
+        rows["probability"].to_numpy(), model.predict_proba(test)
+    )
+    np.testing.assert_array_equal(
+        rows["raw_probability"].to_numpy(),
+        model.raw_proba_matrix(model.features.transform(test)),
+    )
+    for name, metrics in catalog.load("test_metrics").items():
+        assert {"brier", "log_loss", "ece", "profit"} <= set(metrics), name
+    uncalibrated, _ = train(small_sessions, calibration={"method": "none"})
+    assert uncalibrated.metadata["calibration"] == {"method": "none"}
+
+
+def test_the_calibrator_is_fitted_on_out_of_fold_and_validation_rows(
+    small_sessions: pd.DataFrame, kept: tuple[PurchaseModel, DataCatalog]
+) -> None:
+    model, catalog = kept
+    oof = catalog.load("out_of_fold_predictions")
+    validation = catalog.load("validation_sessions")
+    name = model.name
+    raw = np.concatenate(
+        [
+            oof[name].to_numpy(),
+            pipeline_proba(name, catalog.load("candidate_models")[name], validation),
+        ]
+    )
+    y = np.concatenate([oof[LABEL_COLUMN], validation[LABEL_COLUMN]])
+    expected = fit_calibrator("sigmoid", raw, y)
+    assert model.calibrator.slope_ == expected.slope_
+    assert model.calibrator.intercept_ == expected.intercept_
+    # The threshold is the F1 threshold of those rows, calibrated.
+    threshold, _ = tune_threshold(y, expected.transform(raw), "f1", ThresholdParams())
+    assert model.threshold == threshold
+    alone, catalog = train_kept(small_sessions, threshold={"tune_on": "validation"})
+    calibrator = catalog.load("candidate_calibrators")[alone.name]
+    proba = pipeline_proba(
+        alone.name, catalog.load("candidate_models")[alone.name], validation
+    )
+    assert (
+        alone.threshold
+        == tune_threshold(
+            validation[LABEL_COLUMN].to_numpy(),
+            calibrator.transform(proba),
+            "f1",
+            ThresholdParams(),
+        )[0]
+    )
+
+
+def test_the_ensemble_blends_the_other_fitted_candidates(
+    kept: tuple[PurchaseModel, DataCatalog],
+) -> None:
+    _, catalog = kept
+    weights = catalog.load("candidate_tuning")["ensemble"].params["weights"]
+    assert set(weights) == {"logistic_regression", "random_forest", "xgboost"}
+    assert sum(weights.values()) == pytest.approx(1.0)
+    models = catalog.load("candidate_models")
+    ensemble = models["ensemble"].named_steps["model"]
+    assert [n for n, _ in ensemble.estimators_] == [n for n, w in weights.items() if w]
+    oof = catalog.load("out_of_fold_predictions")
+    blended = sum(w * oof[n].to_numpy() for n, w in weights.items())
+    np.testing.assert_allclose(oof["ensemble"].to_numpy(), blended, atol=1e-12)
+    test = catalog.load("test_sessions")
+    expected = sum(
+        w * pipeline_proba(n, models[n], test) for n, w in weights.items() if w
+    )
+    np.testing.assert_allclose(
+        pipeline_proba("ensemble", models["ensemble"], test), expected, atol=1e-12
+    )
+    # It competes in selection under the same rule as the others.
+    selection = catalog.load("model_selection")
+    assert "ensemble" in selection.selection_scores
+    assert "ensemble" in selection.thresholds
+
+
+def test_profit_selects_the_model_and_threshold_by_expected_profit(
+    small_sessions: pd.DataFrame,
+) -> None:
+    model, catalog = train_kept(small_sessions, selection_metric="profit")
+    selection = catalog.load("model_selection")
+    assert model.metadata["selection_metric"] == "profit"
+    tuning = catalog.load("candidate_tuning")
+    scores = {n: tuning[n].cv["profit"].mean for n in tuning}
+    assert selection.selection_scores == scores
+    assert model.name in selection.contenders
+    oof = catalog.load("out_of_fold_predictions")
+    validation = catalog.load("validation_sessions")
+    raw = np.concatenate(
+        [
+            oof[model.name].to_numpy(),
+            pipeline_proba(
+                model.name, catalog.load("candidate_models")[model.name], validation
+            ),
+        ]
+    )
+    y = np.concatenate([oof[LABEL_COLUMN], validation[LABEL_COLUMN]])
+    business = BusinessParams()
+    threshold, _ = tune_threshold(
+        y, model.calibrator.transform(raw), "profit", ThresholdParams(), business
+    )
+    assert model.threshold == threshold
+    # Calibrated, the profit threshold sits near break-even (5 / 25).
+    assert abs(model.threshold - business.break_even_probability) <= 0.15
