@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from customer_purchase_prediction.artifact import dumps, loads
 from customer_purchase_prediction.atomic_datasets import JSONDataset, TextDataset
 from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.drift import MonitoringParams
@@ -26,6 +28,7 @@ from customer_purchase_prediction.errors import DriftAlertError
 from customer_purchase_prediction.pipeline_registry import register_pipelines
 from customer_purchase_prediction.pipelines.monitoring import pipeline as monitoring
 from customer_purchase_prediction.pipelines.monitoring.nodes import report_drift
+from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.synthetic import generate_sessions
 from tests.conftest import PROJECT_ROOT, run_project
 
@@ -198,3 +201,25 @@ def test_kedro_run_monitoring_with_generated_outcomes(trained_copy: Path) -> Non
     )
     assert (REPORTING / "realised_performance.png").stat().st_size > 0
     assert "Realised performance" in (REPORTING / "monitoring.html").read_text()
+
+
+def test_the_profile_survives_the_artifact_format(trained_model: Any) -> None:
+    assert trained_model.reference_profile is not None
+    restored = loads(dumps(trained_model), "memory")
+    assert restored.reference_profile == trained_model.reference_profile
+    assert len(dumps(trained_model.reference_profile)) < 50_000
+
+
+def test_predict_from_csv_writes_the_drift_report_beside(
+    trained_model: Any, tmp_path: Path
+) -> None:
+    raw, _ = generate_sessions(400, 12, labelled=False, shift="more_mobile")
+    source = tmp_path / "new.csv"
+    raw.to_csv(source, index=False)
+    PurchasePredictor(trained_model).predict_from_csv(source, tmp_path / "out.csv")
+    report = json.loads((tmp_path / "out_drift.json").read_text())
+    summary = json.loads((tmp_path / "out_summary.json").read_text())
+    assert report["status"] == "alert"
+    assert report["alerting"] == summary["drift"]["alerting"] == ["device_type"]
+    assert report["run_id"] == summary["run_id"]
+    assert 'id="chart-device_type"' in (tmp_path / "out_drift.html").read_text()
