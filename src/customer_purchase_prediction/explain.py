@@ -58,6 +58,7 @@ REASON_COLUMNS: tuple[str, ...] = tuple(
 # no reason.
 MIN_EFFECT = 1e-4
 RAISES, LOWERS = "raises the chance", "lowers the chance"
+EFFECTS = (LOWERS, RAISES)
 NO_PROFILE = (
     "the model's artifact holds no profile of its training rows (it was trained "
     "before explanations existed), so reasons do not compare values with the "
@@ -241,35 +242,44 @@ def _phrases(
     raises: np.ndarray,
     features: object | None,
 ) -> list[str]:
-    """The reason texts of ``name`` for these rows (values as given, imputed)."""
+    """The reason texts of ``name`` for these rows (values as given, imputed).
+
+    Everything but a number's value is looked up in small tables of whole
+    phrases (a level and its share, a comparison and its effect), so a
+    million rows format one number each.
+    """
     column = BY_NAME[name]
     words = name.replace("_", " ")
-    effects = np.where(raises, RAISES, LOWERS)
+    effect = raises.astype(np.intp)  # 0 lowers, 1 raises
     if column.kind == "label":
         levels = ALLOWED_LABELS[name]
-        missing = np.asarray(given) == MISSING_CODE
         shares = getattr(features, "level_shares_", {}).get(name, {})
-        return [
-            f"{words} not given (taken as {levels[code]}), {effect}"
-            if absent
-            else f"{words} {levels[code]}{_share(shares, levels[code])}, {effect}"
-            for code, absent, effect in zip(value, missing, effects, strict=True)
-        ]
-    unit = f" {column.unit}" if column.unit else ""
-    shown = [
-        f"{number:.0f}{unit}" if column.is_integer else f"{number:.2f}{unit}"
-        for number in value
-    ]
-    missing = np.isnan(np.asarray(given, dtype=float))
-    compared = _comparisons(name, value, features)
-    return [
-        f"{words} not given (taken as {text}), {effect}"
-        if absent
-        else f"{words} {text}{comparison}, {effect}"
-        for text, absent, comparison, effect in zip(
-            shown, missing, compared, effects, strict=True
+        table = np.array(
+            [
+                [f"{words} {level}{_share(shares, level)}, {e}" for e in EFFECTS]
+                for level in levels
+            ],
+            dtype=object,
         )
-    ]
+        texts = table[np.asarray(value, dtype=np.intp), effect].tolist()
+        missing = np.asarray(given) == MISSING_CODE
+    else:
+        unit = f" {column.unit}" if column.unit else ""
+        spec = ".0f" if column.is_integer else ".2f"
+        tails = _tails(name, value, effect, features).tolist()
+        texts = [
+            f"{words} {number:{spec}}{unit}{tail}"
+            for number, tail in zip(value.tolist(), tails, strict=True)
+        ]
+        missing = np.isnan(np.asarray(given, dtype=float))
+    for row in np.flatnonzero(missing).tolist():
+        shown = (
+            ALLOWED_LABELS[name][int(value[row])]
+            if column.kind == "label"
+            else f"{value[row]:{spec}}{unit}"
+        )
+        texts[row] = f"{words} not given (taken as {shown}), {EFFECTS[effect[row]]}"
+    return texts
 
 
 def _share(shares: Mapping[str, float], level: str) -> str:
@@ -278,20 +288,38 @@ def _share(shares: Mapping[str, float], level: str) -> str:
     return f" ({round(100 * shares[level])}% of training sessions)"
 
 
-def _comparisons(name: str, value: np.ndarray, features: object | None) -> list[str]:
-    """``, higher than 95% of training sessions`` (or lower than), per value."""
+# ", higher than 95% of training sessions, raises the chance", by [higher,
+# percent, effect]; 0% reads "as in most training sessions" (the value is
+# that of nearly all of them). Without a training profile: the effect only.
+_TAILS = np.array(
+    [
+        [
+            [
+                f", {side} than {share}% of training sessions, {effect}"
+                if share
+                else f", as in most training sessions, {effect}"
+                for effect in EFFECTS
+            ]
+            for share in range(101)
+        ]
+        for side in ("lower", "higher")
+    ],
+    dtype=object,
+)
+_EFFECT_TAILS = np.array([f", {effect}" for effect in EFFECTS], dtype=object)
+
+
+def _tails(
+    name: str, value: np.ndarray, effect: np.ndarray, features: object | None
+) -> np.ndarray:
+    """What follows a number: how it compares with the training sessions, and
+    its effect (``, higher than 95% of training sessions, raises the chance``)."""
     if features is None:
-        return [""] * len(value)
+        return _EFFECT_TAILS[effect]
     training = getattr(features, "training_values_")[name]
     count = len(training)
     below = np.searchsorted(training, value, side="left") / count
     above = 1.0 - np.searchsorted(training, value, side="right") / count
     higher = below >= above
-    percent = np.round(100 * np.where(higher, below, above)).astype(int)
-    return [
-        (f", higher than {share}%" if up else f", lower than {share}%")
-        + " of training sessions"
-        if share > 0
-        else ", as in most training sessions"
-        for up, share in zip(higher, percent, strict=True)
-    ]
+    percent = np.round(100 * np.where(higher, below, above)).astype(np.intp)
+    return _TAILS[higher.astype(np.intp), percent, effect]
