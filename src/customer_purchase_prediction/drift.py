@@ -390,8 +390,8 @@ def _verdict(
         reason = "no column, score or reject rate moved beyond its thresholds"
     else:
         named = alerting or warning
-        reason = f"{status} on {', '.join(named)}: " + "; ".join(
-            f"{name}: {parts[name]['reasons'][0]}" for name in named
+        reason = f"{status} on " + "; ".join(
+            f"{name} ({parts[name]['reasons'][0]})" for name in named
         )
     return {
         "status": status,
