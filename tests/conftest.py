@@ -209,7 +209,9 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.copy(PROJECT_ROOT / RAW_DIR / name, root / RAW_DIR)
     monkeypatch.chdir(root)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
-    use_own_tracking_store(monkeypatch, root)
+    # Its own store while it trains only: later tests get theirs.
+    tracking = pytest.MonkeyPatch()
+    use_own_tracking_store(tracking, root)
     run_project(root, pipeline=TRAINING)
     run_project(
         root,
@@ -220,6 +222,7 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "registry": {"promote": "always"},
         },
     )
+    tracking.undo()
     yield root
     monkeypatch.undo()
 

@@ -1,4 +1,5 @@
-"""``kedro model list`` / ``kedro model use``: the current model is chosen, by hand too."""
+"""``kedro model list`` / ``promote`` (``use``): the current model (the registry's
+champion) is chosen, by hand too."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from kedro.framework.startup import bootstrap_project
 
 from customer_purchase_prediction import PurchasePredictor
 from customer_purchase_prediction.cli import cli
+from customer_purchase_prediction.manifest import ManifestFile
+from customer_purchase_prediction.registry import MODEL_NAME
 
 
 def _kedro(project: Path, *arguments: str) -> tuple[int, str]:
@@ -52,3 +55,37 @@ def test_a_recorded_version_is_made_current_by_hand_and_a_bad_one_refused(
     assert code == 1
     assert "cut short by a crash" in output
     assert PurchasePredictor(project_path=project).model.version == older
+
+
+@pytest.mark.slow
+def test_a_registered_version_is_promoted_by_number_alias_or_uri(
+    trained_copy: Path,
+) -> None:
+    # trained_project registered two versions; the second is champion.
+    project = trained_copy
+    older, newer = sorted(
+        p.name for p in Path("data/06_models/purchase_model.skops").iterdir()
+    )
+    code, listing = _kedro(project, "model", "list")
+    assert code == 0, listing
+    lines = [line for line in listing.splitlines() if line.strip()]
+    assert f"{MODEL_NAME}/1  " in lines[0]
+    assert lines[1].startswith(f"* {newer}  {MODEL_NAME}/2 (champion)")
+
+    code, output = _kedro(project, "model", "promote", "1")
+    assert code == 0, output
+    assert f"Current model is now version {older}." in output
+    info = PurchasePredictor(project_path=project).get_model_info()
+    assert (info["version"], info["registry_version"]) == (older, "1")
+    assert info["aliases"] == ["champion"]
+    manifest = ManifestFile(Path("data/06_models/model_manifest.json")).read()
+    assert manifest.current is not None and manifest.current.version == older
+
+    code, output = _kedro(project, "model", "promote", f"models:/{MODEL_NAME}/2")
+    assert code == 0, output
+    assert PurchasePredictor(project_path=project).model.version == newer
+
+    code, output = _kedro(project, "model", "promote", "9")
+    assert code == 1
+    assert "no version 9 of purchase-model" in output
+    assert "registered versions: 1, 2 (champion)" in output

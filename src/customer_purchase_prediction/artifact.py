@@ -272,6 +272,14 @@ class ModelArtifactDataset(AbstractVersionedDataset[PurchaseModel, PurchaseModel
             )
         return current
 
+    def referenced_version(self, text: str) -> str:
+        """The Kedro version a reference names (see ``registry.ModelReference``).
+
+        Raises:
+            ModelNotFoundError: nothing registered or recorded answers to it.
+        """
+        return self._referenced_version(text)
+
     def _referenced_version(self, text: str) -> str:
         """The Kedro version ``--params=model=...`` names."""
         reference = ModelReference.parse(text)

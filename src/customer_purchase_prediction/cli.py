@@ -4,9 +4,10 @@ A wrong file, record or parameter is the user's to fix, not a bug: it is shown
 as ``Error: <what is wrong and where>`` instead of a traceback. Every other
 failure keeps Kedro's full traceback.
 
-``kedro model list`` shows the recorded model versions and which is current;
-``kedro model use VERSION`` makes a recorded version the current one (what
-inference, ``PurchasePredictor()`` and the reports load).
+``kedro model list`` shows the recorded model versions, their registry versions
+and aliases, and which is current (the ``champion``); ``kedro model promote
+VERSION`` makes a version the champion by hand (what inference,
+``PurchasePredictor()``, ``kedro serve`` and the reports load).
 
 ``--to-outputs`` without ``--pipelines`` runs the registered pipeline that writes
 the named datasets: ``kedro run --to-outputs=purchase_predictions`` (the command
@@ -32,6 +33,7 @@ from customer_purchase_prediction.artifact import ModelArtifactDataset
 from customer_purchase_prediction.errors import PurchasePredictionError
 from customer_purchase_prediction.manifest import describe_versions
 from customer_purchase_prediction.predictor import project_model_dataset
+from customer_purchase_prediction.registry import MODEL_NAME, RegistryCurrentModel
 from customer_purchase_prediction.values import printable
 
 logger = logging.getLogger(__name__)
@@ -170,41 +172,76 @@ cli.add_command(run)
 
 @cli.group(name="model")
 def model_commands() -> None:
-    """The recorded model versions: list them, choose the current one."""
+    """The model versions: list them (with the registry's aliases), promote one."""
 
 
 @model_commands.command(name="list")
 @click.pass_obj
 def list_models(metadata: Any) -> None:
-    """Every version a training run recorded, oldest first; * marks the current."""
+    """Every version a training run recorded, oldest first; * marks the current.
+
+    With a tracking store, each line also names the registry version of
+    purchase-model and its aliases (champion, challenger).
+    """
     dataset = _model_dataset(metadata)
     rows = list(describe_versions(dataset.manifest))
     if not rows:
         click.echo(f"No model recorded in {dataset.manifest.path}; run 'kedro run'.")
         return
+    registered = _registered_by_kedro_version(dataset)
+    current = _current_version(dataset)
     for row in rows:
         score = row["test_score"]
         shown = "-" if score is None else f"{score:.4f}"
+        entry = registered.get(row["version"])
+        where = "  unregistered"
+        if entry is not None:
+            aliases = f" ({', '.join(entry.aliases)})" if entry.aliases else ""
+            where = f"  {MODEL_NAME}/{entry.version}{aliases}"
         click.echo(
-            f"{'*' if row['current'] else ' '} {row['version']}  {row['model_name']}"
+            f"{'*' if row['version'] == current else ' '} {row['version']}"
+            f"{where if registered else ''}  {row['model_name']}"
             f"  test {row['selection_metric']} {shown}"
             f"  rows {row['training_rows']}  sha256 {row['sha256'][:12]}"
         )
 
 
-@model_commands.command(name="use")
+@model_commands.command(name="promote")
 @click.argument("version")
-@click.option("--reason", default="chosen by hand", help="Recorded with the choice.")
+@click.option("--reason", default="promoted by hand", help="Recorded with the choice.")
 @click.pass_obj
-def use_model(metadata: Any, version: str, reason: str) -> None:
-    """Make VERSION (a recorded one, checked intact) the current model."""
+def promote_model(metadata: Any, version: str, reason: str) -> None:
+    """Make VERSION the champion: a registry version (3, models:/purchase-model/3),
+    an alias (challenger) or a Kedro version; its file is checked intact first."""
     dataset = _model_dataset(metadata)
     try:
-        dataset.load_verified(version)  # refuse a damaged or unrecorded version
-        dataset.make_current(version, reason=reason)
+        kedro_version = dataset.referenced_version(version)
+        dataset.load_verified(kedro_version)  # refuse a damaged or unrecorded one
+        dataset.make_current(kedro_version, reason=reason)
     except PurchasePredictionError as exc:
         raise click.ClickException(terminal_safe(str(exc))) from exc
-    click.echo(f"Current model is now version {version}.")
+    click.echo(f"Current model is now version {kedro_version}.")
+
+
+# The name of the command before the registry; the same as promote.
+model_commands.add_command(promote_model, name="use")
+
+
+def _registered_by_kedro_version(dataset: ModelArtifactDataset) -> dict[str, Any]:
+    source = dataset.current_source
+    if not isinstance(source, RegistryCurrentModel):
+        return {}
+    try:
+        return {m.kedro_version: m for m in source.registry.versions()}
+    except PurchasePredictionError as exc:
+        raise click.ClickException(terminal_safe(str(exc))) from exc
+
+
+def _current_version(dataset: ModelArtifactDataset) -> str | None:
+    try:
+        return dataset.current_version()
+    except PurchasePredictionError as exc:
+        raise click.ClickException(terminal_safe(str(exc))) from exc
 
 
 def _model_dataset(metadata: Any) -> ModelArtifactDataset:
@@ -223,8 +260,9 @@ def _model_dataset(metadata: Any) -> ModelArtifactDataset:
     "--model",
     "model",
     default=None,
-    help="A recorded version (kedro model list) or a path to an artifact; "
-    "default: the current model.",
+    help="A registry version or alias (3, champion, models:/purchase-model/3), "
+    "a Kedro version (kedro model list) or a path to an artifact; "
+    "default: the champion.",
 )
 @click.option(
     "--env", "-e", default=None, help="Configuration environment (default local)."

@@ -16,6 +16,9 @@ from kedro.pipeline import Node, Pipeline
 from customer_purchase_prediction.artifact import MODEL_DATASET, ModelArtifactDataset
 from customer_purchase_prediction.atomic_datasets import JSONDataset
 from customer_purchase_prediction.pipelines.inference.nodes import RUN_ID
+from customer_purchase_prediction.registry import CHAMPION, RegistryCurrentModel
+
+DECISION_DATASET = "registry_decision"
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +107,30 @@ class RunSummaryHooks:
 
 
 class RecordCurrentModel:
-    """A run that trained the model records it as current once the run succeeded.
+    """Untracked, a training run records its model as current once it succeeded.
 
-    Kedro calls ``after_pipeline_run`` only when every node succeeded, so a
-    run that fails midway (in modelling or in reporting) leaves the previous
-    current model in place. Issue 9's registry replaces where the choice is
-    recorded (``manifest.CurrentModelSource``), not this hook's readers.
+    With the registry (``tracking.py``) the ``champion`` alias is the current
+    model and ``TrackingHooks`` sets it; this hook then does nothing. Without
+    one (``tracking.required: false`` and no store), the manifest is the record
+    (``manifest.CurrentModelSource``) and the gate still decides: a model the
+    gate made ``challenger`` is kept, not made current. Kedro calls
+    ``after_pipeline_run`` only when every node succeeded, so a run that fails
+    midway leaves the previous current model in place.
     """
+
+    def __init__(self) -> None:
+        self._decision: Mapping[str, Any] | None = None
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        """Forget an earlier run's gate decision."""
+        self._decision = None
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any) -> None:
+        """Keep the gate's decision as it is saved."""
+        if dataset_name == DECISION_DATASET:
+            self._decision = data
 
     @hook_impl
     def after_pipeline_run(
@@ -119,11 +139,17 @@ class RecordCurrentModel:
         pipeline: Pipeline,
         catalog: CatalogProtocol,
     ) -> None:
-        """Record the model this run saved as the current model."""
+        """Record the model this run saved as current, unless the gate kept it out."""
+        decision, self._decision = self._decision, None
         if MODEL_DATASET not in pipeline.all_outputs():
             return
         dataset = catalog.get(MODEL_DATASET)  # type: ignore[attr-defined]
         if not isinstance(dataset, ModelArtifactDataset):
+            return
+        if isinstance(dataset.current_source, RegistryCurrentModel):
+            return  # TrackingHooks sets the registry's alias
+        if decision is not None and decision.get("alias") != CHAMPION:
+            logger.info("Current model unchanged: %s", decision.get("reason"))
             return
         run_id = run_params.get("run_id") or run_params.get("session_id")
         dataset.make_current(reason=f"training run {run_id} succeeded")

@@ -39,7 +39,7 @@ import pandas as pd
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 from kedro.pipeline import Pipeline
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from customer_purchase_prediction.artifact import (
     MODEL_DATASET,
@@ -84,6 +84,8 @@ logger = logging.getLogger(__name__)
 os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
 
 LOGGED_MODEL_NAME = "purchase_model"
+# The datasets whose current model is the registry's champion.
+MODEL_DATASETS = (MODEL_DATASET, "champion_model")
 REPORTING_LAYER = "reporting"
 # What the after_pipeline_run log needs of a training run, kept as it is saved.
 KEPT = (MODEL_DATASET, DECISION_DATASET, "test_metrics", "candidate_tuning")
@@ -199,10 +201,15 @@ class PurchaseModelPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested parameters as ``a.b.c`` keys (lists and scalars as they are)."""
+    """Nested parameters as ``a.b.c`` keys (lists and scalars as they are).
+
+    Typed parameters (pydantic models, as Kedro gives validated ones) are
+    flattened by their fields.
+    """
     flat: dict[str, Any] = {}
-    for key, value in values.items():
+    for key, given in values.items():
         name = f"{prefix}{key}"
+        value = given.model_dump(mode="json") if isinstance(given, BaseModel) else given
         if isinstance(value, Mapping) and value:
             flat.update(flatten(value, f"{name}."))
         else:
@@ -244,10 +251,11 @@ def report_files(
     """The files of the reporting datasets this run wrote."""
     for name in sorted(written):
         config = catalog_config.get(name) or {}
-        layer = ((config.get("metadata") or {}).get("kedro-viz") or {}).get("layer")
-        filepath = config.get("filepath") or (config.get("kwargs") or {}).get(
-            "filepath"
-        )
+        # A dataset class without its own __init__ records its arguments as kwargs.
+        kwargs = config.get("kwargs") or {}
+        metadata = config.get("metadata") or kwargs.get("metadata") or {}
+        layer = (metadata.get("kedro-viz") or {}).get("layer")
+        filepath = config.get("filepath") or kwargs.get("filepath")
         if layer == REPORTING_LAYER and filepath and Path(str(filepath)).is_file():
             yield Path(str(filepath))
 
@@ -282,6 +290,9 @@ class TrackingHooks:
         artifacts = absolute_uri(artifacts, root) if artifacts else None
         self._problem = store_problem(uri, artifacts, self._params.timeout_seconds)
         if self._problem is None:
+            # A new one per session: it keeps the last run's id, which a later
+            # session in this process (another store, maybe) would re-enter.
+            self._mlflow = MlflowHook()
             self._mlflow.after_context_created(context)
             self._tracked = True
             self.registry = ModelRegistry(uri, registry_uri(config, root))
@@ -296,8 +307,8 @@ class TrackingHooks:
         """Let the model datasets use the registry's champion as the current model."""
         if self.registry is None:
             return
-        for name in list(catalog.keys()):
-            dataset = catalog.get(name)
+        for name in MODEL_DATASETS:
+            dataset = catalog.get(name) if name in catalog else None
             if isinstance(dataset, ModelArtifactDataset):
                 dataset.use_current_source(
                     RegistryCurrentModel(self.registry, dataset.manifest)
@@ -328,9 +339,19 @@ class TrackingHooks:
     def before_node_run(
         self, node: Any, catalog: Any, inputs: dict[str, Any], is_async: bool
     ) -> None:
-        """kedro-mlflow's own per-node work (it re-enters the run in threads)."""
+        """kedro-mlflow's own per-node work: it re-enters the run in threads.
+
+        The parameters are left out of what it is given: ``before_pipeline_run``
+        logged every one of them already, flattened field by field, where
+        kedro-mlflow would log a typed section as one truncated string.
+        """
         if self._tracked:
-            self._mlflow.before_node_run(node, catalog, inputs, is_async)
+            others = {
+                name: value
+                for name, value in inputs.items()
+                if not name.startswith("params:") and name != "parameters"
+            }
+            self._mlflow.before_node_run(node, catalog, others, is_async)
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any) -> None:

@@ -11,11 +11,18 @@ from typing import Any
 from fastapi import FastAPI
 
 from customer_purchase_prediction import __version__
-from customer_purchase_prediction.predictor import PurchasePredictor
+from customer_purchase_prediction.predictor import (
+    PurchasePredictor,
+    is_model_reference,
+)
 from customer_purchase_prediction.serving.config import (
     ServiceSettings,
     factory_settings,
 )
+from customer_purchase_prediction.serving.drift_window import (
+    install_drift_window,
+)
+from customer_purchase_prediction.serving.drift_window import router as drift_router
 from customer_purchase_prediction.serving.observability import (
     install_observability,
     record_model,
@@ -38,8 +45,9 @@ def create_app(
     """The service, scoring with ``predictor`` (else the model ``settings`` name).
 
     Without a predictor the model is loaded once, at start-up: the project's
-    current model, or ``settings.model`` (a version or an artifact path). Its
-    hash is checked as on every load (``artifact.py``).
+    champion, or ``settings.model`` (a registry version or alias, a Kedro
+    version, or an artifact path). Its hash is checked as on every load
+    (``artifact.py``).
     """
     settings = settings or factory_settings()
 
@@ -75,15 +83,21 @@ def create_app(
     # requests the guard refuses.
     install_security(app, settings)
     install_observability(app, settings)
+    install_drift_window(app, settings.drift_window)  # GET /v1/monitoring/drift
     install_api(app)  # one error shape; exact bounds and max_batch in OpenAPI
     app.include_router(router, responses=SECURITY_RESPONSES)
+    app.include_router(drift_router, responses=SECURITY_RESPONSES)
     document_api_key(app, settings)
     return app
 
 
 def load_predictor(settings: ServiceSettings) -> PurchasePredictor:
-    """The model the settings name: a path to an artifact, a version, or current."""
+    """The model the settings name: a registered version or alias
+    (``3``, ``champion``, ``models:/purchase-model/3``), a Kedro version, a
+    path to an artifact, or by default the champion."""
     model: Any = settings.model
-    if model and ("/" in model or model.endswith(".skops")):
+    if model and is_model_reference(model):
+        return PurchasePredictor(model, project_path=settings.project_path)
+    if model:
         return PurchasePredictor(model, sha256=settings.model_sha256)
-    return PurchasePredictor(version=model or None, project_path=settings.project_path)
+    return PurchasePredictor(project_path=settings.project_path)

@@ -42,11 +42,11 @@ def compare_with_champion(
     if champion_model is None:
         return gate_decision(metric, new_score, None, None, params)
     artifact = champion_model.artifact or {}
-    label = artifact.get("registry_version") or champion_model.version
+    label = artifact.get("registry_version") or champion_model.version or "current"
     return gate_decision(
         metric,
         new_score,
         test_score(champion_model, test_sessions, metric, business),
-        None if label is None else str(label),
+        str(label),
         params,
     )
