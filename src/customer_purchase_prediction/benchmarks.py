@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import resource
@@ -138,13 +139,21 @@ def bench_quality(
     rows: list[dict[str, Any]] = []
     calibration_rows: list[dict[str, Any]] = []
     threshold_rows: list[dict[str, Any]] = []
+    # The nodes' progress lines would drown the tables.
+    logging.getLogger("kedro").setLevel(logging.WARNING)
+    logging.getLogger("customer_purchase_prediction").setLevel(logging.WARNING)
     for size in train_sizes:
         for seed in train_seeds:
-            with project_copy() as project:
-                train_in(project, size, seed, kedro_params)
-                run = quality_of_run(project, fresh_valid, y)
+            catalog = train_in_memory(size, seed, kedro_params)
+            run = quality_of_run(catalog, fresh_valid, y)
+            sys.stderr.write(
+                json.dumps({"rows": size, "seed": seed, **run}, default=str) + "\n"
+            )
             oracle_threshold = _best_f1_threshold(y, true_proba)
-            run["models"]["oracle"] = _quality(y, true_proba, oracle_threshold)
+            run["models"]["oracle"] = {
+                "name": "oracle",
+                **_quality(y, true_proba, oracle_threshold),
+            }
             for model, figures in run["models"].items():
                 rows.append({"rows": size, "seed": seed, "model": model, **figures})
             calibration_rows += [
@@ -168,8 +177,77 @@ def bench_quality(
     )
 
 
-def quality_of_run(project: Path, fresh: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
-    """Every model of a trained project copy, scored on the fresh rows."""
+def train_in_memory(rows: int, seed: int, overrides: Sequence[str] = ()) -> Any:
+    """The training pipelines on ``rows`` generated sessions (generator seed
+    ``seed``), in this process, on a memory catalog that keeps every dataset.
+
+    The same nodes and the project's ``conf/base`` parameters (with ``key=value``
+    overrides) as ``kedro run``, without its hooks (tracking, registry), whose
+    cost says nothing about the models. The data contract keeps the same rows
+    as ``data_processing`` would.
+    """
+    from kedro.io import DataCatalog, MemoryDataset  # noqa: PLC0415
+    from kedro.runner import SequentialRunner  # noqa: PLC0415
+    from omegaconf import OmegaConf  # noqa: PLC0415
+
+    from customer_purchase_prediction.business import (  # noqa: PLC0415
+        BusinessParams,
+    )
+    from customer_purchase_prediction.params import (  # noqa: PLC0415
+        DataProcessingParams,
+        FeatureParams,
+        ModellingParams,
+    )
+    from customer_purchase_prediction.pipelines import (  # noqa: PLC0415
+        feature_engineering,
+        modelling,
+    )
+    from customer_purchase_prediction.pipelines.data_processing import (  # noqa: PLC0415
+        nodes as processing,
+    )
+
+    conf = OmegaConf.merge(
+        *(
+            OmegaConf.load(path)
+            for path in sorted((PROJECT_ROOT / "conf/base").glob("parameters_*.yml"))
+        ),
+        OmegaConf.from_dotlist(list(overrides)),
+    )
+    params = OmegaConf.to_container(conf)
+    raw, _ = generate_sessions(rows, seed)
+    checked = validate_sessions(raw, labelled=True)
+    quality = processing.build_data_quality_report(
+        checked.valid,
+        checked.rejects,
+        {"source": "memory", "rows_in": len(raw), "ignored_columns": []},
+        DataProcessingParams(),
+    )
+
+    class Kept(MemoryDataset):
+        def _release(self) -> None:
+            pass
+
+    pipeline = feature_engineering.create_pipeline() + modelling.create_pipeline()
+    catalog = DataCatalog(
+        {name: Kept(copy_mode="assign") for name in pipeline.datasets()}
+        | {
+            "sessions": Kept(checked.valid, copy_mode="assign"),
+            "data_quality_report": Kept(quality),
+            "params:modelling": Kept(
+                ModellingParams.model_validate(params["modelling"])
+            ),
+            "params:feature_engineering": Kept(
+                FeatureParams.model_validate(params["feature_engineering"])
+            ),
+            "params:business": Kept(BusinessParams.model_validate(params["business"])),
+        }
+    )
+    SequentialRunner().run(pipeline, catalog)
+    return catalog
+
+
+def quality_of_run(catalog: Any, fresh: pd.DataFrame, y: np.ndarray) -> dict[str, Any]:
+    """Every model of a training run (its catalog), scored on the fresh rows."""
     from customer_purchase_prediction.calibration import (  # noqa: PLC0415
         fit_calibrator,
     )
@@ -178,7 +256,8 @@ def quality_of_run(project: Path, fresh: pd.DataFrame, y: np.ndarray) -> dict[st
         tune_threshold,
     )
 
-    catalog, params, business = _project_catalog(project)
+    params = catalog.load("params:modelling")
+    business = catalog.load("params:business")
     fitted = catalog.load("candidate_models")
     calibrators = catalog.load("candidate_calibrators")
     selection = catalog.load("model_selection")
@@ -224,7 +303,7 @@ def quality_of_run(project: Path, fresh: pd.DataFrame, y: np.ndarray) -> dict[st
                 y, calibrators[name].transform(raw[name]), selection.thresholds[name]
             ),
         }
-    for name, proba, threshold in default_candidates(project, fresh):
+    for name, proba, threshold in default_candidates(catalog, fresh):
         models[f"default {name}"] = {"name": name, **_quality(y, proba, threshold)}
     calibration, thresholds = [], []
     y_rows = np.concatenate([oof[LABEL_COLUMN].to_numpy(), validation[LABEL_COLUMN]])
@@ -263,7 +342,7 @@ def quality_of_run(project: Path, fresh: pd.DataFrame, y: np.ndarray) -> dict[st
 
 
 def default_candidates(
-    project: Path, fresh: pd.DataFrame
+    catalog: Any, fresh: pd.DataFrame
 ) -> Iterator[tuple[str, np.ndarray, float]]:
     """Each searched candidate as wave 1 trained it: default parameters, classes
     weighted, uncalibrated, fitted on the same training part, with the F1
@@ -272,8 +351,9 @@ def default_candidates(
         tune_threshold,
     )
 
-    catalog, params, _ = _project_catalog(project)
-    params = params.model_copy(update={"class_weighting": True})
+    params = catalog.load("params:modelling").model_copy(
+        update={"class_weighting": True}
+    )
     train = catalog.load("train_sessions")
     validation = catalog.load("validation_sessions")
     transformer = catalog.load("feature_transformer")
@@ -291,30 +371,6 @@ def default_candidates(
         )
         # Scored as the artifact scores, so the same model gets the same figures.
         yield name, pipeline_proba(name, pipeline, fresh), threshold
-
-
-def default_candidates_auc(
-    project: Path, fresh: pd.DataFrame, y: np.ndarray
-) -> dict[str, float]:
-    """Each default candidate's ROC AUC on ``fresh`` (see ``default_candidates``)."""
-    return {
-        name: float(roc_auc_score(y, proba))
-        for name, proba, _ in default_candidates(project, fresh)
-    }
-
-
-def _project_catalog(project: Path) -> tuple[Any, Any, Any]:
-    from kedro.framework.session import KedroSession  # noqa: PLC0415
-    from kedro.framework.startup import bootstrap_project  # noqa: PLC0415
-
-    bootstrap_project(project)
-    with KedroSession.create(project_path=project) as session:
-        context = session.load_context()
-        return (
-            context.catalog,
-            context.params["modelling"],
-            context.params["business"],
-        )
 
 
 def _probability_quality(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
@@ -723,7 +779,7 @@ def _print_table(title: str, rows: list[dict[str, Any]]) -> None:
         "|" + "---|" * len(headers),
     ]
     for row in rows:
-        lines.append("| " + " | ".join(_cell(row[h]) for h in headers) + " |")
+        lines.append("| " + " | ".join(_cell(row.get(h, "")) for h in headers) + " |")
     sys.stdout.write("\n".join(lines) + "\n\n")
     sys.stdout.flush()
 
