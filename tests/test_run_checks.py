@@ -306,9 +306,9 @@ def _raised(error: BaseException, kind: type[BaseException]) -> BaseException:
         (
             "data_processing",
             {"inference_output_path": "out/x.csv"},
-            "inference_output_path sets the path of inference_summary, "
-            "purchase_predictions, rejected_new_sessions, which this run neither "
-            "reads nor writes",
+            "inference_output_path sets the path of contact_list, drift_page, "
+            "drift_report, inference_summary, purchase_predictions, "
+            "rejected_new_sessions, which this run neither reads nor writes",
         ),
     ],
 )
