@@ -242,8 +242,9 @@ class PurchasePredictor:
         ``output_path`` they are written there (CSV or Parquet by extension),
         the rejected rows next to them as ``<name>_rejected.<ext>`` and the
         run summary, last, as ``<name>_summary.json`` (the pipeline's summary
-        and naming rule, ``output_paths.sibling_path``), all three marked with
-        one new ``run_id``. Each file is written whole or not at all. The outputs are checked before the file is read:
+        and naming rule, ``output_paths.sibling_path``), with the drift report
+        as ``<name>_drift.json`` and ``<name>_drift.html`` (``drift.py``, the
+        default ``monitoring`` thresholds), all marked with one new ``run_id``. Each file is written whole or not at all. The outputs are checked before the file is read:
         none may be the input or another output, and each must be writable.
 
         Raises:
