@@ -137,3 +137,54 @@ def test_kedro_run_ends_with_the_summary(
     ]
     assert "data/08_reporting/model_card.md" in written
     assert reports.split(", ") == written
+
+
+# ------------------------------------------------------------------ untracked
+class _Catalog:
+    def __init__(self, dataset: Any) -> None:
+        self._dataset = dataset
+
+    def get(self, name: str) -> Any:
+        return self._dataset
+
+
+def test_untracked_the_current_model_follows_the_gate(
+    tmp_path: Path, trained_model: Any
+) -> None:
+    from kedro.io import Version
+
+    from customer_purchase_prediction.artifact import (
+        ModelArtifactDataset,
+    )
+    from customer_purchase_prediction.hooks import (
+        DECISION_DATASET,
+        RecordCurrentModel,
+    )
+    from customer_purchase_prediction.registry import (
+        RegistryParams,
+        gate_decision,
+    )
+
+    def saved(version: str) -> ModelArtifactDataset:
+        dataset = ModelArtifactDataset(
+            filepath=str(tmp_path / "purchase_model.skops"),
+            version=Version(None, version),
+        )
+        dataset.save(trained_model)
+        return dataset
+
+    old, new = "2026-01-01T00.00.00.000Z", "2026-02-01T00.00.00.000Z"
+    saved(old).make_current(reason="first")
+    dataset = saved(new)
+    hook, run = RecordCurrentModel(), {"session_id": new}
+    worse = gate_decision("f1", 0.1, 0.9, old, RegistryParams())
+    hook.before_pipeline_run()
+    hook.after_dataset_saved(DECISION_DATASET, worse)
+    hook.after_pipeline_run(run, TRAINING, _Catalog(dataset))
+    assert dataset.current_version() == old  # a challenger is not made current
+
+    better = gate_decision("f1", 0.9, 0.1, old, RegistryParams())
+    hook.before_pipeline_run()
+    hook.after_dataset_saved(DECISION_DATASET, better)
+    hook.after_pipeline_run(run, TRAINING, _Catalog(dataset))
+    assert dataset.current_version() == new

@@ -218,3 +218,53 @@ def test_a_reference_is_resolved_or_refused_naming_the_versions(
         registry.resolve(ModelReference.parse("7"))
     with pytest.raises(ModelNotFoundError, match="alias 'gold'"):
         registry.resolve(ModelReference.parse("gold"))
+
+
+# ------------------------------------------------------------------ the card
+def _card(decision: dict[str, Any] | None) -> str:
+    from customer_purchase_prediction.pipelines.reporting import nodes
+    from customer_purchase_prediction.pipelines.reporting.params import (
+        ReportingParams,
+    )
+    from tests.pipelines.reporting.inputs import (
+        fitted_model,
+        importance_table,
+        model_metrics,
+        predictions,
+    )
+
+    business = BusinessParams()
+    impact = nodes.assess_business_impact(predictions(), business)[0]
+    return nodes.write_model_card(
+        model_metrics(selected="logistic_regression"),
+        impact,
+        importance_table(),
+        fitted_model(),
+        ReportingParams(),
+        business,
+        decision,
+    )
+
+
+def _registry_part(card: str) -> str:
+    return card.split("## Registry", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_card_says_champion_or_challenger_and_by_how_much() -> None:
+    worse = _registry_part(_card(gate_decision("f1", 0.70, 0.75, "3", GATE)))
+    assert "becomes the **challenger** of `purchase-model`" in worse
+    assert "worse than champion 3" in worse
+    assert "its F1 is 0.700 against 0.750 for champion 3: 0.050 lower" in worse
+    assert "keep the champion" in worse
+
+    better = _registry_part(_card(gate_decision("f1", 0.80, 0.75, "3", GATE)))
+    assert "becomes the **champion**" in better and "0.050 higher" in better
+    assert "keep the champion" not in better
+
+    first = _registry_part(_card(gate_decision("f1", 0.8, None, None, GATE)))
+    assert "**champion** of `purchase-model`: there is no champion yet" in first
+
+    forced = gate_decision("f1", 0.1, 0.75, "3", RegistryParams(promote="always"))
+    assert "registry.promote=always (`registry.promote`)" in _card(forced)
+
+    assert "No registry decision was recorded" in _registry_part(_card(None))

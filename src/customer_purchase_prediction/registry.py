@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from kedro.io.core import VersionNotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 
+from customer_purchase_prediction.atomic_datasets import JSONDataset
 from customer_purchase_prediction.errors import (
     ModelNotFoundError,
     PurchasePredictionError,
@@ -468,3 +470,17 @@ def download_artifact(registered: RegisteredModel) -> Path:
     if not found:
         raise ModelNotFoundError(f"{uri} holds no artifact file named '{name}'")
     return found[0]
+
+
+class GateDecisionDataset(JSONDataset):
+    """The gate's decision of a training run (crash-safe JSON, versioned), or
+    ``None`` for a model version whose run made none (trained before the
+    registry existed), so that its reports can still be recreated."""
+
+    def load(self) -> dict[str, Any] | None:
+        """The decision, or ``None`` if this version has none."""
+        try:
+            found = self._exists()
+        except VersionNotFoundError:
+            found = False
+        return super().load() if found else None

@@ -30,6 +30,7 @@ from customer_purchase_prediction.pipelines.reporting.computations import (
 )
 from customer_purchase_prediction.pipelines.reporting.params import ReportingParams
 from customer_purchase_prediction.pipelines.reporting.summaries import METRIC_LABELS
+from customer_purchase_prediction.registry import RegistryParams, gate_decision
 from customer_purchase_prediction.synthetic import generate_sessions, write_frame
 from tests.conftest import PROJECT_ROOT, modelling_params, run_project
 from tests.pipelines.reporting.inputs import QUALITY_REPORT
@@ -79,6 +80,10 @@ def reports(small_sessions: pd.DataFrame) -> dict[str, Any]:
             "params:reporting": MemoryDataset(ReportingParams(data_note="Toy data.")),
             "params:business": MemoryDataset(
                 BusinessParams(contact_cost=4.0, conversion_value=30.0)
+            ),
+            # The registry gate's decision (a first model: champion).
+            "registry_decision": MemoryDataset(
+                gate_decision("f1", 0.5, None, None, RegistryParams())
             ),
         }
     )

@@ -11,6 +11,8 @@ only format those two.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -208,8 +210,10 @@ def write_model_card(
     purchase_model: PurchaseModel,
     params: ReportingParams,
     business: BusinessParams,
+    registry_decision: Mapping[str, Any] | None = None,
 ) -> str:
-    """The model card: use, data, selection, metrics, calibration, limits, versions."""
+    """The model card: use, data, selection, metrics, calibration, limits, versions,
+    and the registry gate's decision (``registry.gate_decision``) when there is one."""
     return templating.render(
         "model_card.md.j2",
         mm=model_metrics,
@@ -218,10 +222,11 @@ def write_model_card(
             purchase_model, model_metrics, feature_importance, params, business
         ),
         metrics=REPORTED_METRICS,
+        registry=registry_decision,
     )
 
 
-def write_html_report(
+def write_html_report(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
     model_metrics: ModelMetrics,
     business_impact: BusinessImpact,
     feature_importance: pd.DataFrame,
@@ -229,6 +234,7 @@ def write_html_report(
     purchase_model: PurchaseModel,
     params: ReportingParams,
     business: BusinessParams,
+    registry_decision: Mapping[str, Any] | None = None,
 ) -> str:
     """One self-contained page: card, comparison, business impact, every figure.
 
@@ -245,6 +251,7 @@ def write_html_report(
         purchase_model,
         params,
         business,
+        registry_decision,
     )
     return templating.render(
         "report.html.j2",
