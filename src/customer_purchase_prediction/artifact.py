@@ -12,12 +12,13 @@ Three guarantees, each checked on every load:
   (``data/06_models/model_manifest.json``). A file whose hash, size or format does
   not match (tampered, replaced, truncated by a crash mid-save) is refused with
   one line, naming the file and what is wrong.
-- **The current model is a recorded choice.** The manifest names the current
-  version; inference, ``PurchasePredictor()`` and the reports load that one, not
-  the highest-sorting folder. A training run records its model as current once
-  the whole run has succeeded (``hooks.RecordCurrentModel``). Where the choice
-  comes from is ``CurrentModelSource``: the manifest today, a model registry's
-  champion alias later, with the same readers.
+- **The current model is a recorded choice.** It is the model registry's
+  ``champion`` alias (``registry.RegistryCurrentModel``, set by the gate once a
+  training run succeeded, ``tracking.py``), or, without a tracking store, the
+  version the manifest names (``hooks.RecordCurrentModel``); inference,
+  ``PurchasePredictor()`` and the reports load that one, not the
+  highest-sorting folder. Where the choice comes from is a
+  ``CurrentModelSource``; the readers are the same either way.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """``model_manifest.json``: what each training run saved, and which model is current.
 
 The training run that saves a model version records its file, SHA-256, size and
-format here (``artifact.ModelArtifactDataset``), and records it as the current
-model once the whole run has succeeded (``hooks.RecordCurrentModel``). Readers
-ask a ``CurrentModelSource``; ``ManifestCurrentModel`` is today's, a model
-registry's champion alias can take its place without changing the readers.
+format here (``artifact.ModelArtifactDataset``). Readers ask a
+``CurrentModelSource`` which version is current: with a tracking store, the
+registry's ``champion`` alias (``registry.RegistryCurrentModel``), which this
+file mirrors with each promotion's reason; without one, this file's record
+(``ManifestCurrentModel``, set by ``hooks.RecordCurrentModel``).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ save version. A run that *reads* the model without training it (``kedro run
 --pipelines=reporting``, with or without ``--load-versions=purchase_model:V``)
 should therefore read that model's run too, not the latest run's: this hook
 gives every other versioned dataset the run reads the model's version (the one
-asked for, else the recorded current one), unless the command line names one for
-it. A Kedro hook, Kedro's extension point for the catalog.
+asked for, else the current one: the registry's champion), unless the command
+line names one for it; the registry gate's decision is one of them, so an old
+version's card says what its own gate decided. A Kedro hook, Kedro's extension point for the catalog.
 """
 
 from __future__ import annotations
