@@ -201,6 +201,7 @@ def test_calibrated_rows_get_the_same_bits_alone_and_in_a_large_batch(
         whole, calibrator.transform(model.raw_proba_matrix(batch))
     )
     assert not np.array_equal(whole, model.raw_proba_matrix(batch))
+    assert model.compiled_trees is not None  # single rows took the compiled path
 
 
 def test_the_ensembles_probability_is_its_weighted_members_raw_probabilities() -> None:

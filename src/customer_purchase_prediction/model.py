@@ -21,6 +21,7 @@ from customer_purchase_prediction.candidates import registry
 from customer_purchase_prediction.columns import ID_COLUMN
 from customer_purchase_prediction.features import SessionFeatures
 from customer_purchase_prediction.scoring import (
+    CompiledBlend,
     CompiledTrees,
     Scorer,
     compiled_proba,
@@ -126,7 +127,7 @@ class PurchaseModel:
         return scorer_of(self.name)
 
     @cached_property
-    def compiled_trees(self) -> CompiledTrees | None:
+    def compiled_trees(self) -> CompiledTrees | CompiledBlend | None:
         """The tree model compiled by treelite, or ``None`` for other estimators.
 
         Built on first use and never pickled: about 20 ms for the project's

@@ -43,6 +43,19 @@ class CompiledTrees:
     input_dtype: type[np.floating] = np.float32
 
 
+@dataclass(frozen=True)
+class CompiledBlend:
+    """A weighted ensemble for single records and small batches.
+
+    Attributes:
+        members: Per member, in the ensemble's order: its weight, its
+            candidate's scorer, the fitted member, and its compiled trees
+            (``None``: the scorer's batch path, e.g. a linear model's).
+    """
+
+    members: tuple[tuple[float, Scorer, Any, CompiledTrees | None], ...]
+
+
 class Scorer:
     """The generic scorer: the estimator's own ``predict_proba``, no compiled path."""
 
@@ -50,7 +63,7 @@ class Scorer:
         """Positive-class probabilities of the rows of ``matrix``."""
         return np.asarray(estimator.predict_proba(matrix)[:, 1], dtype=np.float64)
 
-    def compile(self, estimator: Any) -> CompiledTrees | None:
+    def compile(self, estimator: Any) -> CompiledTrees | CompiledBlend | None:
         """The estimator's trees compiled by treelite, or None."""
         return None
 
@@ -159,6 +172,16 @@ class EnsembleScorer(Scorer):
             total += float(weight) * self.scorer_of(name).batch(member, matrix)
         return total
 
+    def compile(self, estimator: Any) -> CompiledBlend:
+        """Each member's compiled trees (where it has them), for small batches."""
+        members = []
+        for (name, member), weight in zip(
+            estimator.estimators_, estimator.weights_, strict=True
+        ):
+            scorer = self.scorer_of(name)
+            members.append((float(weight), scorer, member, scorer.compile(member)))
+        return CompiledBlend(tuple(members))
+
 
 def base_margin(booster: Any) -> float:
     """The margin every XGBoost prediction starts from (its base score as a logit)."""
@@ -166,13 +189,27 @@ def base_margin(booster: Any) -> float:
     return float(logit(float(config["base_score"].strip("[]"))))
 
 
-def compiled_proba(compiled: CompiledTrees, matrix: np.ndarray) -> np.ndarray:
+def compiled_proba(
+    compiled: CompiledTrees | CompiledBlend, matrix: np.ndarray
+) -> np.ndarray:
     """Positive-class probabilities from compiled trees, on one thread.
 
     Bit for bit what the scorer's ``batch`` gives (``tests/test_model.py``): the
     features are rounded to float32 first, as XGBoost and scikit-learn's trees
-    compare them, and each row sums its trees in the same order.
+    compare them, and each row sums its trees in the same order. A blend adds
+    its members' probabilities in the order and with the weights its batch
+    path uses.
     """
+    if isinstance(compiled, CompiledBlend):
+        total = np.zeros(len(matrix))
+        for weight, scorer, member, trees in compiled.members:
+            part = (
+                scorer.batch(member, matrix)
+                if trees is None
+                else compiled_proba(trees, matrix)
+            )
+            total += weight * part
+        return total
     check_width(matrix, compiled.model.num_feature)  # treelite would pad or drop
     features = np.asarray(matrix, dtype=np.float32)
     if compiled.input_dtype is not np.float32:
