@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from collections import Counter
 from contextlib import suppress
 from pathlib import Path, PurePosixPath
@@ -146,16 +147,25 @@ class PartitionedParquetDataset(AbstractDataset[dd.DataFrame, dd.DataFrame]):
     all are written the previous folder is moved aside and the new one renamed
     into place, so a failed or killed write leaves the previous output (and at
     worst a stray ``.<name>.*.tmp`` folder).
+
+    With ``per_run: true`` (data passed between nodes) each run writes into a
+    folder of its own under ``folder``, removed when the run ends
+    (``scale_out.DaskCluster`` calls ``discard_run_data``; not on release, as
+    lazy frames read from it are computed by later nodes), so two runs of one
+    project never read each other's intermediate data.
     """
 
     def __init__(
         self,
         *,
         folder: str,
+        per_run: bool = False,
         save_args: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._folder = str(folder).rstrip("/")
+        folder = str(folder).rstrip("/")
+        self._per_run = per_run
+        self._folder = f"{folder}/{uuid.uuid4().hex}" if per_run else folder
         self._save_args = {"write_index": False, **(save_args or {})}
         self.metadata = metadata
 
@@ -188,8 +198,13 @@ class PartitionedParquetDataset(AbstractDataset[dd.DataFrame, dd.DataFrame]):
     def _exists(self) -> bool:
         return Path(self._folder).is_dir()
 
+    def discard_run_data(self) -> None:
+        """Remove this run's folder (``per_run`` only; an output stays)."""
+        if self._per_run:
+            shutil.rmtree(self._folder, ignore_errors=True)
+
     def _describe(self) -> dict[str, Any]:
-        return {"folder": self._folder}
+        return {"folder": self._folder, "per_run": self._per_run}
 
 
 def _replace_folder(new: Path, target: Path) -> None:

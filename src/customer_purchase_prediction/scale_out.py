@@ -106,6 +106,14 @@ def on_partitions(node_function: Function) -> Function:
     return node  # type: ignore[return-value]
 
 
+def discard_run_data(catalog: Any) -> None:
+    """Remove what datasets of the run kept for this run only (``per_run``)."""
+    for dataset in catalog.values():
+        discard = getattr(dataset, "discard_run_data", None)
+        if callable(discard):
+            discard()
+
+
 def start_client(params: DaskParams) -> tuple[Any, Any]:
     """A Dask client for ``params``, and the local cluster it started (or None)."""
     from distributed import Client, LocalCluster  # noqa: PLC0415 - dask env only
@@ -165,13 +173,16 @@ class DaskCluster:
             self._client, self._cluster = start_client(self._params)
 
     @hook_impl
-    def after_pipeline_run(self) -> None:
-        """Close the client, and the local cluster if this run started it."""
+    def after_pipeline_run(self, catalog: Any) -> None:
+        """Remove the run's data between nodes; close the client, and the local
+        cluster if this run started it."""
+        discard_run_data(catalog)
         self.close()
 
     @hook_impl
-    def on_pipeline_error(self) -> None:
-        """Close them on a failed run too."""
+    def on_pipeline_error(self, catalog: Any) -> None:
+        """The same on a failed run."""
+        discard_run_data(catalog)
         self.close()
 
     def close(self) -> None:

@@ -53,6 +53,9 @@ def test_a_partitioned_run_matches_the_pandas_run_on_the_same_rows(
         },
     )
     out = trained_copy / OUT
+    # Data passed between nodes went with the run.
+    intermediate = trained_copy / "data/02_intermediate/dask"
+    assert not [p for p in intermediate.glob("*/*") if p.is_dir()]
     pandas_summary = _summary(out / "pandas_summary.json")
     dask_summary = _summary(out / "dask_summary.json")
     assert dask_summary["rows"] == pandas_summary["rows"]

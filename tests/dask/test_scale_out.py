@@ -11,7 +11,7 @@ import dask.dataframe as dd
 import pandas as pd
 import pytest
 from distributed import Client
-from kedro.io import DatasetError
+from kedro.io import DataCatalog, DatasetError
 
 from customer_purchase_prediction.errors import RunParameterError
 from customer_purchase_prediction.partitioned import PartitionedParquetDataset
@@ -57,7 +57,7 @@ def test_the_hook_starts_a_local_cluster_and_closes_it_at_the_end() -> None:
         assert client.submit(sum, [1, 2]).result(timeout=30) == 3
         assert len(client.scheduler_info()["workers"]) == 1
     finally:
-        hook.after_pipeline_run()
+        hook.after_pipeline_run(DataCatalog())
     assert client.status == "closed"
     assert cluster.status.name == "closed"
 
@@ -66,7 +66,7 @@ def test_a_failed_run_closes_the_cluster_too() -> None:
     hook = hook_with(THREADS)
     hook.before_pipeline_run()
     client = hook._client
-    hook.on_pipeline_error()
+    hook.on_pipeline_error(DataCatalog())
     assert client.status == "closed"
 
 
@@ -78,7 +78,7 @@ def test_the_hook_joins_a_running_scheduler_and_leaves_it_running(
     joined = hook._client
     assert hook._cluster is None
     assert joined.submit(sum, [2, 3]).result(timeout=30) == 5
-    hook.after_pipeline_run()
+    hook.after_pipeline_run(DataCatalog())
     assert joined.status == "closed"
     # The cluster someone else started is still there.
     assert thread_cluster.submit(sum, [1, 1]).result(timeout=30) == 2
@@ -129,3 +129,27 @@ def test_a_partitioned_output_refuses_a_file(tmp_path: Path) -> None:
     path.write_text("x")
     with pytest.raises(DatasetError, match="give a folder path"):
         PartitionedParquetDataset(folder=str(path)).save(pd.DataFrame({"a": [1]}))
+
+
+def test_per_run_data_lives_in_a_folder_of_its_own_until_the_run_ends(
+    tmp_path: Path,
+) -> None:
+    one, other = (
+        PartitionedParquetDataset(folder=str(tmp_path / "scored"), per_run=True)
+        for _ in range(2)
+    )
+    with dask.config.set(scheduler="synchronous"):
+        one.save(pd.DataFrame({"a": [1]}))
+        other.save(pd.DataFrame({"a": [2]}))
+        assert one.load().compute()["a"].tolist() == [1]
+        assert other.load().compute()["a"].tolist() == [2]
+    one.release()  # Kedro releases it while lazy frames still read it
+    assert one.exists()
+    DaskCluster().after_pipeline_run(DataCatalog({"one": one}))
+    assert not one.exists()
+    assert other.exists()
+    output = PartitionedParquetDataset(folder=str(tmp_path / "out"))
+    output.save(pd.DataFrame({"a": [3]}))
+    DaskCluster().on_pipeline_error(DataCatalog({"other": other, "out": output}))
+    assert list((tmp_path / "scored").iterdir()) == []
+    assert output.exists()  # an output is never run data
