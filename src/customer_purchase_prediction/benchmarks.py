@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from kedro.io import Version
 from sklearn.metrics import roc_auc_score
 
 from customer_purchase_prediction import treelite_adapter
@@ -730,9 +731,15 @@ def run_kedro(project: Path, arguments: list[str]) -> tuple[float, int]:
 
 
 def current_model(project: Path) -> PurchaseModel:
-    """The current ``purchase_model`` of a project copy (as its manifest records)."""
+    """The newest ``purchase_model`` of a project copy: the model its one training
+    run wrote (a tracked run records its champion in the registry, not the
+    manifest, so the manifest's current version may be unset)."""
+    folder = project / "data/06_models/purchase_model.skops"
+    newest = max(path.name for path in folder.iterdir())
     dataset = ModelArtifactDataset(
-        filepath=str(project / "data/06_models/purchase_model.skops")
+        filepath=str(folder),
+        manifest=str(project / "data/06_models/model_manifest.json"),
+        version=Version(newest, None),
     )
     return dataset.load()
 

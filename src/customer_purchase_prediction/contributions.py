@@ -104,7 +104,7 @@ def boosted_trees(estimator: Any, matrix: np.ndarray) -> Contributions:
     """XGBoost's own exact path contributions (``pred_contribs``), in log-odds.
 
     The booster's Saabas decomposition (``approx_contribs``): exact for the
-    margin like TreeSHAP, at about 3x a scoring pass where TreeSHAP took 36x
+    margin like TreeSHAP, which took 12x as long on 200,000 rows
     (``docs/performance.md``). A few rows run on one thread.
     """
     booster = estimator.get_booster()
