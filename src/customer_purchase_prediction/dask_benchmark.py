@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
+from customer_purchase_prediction.columns import ID_COLUMN
 from customer_purchase_prediction.synthetic import generate_sessions, write_frame
 
 PARTITION_ROWS = 500_000
@@ -132,7 +133,7 @@ def bench_pandas(project: Path, rows: int) -> dict[str, object]:
             f"--params=inference_input_path={path},inference_output_path={out}",
         ],
     )
-    rows_out = len(pd.read_parquet(project / out, columns=["customer_id"]))
+    rows_out = len(pd.read_parquet(project / out, columns=[ID_COLUMN]))
     return {"path": "pandas", "rows": rows, **measured, "scored": rows_out}
 
 

@@ -1,0 +1,36 @@
+"""The benchmark's generator writes partition by partition, with distinct ids."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from customer_purchase_prediction.columns import ID_COLUMN
+from customer_purchase_prediction.dask_benchmark import peak_tree_rss, write_partitions
+
+
+def test_partitions_are_written_one_by_one_with_their_own_id_ranges(
+    tmp_path: Path,
+) -> None:
+    files = write_partitions(tmp_path, 2_500, partition_rows=1_000)
+    assert [f.name for f in files] == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+        "part-00002.parquet",
+    ]
+    parts = [pd.read_parquet(f) for f in files]
+    assert [len(p) for p in parts] == [1_000, 1_000, 500]
+    ids = [set(pd.to_numeric(p[ID_COLUMN], errors="coerce").dropna()) for p in parts]
+    assert not ids[0] & ids[1] and not ids[1] & ids[2]
+
+
+def test_the_peak_memory_covers_the_process() -> None:
+    stop = threading.Event()
+    peak = peak_tree_rss(psutil.Process(), stop)
+    time.sleep(0.5)
+    stop.set()
+    assert peak[0] >= psutil.Process().memory_info().rss // 2
