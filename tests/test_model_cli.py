@@ -89,3 +89,25 @@ def test_a_registered_version_is_promoted_by_number_alias_or_uri(
     assert code == 1
     assert "no version 9 of purchase-model" in output
     assert "registered versions: 1, 2 (champion)" in output
+
+
+@pytest.mark.slow
+def test_the_service_loads_the_champion_or_the_version_asked_for(
+    trained_copy: Path,
+) -> None:
+    from customer_purchase_prediction.serving.app import load_predictor
+    from customer_purchase_prediction.serving.config import ServiceSettings
+
+    older, newer = sorted(
+        p.name for p in Path("data/06_models/purchase_model.skops").iterdir()
+    )
+    served = {
+        given: load_predictor(
+            ServiceSettings(model=given, project_path=trained_copy)
+        ).get_model_info()
+        for given in (None, f"models:/{MODEL_NAME}/1", "champion", older)
+    }
+    assert (served[None]["version"], served[None]["aliases"]) == (newer, ["champion"])
+    assert served[f"models:/{MODEL_NAME}/1"]["version"] == older
+    assert served["champion"]["registry_version"] == "2"
+    assert served[older]["registry_version"] == "1"

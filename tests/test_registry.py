@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -156,19 +157,28 @@ def test_a_relative_local_store_is_under_the_project(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ a real store
-@pytest.fixture
-def registry(tmp_path: Path) -> ModelRegistry:
-    """A registry in its own SQLite file, with two versions of the model."""
-    registry = ModelRegistry(f"sqlite:///{tmp_path / 'mlflow.db'}")
+@pytest.fixture(scope="module")
+def registered_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite store with two versions of the model (made once: MLflow's
+    schema migrations take seconds), copied for each test."""
+    folder = tmp_path_factory.mktemp("registry")
+    registry = ModelRegistry(f"sqlite:///{folder / 'mlflow.db'}")
     for version in (OLD, NEW):
-        source = tmp_path / "models" / version
+        source = folder / "models" / version
         source.mkdir(parents=True)
         registry.register(
             source.as_uri(),
             run_id=None,
             tags={KEDRO_VERSION_TAG: version, SHA256_TAG: "ab" * 32},
         )
-    return registry
+    return folder / "mlflow.db"
+
+
+@pytest.fixture
+def registry(registered_store: Path, tmp_path: Path) -> ModelRegistry:
+    """A registry of its own, with two versions of the model and no alias."""
+    shutil.copy(registered_store, tmp_path / "mlflow.db")
+    return ModelRegistry(f"sqlite:///{tmp_path / 'mlflow.db'}")
 
 
 def _manifest(tmp_path: Path) -> ManifestFile:

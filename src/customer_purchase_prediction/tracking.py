@@ -389,8 +389,12 @@ class TrackingHooks:
             return
         version = dataset.saved_version
         entry = dataset.manifest.read().versions.get(version or "")
-        if version is None or entry is None or MODEL_DATASET not in self._kept:
+        if version is None or entry is None:
             return
+        # ParallelRunner saves in worker processes, whose hooks are not these.
+        for name in set(KEPT) - set(self._kept):
+            if name in pipeline.all_outputs():
+                self._kept[name] = catalog.load(name)
         model = self._kept[MODEL_DATASET]
         mlflow.log_metrics(training_metrics(self._kept))
         mlflow.set_tags(

@@ -19,6 +19,7 @@ from typing import Any
 
 import uvicorn
 
+from customer_purchase_prediction.predictor import is_model_reference
 from customer_purchase_prediction.serving.app import create_app, load_predictor
 from customer_purchase_prediction.serving.config import (
     API_KEY_VARIABLE,
@@ -110,7 +111,9 @@ def serve(
         uvicorn.run(create_app(predictor, settings=settings), **options)
         return
     pinned = settings
-    if settings.model is None or "/" not in settings.model:
+    # The champion (an alias) is pinned to its Kedro version: every worker
+    # serves the version loaded here, even if another is promoted meanwhile.
+    if settings.model is None or is_model_reference(settings.model):
         pinned = settings.model_copy(update={"model": model.version})
     metrics_dir = tempfile.mkdtemp(prefix="purchase-metrics-")
     os.environ.update(pinned.to_environment())
