@@ -332,8 +332,9 @@ class TrackingHooks:
         self._mlflow.before_pipeline_run(run_params, pipeline, catalog)
         if MODEL_DATASET in pipeline.all_outputs() and mlflow.active_run():
             parameters = flatten(self._parameters)
-            for key, value in parameters.items():
-                mlflow.log_param(key, str(value)[:6000])
+            mlflow.log_params(
+                {key: str(value)[:6000] for key, value in parameters.items()}
+            )
 
     @hook_impl
     def before_node_run(
