@@ -15,8 +15,16 @@ of the customers predicted to buy against the profit the model expected of
 them (``business.BusinessParams``), and the calibration (groups of equal size
 by probability: predicted against realised purchase rate).
 
-``tracking_metrics`` flattens a report into ``name -> float`` for an
-experiment tracker (issue 13) to log on the model's registry version.
+Predictions may come from many files (``prediction_history.py``): a
+customer's prediction in one run found twice is counted once, the copy set
+aside with its reason (``predictions:copy``); two different predictions of
+one customer in one run are both set aside (``predictions:conflicting``), as
+is a row that is not a prediction (``predictions:not_a_prediction``). Rows of
+predictions in = counted + set aside.
+
+``tracking_metrics`` flattens a report (or one model's part of it) into
+``name -> float`` for the tracker to log on the model's registry version
+(``monitoring_tracking.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +51,11 @@ PROBABILITY = "purchase_probability"
 UNKNOWN_RUN = "unknown"
 REJECT_RULE = "reject_rule"
 REJECT_REASON = "reject_reason"
+SOURCE_FILE = "source_file"  # prediction_history.py: where a prediction was read
+SOURCE_ROW = "source_row"
+MODEL_VERSION = "model_version"  # the Kedro version of the model that scored it
+REGISTRY_VERSION = "registry_version"
+MODEL_COLUMNS = (MODEL_VERSION, REGISTRY_VERSION)
 
 
 def join_outcomes(
@@ -115,20 +128,110 @@ def join_outcomes(
     return joined, rejects.reset_index(drop=True)
 
 
-def _predictions(predictions: pd.DataFrame) -> pd.DataFrame:
+def collect_predictions(
+    predictions: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One prediction per customer and run; the rows set aside, with reasons.
+
+    Returns:
+        The counted predictions (run id, the id, probability, prediction, and
+        the model columns and ``source_file`` when given) and the rows set
+        aside as given, with ``reject_rule`` and ``reject_reason``.
+    """
+    given = predictions.reset_index(drop=True)
+    n = len(given)
+    files = (
+        given[SOURCE_FILE].astype("str")
+        if SOURCE_FILE in given
+        else pd.Series("the predictions", index=given.index, dtype="str")
+    )
+    rows = (
+        pd.to_numeric(given[SOURCE_ROW], errors="coerce")
+        if SOURCE_ROW in given
+        else pd.Series(np.arange(1, n + 1), index=given.index)
+    )
     frame = pd.DataFrame(
         {
             RUN_ID: (
-                predictions[RUN_ID].astype("str").to_numpy()
-                if RUN_ID in predictions
-                else UNKNOWN_RUN
+                given[RUN_ID].astype("str").str.strip().to_numpy()
+                if RUN_ID in given
+                else np.full(n, UNKNOWN_RUN, dtype=object)
             ),
-            ID_COLUMN: pd.to_numeric(predictions[ID_COLUMN]).astype("int64"),
-            PROBABILITY: pd.to_numeric(predictions[PROBABILITY]).astype("float64"),
-            PREDICTION: pd.to_numeric(predictions[PREDICTION]).astype("int64"),
+            ID_COLUMN: pd.to_numeric(given[ID_COLUMN], errors="coerce"),
+            PROBABILITY: pd.to_numeric(given[PROBABILITY], errors="coerce"),
+            PREDICTION: pd.to_numeric(given[PREDICTION], errors="coerce"),
         }
     )
-    return frame.drop_duplicates([RUN_ID, ID_COLUMN], keep="last")
+    where = files + " row " + rows.astype("Int64").astype("str")
+    rules = pd.Series("", index=given.index, dtype="object")
+    reasons = pd.Series("", index=given.index, dtype="object")
+    broken = frame[[ID_COLUMN, PROBABILITY, PREDICTION]].isna().any(axis=1) | (
+        frame[ID_COLUMN] != np.floor(frame[ID_COLUMN].fillna(0))
+    )
+    rules[broken] = "predictions:not_a_prediction"
+    reasons[broken] = (
+        f"{where[broken]} is not a prediction: {ID_COLUMN}, {PROBABILITY} and "
+        f"{PREDICTION} must be numbers"
+    )
+    key = [RUN_ID, ID_COLUMN]
+    sound = frame[~broken]
+    first = ~sound.duplicated(key, keep="first")
+    values = sound.groupby(key)[[PROBABILITY, PREDICTION]].transform("nunique")
+    conflicting = (values > 1).any(axis=1)
+    copy = ~first & ~conflicting
+    label = (
+        f"{ID_COLUMN} "
+        + sound[ID_COLUMN].astype("int64").astype("str")
+        + " in run "
+        + sound[RUN_ID]
+    )
+    kept_at = sound[key].merge(
+        sound[first][key].assign(_kept=where[sound.index][first].to_numpy()),
+        on=key,
+        how="left",
+    )["_kept"]
+    kept_at.index = sound.index
+    rules[copy[copy].index] = "predictions:copy"
+    reasons[copy[copy].index] = (
+        "the prediction of "
+        + label[copy]
+        + " is also in "
+        + kept_at[copy]
+        + f" ({where[copy[copy].index]}): counted once"
+    )
+    clash = conflicting[conflicting].index
+    rules[clash] = "predictions:conflicting"
+    reasons[clash] = (
+        "run "
+        + sound.loc[clash, RUN_ID]
+        + " has different predictions of "
+        + label[clash]
+        + " (first in "
+        + kept_at[clash]
+        + "); none is counted: remove the file that is wrong"
+    )
+    counted = rules == ""
+    kept = frame[counted].astype({ID_COLUMN: "int64", PREDICTION: "int64"})
+    kept = kept.assign(
+        **{
+            PROBABILITY: kept[PROBABILITY].astype("float64"),
+            SOURCE_FILE: files[counted].to_numpy(),
+            **{
+                name: given.loc[counted, name].astype("object").to_numpy()
+                if name in given
+                else None
+                for name in MODEL_COLUMNS
+            },
+        }
+    )
+    aside = given[~counted].assign(
+        **{REJECT_RULE: rules[~counted], REJECT_REASON: reasons[~counted]}
+    )
+    return kept.reset_index(drop=True), aside.reset_index(drop=True)
+
+
+def _predictions(predictions: pd.DataFrame) -> pd.DataFrame:
+    return collect_predictions(predictions)[0]
 
 
 def _matching_run(scored: pd.DataFrame, ids: pd.Series, runs: pd.Series) -> pd.Series:
@@ -201,44 +304,81 @@ def realised_report(
     business: BusinessParams,
     *,
     calibration_bins: int,
+    set_aside: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Per scoring run (oldest first) and over all runs: share matched, metrics."""
+    """Per scoring run (oldest first), per model and over all runs: share
+    matched, metrics; and what was read of the predictions."""
     scored = _predictions(predictions)
-    runs = []
-    for run, rows in scored.groupby(RUN_ID, sort=True):
-        matched = joined[joined[RUN_ID] == run]
-        runs.append(
+    aside = set_aside if set_aside is not None else scored.iloc[:0]
+
+    def measured(rows: pd.DataFrame, matched: pd.DataFrame) -> dict[str, Any]:
+        return {
+            "predictions": len(rows),
+            "share_matched": len(matched) / len(rows) if len(rows) else 0.0,
+            **performance(matched, business, calibration_bins=calibration_bins),
+        }
+
+    runs = [
+        {
+            RUN_ID: str(run),
+            "model": _model_of(rows),
+            **measured(rows, joined[joined[RUN_ID] == run]),
+        }
+        for run, rows in scored.groupby(RUN_ID, sort=True)
+    ]
+    models = []
+    model_key = scored[MODEL_VERSION].fillna("").astype("str")
+    for version, rows in scored.groupby(model_key, sort=True):
+        if not version:
+            continue  # runs whose model is unknown (no run summary found)
+        matched = joined[joined[RUN_ID].isin(set(rows[RUN_ID]))]
+        models.append(
             {
-                RUN_ID: str(run),
-                "predictions": len(rows),
-                "share_matched": len(matched) / len(rows) if len(rows) else 0.0,
-                **performance(matched, business, calibration_bins=calibration_bins),
+                **_model_of(rows),
+                "runs": sorted(set(rows[RUN_ID])),
+                **measured(rows, matched),
             }
         )
     return {
+        "predictions": {
+            "in": len(scored) + len(aside),
+            "counted": len(scored),
+            "set_aside": len(aside),
+            "set_aside_by_rule": _by_rule(aside),
+            "files": sorted(set(scored[SOURCE_FILE])),
+        },
         "outcomes": {
             "in": len(joined) + len(rejects),
             "matched": len(joined),
             "rejected": len(rejects),
-            "rejects_by_rule": {
-                str(k): int(v) for k, v in rejects[REJECT_RULE].value_counts().items()
-            }
-            if len(rejects)
-            else {},
+            "rejects_by_rule": _by_rule(rejects),
         },
-        "overall": {
-            "predictions": len(scored),
-            "share_matched": len(joined) / len(scored) if len(scored) else 0.0,
-            **performance(joined, business, calibration_bins=calibration_bins),
-        },
+        "overall": measured(scored, joined),
         "runs": runs,
+        "models": models,
     }
 
 
+def _model_of(rows: pd.DataFrame) -> dict[str, Any]:
+    """The model that scored ``rows`` (one run's or one model's): its versions."""
+    first = rows.iloc[0] if len(rows) else {}
+    return {
+        name: None if pd.isna(first.get(name)) else str(first.get(name))
+        for name in MODEL_COLUMNS
+    }
+
+
+def _by_rule(rows: pd.DataFrame) -> dict[str, int]:
+    if not len(rows):
+        return {}
+    return {str(k): int(v) for k, v in rows[REJECT_RULE].value_counts().items()}
+
+
 def tracking_metrics(report: Mapping[str, Any]) -> dict[str, float]:
-    """The overall realised metrics as ``realised_<name> -> value`` (numbers only),
-    for an experiment tracker to log on the model's version."""
-    overall = report.get("overall", {})
+    """The realised metrics as ``realised_<name> -> value`` (numbers only), of
+    a report's ``overall`` part or of one part (a model's), for the tracker to
+    log on the model's version."""
+    overall = report.get("overall", report)
     flat = {
         f"realised_{name}": float(overall[name])
         for name in (

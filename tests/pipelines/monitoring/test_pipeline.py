@@ -139,7 +139,7 @@ def test_the_monitoring_slice_reports_scikit_learn_s_metrics(tmp_path: Path) -> 
     ).astype(str)
     catalog = DataCatalog(
         {
-            "purchase_predictions": MemoryDataset(predictions),
+            "monitored_predictions": MemoryDataset(predictions),
             "outcomes": MemoryDataset(outcomes),
             "params:business": MemoryDataset(BusinessParams()),
             "params:monitoring": MemoryDataset(MonitoringParams()),

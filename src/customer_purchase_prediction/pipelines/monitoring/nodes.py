@@ -25,6 +25,7 @@ from customer_purchase_prediction.drift import (
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.monitoring import (
     RUN_ID,
+    collect_predictions,
     join_outcomes,
     realised_report,
 )
@@ -122,11 +123,28 @@ def bar_chart(part: dict[str, Any]) -> dict[str, Any]:
     return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "bars": bars}
 
 
+def collect_prediction_rows(
+    monitored_predictions: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One prediction per customer and run, from every file read; copies and
+    conflicts set aside with reasons (never counted twice)."""
+    counted, aside = collect_predictions(monitored_predictions)
+    files = sorted(set(counted["source_file"]))
+    logger.info(
+        "Predictions: %d rows from %d file(s), %d counted, %d set aside",
+        len(counted) + len(aside),
+        len(files),
+        len(counted),
+        len(aside),
+    )
+    return counted, aside
+
+
 def join_outcome_rows(
-    purchase_predictions: pd.DataFrame, outcomes: pd.DataFrame
+    counted_predictions: pd.DataFrame, outcomes: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Outcomes joined to their predictions; the others rejected with reasons."""
-    joined, rejects = join_outcomes(purchase_predictions, outcomes)
+    joined, rejects = join_outcomes(counted_predictions, outcomes)
     logger.info(
         "Outcomes: %d in, %d joined to predictions, %d rejected",
         len(joined) + len(rejects),
@@ -137,19 +155,22 @@ def join_outcome_rows(
 
 
 def measure_realised_performance(
-    purchase_predictions: pd.DataFrame,
+    counted_predictions: pd.DataFrame,
     joined_outcomes: pd.DataFrame,
     rejected_outcomes: pd.DataFrame,
+    rejected_predictions: pd.DataFrame,
     business: BusinessParams,
     params: MonitoringParams,
 ) -> dict[str, Any]:
-    """Per scoring run and over all: share matched, metrics, profit, calibration."""
+    """Per scoring run, per model and over all: share matched, metrics, profit,
+    calibration; and the prediction rows set aside."""
     return realised_report(
-        purchase_predictions,
+        counted_predictions,
         joined_outcomes,
         rejected_outcomes,
         business,
         calibration_bins=params.realised.calibration_bins,
+        set_aside=rejected_predictions,
     )
 
 

@@ -1,8 +1,9 @@
 """Wiring of the monitoring pipeline (never part of ``__default__``).
 
 ``kedro run --pipelines=monitoring --params=outcomes_path=FILE`` joins the
-outcomes to the predictions and writes realised performance under
-``data/08_reporting/``.
+outcomes to the predictions (``predictions_path=`` a file, a folder or a glob
+of past predictions files; the current predictions file by default) and writes
+realised performance under ``data/08_reporting/``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from kedro.pipeline import Node, Pipeline
 
 from customer_purchase_prediction.pipelines.monitoring.nodes import (
+    collect_prediction_rows,
     join_outcome_rows,
     measure_realised_performance,
     realised_performance_figure,
@@ -20,21 +22,28 @@ from customer_purchase_prediction.pipelines.monitoring.nodes import (
 
 
 def create_pipeline(**kwargs: Any) -> Pipeline:
-    """Join outcomes to predictions, measure, plot, render."""
+    """Collect predictions, join outcomes to them, measure, plot, render."""
     return Pipeline(
         [
             Node(
+                func=collect_prediction_rows,
+                inputs="monitored_predictions",
+                outputs=["counted_predictions", "rejected_predictions"],
+                name="collect_predictions",
+            ),
+            Node(
                 func=join_outcome_rows,
-                inputs=["purchase_predictions", "outcomes"],
+                inputs=["counted_predictions", "outcomes"],
                 outputs=["joined_outcomes", "rejected_outcomes"],
                 name="join_outcomes",
             ),
             Node(
                 func=measure_realised_performance,
                 inputs=[
-                    "purchase_predictions",
+                    "counted_predictions",
                     "joined_outcomes",
                     "rejected_outcomes",
+                    "rejected_predictions",
                     "params:business",
                     "params:monitoring",
                 ],
