@@ -303,9 +303,32 @@ def test_a_row_gets_the_same_reasons_alone_or_in_a_batch(
         for row in (0, 7, len(new_sessions) - 1):
             alone = explain(model, new_sessions.iloc[[row]])
             assert alone.reason_lists()[0] == batch.reason_lists()[row]
-            np.testing.assert_allclose(
-                alone.contributions[0], batch.contributions[row], atol=1e-12
-            )
+            # The same bits: a few rows take another path to the same leaves.
+            assert np.array_equal(alone.contributions[0], batch.contributions[row])
+
+
+def test_a_deep_forest_finds_the_same_leaves_for_a_few_rows_as_for_a_batch(
+    training: pd.DataFrame, new_sessions: pd.DataFrame
+) -> None:
+    candidate = get_candidate("random_forest")
+    features = SessionFeatures().fit(training)
+    forest = candidate.build(
+        {"n_estimators": 40, "min_samples_leaf": 1, "max_features": 0.5},
+        seed=3,
+        n_jobs=1,
+    ).fit(features.transform(training), training["purchase"])
+    model = fitted_model("random_forest", training, forest)
+    matrix = model.features.transform(new_sessions)
+    batch = candidate.contributions_of(forest, matrix, features.matrix_mean_)
+    for start in range(0, 60, 7):
+        few = candidate.contributions_of(
+            forest, matrix[start : start + 5], features.matrix_mean_
+        )
+        assert np.array_equal(few.values, batch.values[start : start + 5])
+        assert np.array_equal(few.base, batch.base[start : start + 5])
+    np.testing.assert_allclose(
+        batch.total(), model.predict_proba(new_sessions), atol=1e-12
+    )
 
 
 def test_an_artifact_without_a_training_profile_still_explains_and_says_so(

@@ -37,9 +37,9 @@ SCALES: tuple[Scale, ...] = ("log-odds", "probability")
 # Up to this many rows, XGBoost explains on one thread (faster than a pool).
 _SINGLE_THREAD_ROWS = 64
 
-_LEAF_TABLES: weakref.WeakKeyDictionary[Any, list[tuple[Any, float, np.ndarray]]] = (
-    weakref.WeakKeyDictionary()
-)
+# Caches of fitted estimators, built on first use and dropped with them.
+_PATH_FORESTS: weakref.WeakKeyDictionary[Any, _PathForest] = weakref.WeakKeyDictionary()
+_SINGLE_THREADED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,9 @@ def boosted_trees(estimator: Any, matrix: np.ndarray) -> Contributions:
     margin like TreeSHAP, which took 12x as long on 200,000 rows
     (``docs/performance.md``). A few rows run on one thread.
     """
-    booster = estimator.get_booster()
-    threads = 1 if len(matrix) <= _SINGLE_THREAD_ROWS else -1
-    data = xgboost.DMatrix(matrix, nthread=threads)
+    few = len(matrix) <= _SINGLE_THREAD_ROWS
+    booster = _single_threaded(estimator) if few else estimator.get_booster()
+    data = xgboost.DMatrix(matrix, nthread=1 if few else -1)
     raw = booster.predict(
         data, pred_contribs=True, approx_contribs=True, validate_features=False
     )
@@ -117,35 +117,104 @@ def boosted_trees(estimator: Any, matrix: np.ndarray) -> Contributions:
     return Contributions(raw[:, :-1], raw[:, -1], "log-odds")
 
 
+def _single_threaded(estimator: Any) -> Any:
+    """A copy of the estimator's booster that predicts on one thread (made once):
+    the booster's own thread pool costs 30-50 ms a call on a busy machine."""
+    booster = _SINGLE_THREADED.get(estimator)
+    if booster is None:
+        booster = estimator.get_booster().copy()
+        booster.set_param({"nthread": 1})
+        _SINGLE_THREADED[estimator] = booster
+    return booster
+
+
 def forest(estimator: Any, matrix: np.ndarray) -> Contributions:
     """A binary random forest's exact tree-path decomposition, in probability.
 
     Each tree's leaf carries the sum of its path's share changes by feature
-    (computed once per fitted forest); a row takes its leaf's in every tree.
+    (computed once per fitted forest); a row takes its leaf's in every tree,
+    summed tree by tree in the forest's order. A few rows find their leaves in
+    all trees at once (one step down every tree per level), a batch tree by
+    tree with the tree's own ``apply``: the same leaves, so the same bits.
     """
     rows = np.ascontiguousarray(matrix, dtype=np.float32)
-    tables = _leaf_tables(estimator)
+    paths = _path_forest(estimator)
     values = np.zeros((len(rows), rows.shape[1]))
-    base = 0.0
-    for tree, root_share, table in tables:
-        values += table[tree.apply(rows)]
-        base += root_share
-    count = len(tables)
+    if len(rows) <= _SINGLE_THREAD_ROWS:
+        for table, leaves in zip(paths.tables, paths.leaves(rows).T, strict=True):
+            values += table[leaves]
+    else:
+        for tree, table in zip(paths.trees, paths.tables, strict=True):
+            values += table[tree.apply(rows)]
+    count = len(paths.tables)
     return Contributions(
-        values / count, np.full(len(rows), base / count), "probability"
+        values / count, np.full(len(rows), paths.base / count), "probability"
     )
 
 
-def _leaf_tables(estimator: Any) -> list[tuple[Any, float, np.ndarray]]:
-    tables = _LEAF_TABLES.get(estimator)
-    if tables is None:
+@dataclass(frozen=True)
+class _PathForest:
+    """A fitted forest's trees, their path tables, and all trees' nodes stacked."""
+
+    trees: list[Any]
+    tables: list[np.ndarray]
+    base: float  # the root shares, summed in the trees' order
+    roots: np.ndarray  # each tree's root in the stacked nodes
+    left: np.ndarray  # stacked children (-1 at a leaf), feature and threshold
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    depth: int
+
+    def leaves(self, rows: np.ndarray) -> np.ndarray:
+        """``(rows, trees)`` leaf of each row in each tree (local node ids)."""
+        node = np.repeat(self.roots[None, :], len(rows), axis=0)
+        index = np.arange(len(rows))[:, None]
+        for _ in range(self.depth):
+            inner = self.left[node] >= 0
+            value = rows[index, np.where(inner, self.feature[node], 0)]
+            # float32 values against float64 thresholds, as the trees compare.
+            down = np.where(
+                value <= self.threshold[node], self.left[node], self.right[node]
+            )
+            node = np.where(inner, down, node)
+        return node - self.roots[None, :]
+
+
+def _path_forest(estimator: Any) -> _PathForest:
+    paths = _PATH_FORESTS.get(estimator)
+    if paths is None:
         width = int(estimator.n_features_in_)
-        tables = [
-            (tree.tree_, *_path_table(tree.tree_, width, estimator.n_classes_))
-            for tree in estimator.estimators_
-        ]
-        _LEAF_TABLES[estimator] = tables
-    return tables
+        trees = [tree.tree_ for tree in estimator.estimators_]
+        parts = [_path_table(tree, width, estimator.n_classes_) for tree in trees]
+        base = 0.0
+        for root_share, _ in parts:
+            base += root_share
+        sizes = np.array([tree.node_count for tree in trees])
+        roots = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+
+        def stacked(name: str, shift: bool) -> np.ndarray:
+            arrays = []
+            for tree, offset in zip(trees, roots, strict=True):
+                values = np.asarray(getattr(tree, name))
+                arrays.append(
+                    np.where(values >= 0, values + offset, values) if shift else values
+                )
+            return np.concatenate(arrays)
+
+        paths = _PathForest(
+            trees=trees,
+            tables=[table for _, table in parts],
+            base=base,
+            roots=roots,
+            left=stacked("children_left", True),
+            right=stacked("children_right", True),
+            feature=np.maximum(stacked("feature", False), 0),
+            threshold=stacked("threshold", False),
+            depth=max(int(tree.max_depth) for tree in trees),
+        )
+        _PATH_FORESTS[estimator] = paths
+    return paths
 
 
 def _path_table(tree: Any, width: int, n_classes: int) -> tuple[float, np.ndarray]:

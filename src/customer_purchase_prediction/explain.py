@@ -156,7 +156,7 @@ def explain_columns(
     if probability is None:
         probability = model.predict_proba_matrix(matrix)
     per_column = model_contributions(model, matrix, probability)
-    inputs = per_column.values @ features.lineage()
+    inputs = _to_inputs(per_column.values, features.lineage())
     reasons = _reasons(model, columns, inputs)
     return Explanation(inputs, per_column.base, probability, reasons)
 
@@ -190,6 +190,15 @@ def model_contributions(
     if calibrator is not None:
         base = calibrator.transform(base)
     return raw.rescaled(probability, base)
+
+
+def _to_inputs(values: np.ndarray, lineage: np.ndarray) -> np.ndarray:
+    """Model-matrix contributions given to the inputs, column by column in a
+    fixed order (a BLAS product's sums would depend on the batch's size)."""
+    inputs = np.zeros((len(values), lineage.shape[1]))
+    for column, weights in enumerate(lineage):
+        inputs += values[:, column, None] * weights
+    return inputs
 
 
 def _reasons(
