@@ -38,16 +38,19 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from scipy import stats
 
 from customer_purchase_prediction.columns import BY_NAME, FEATURES
 from customer_purchase_prediction.contract import count_reject_rules
+from customer_purchase_prediction.errors import RunParameterError
 
 PROFILE_FORMAT = 1
 # The profile's resolution is part of its format: a grid of 99 quantiles for the
@@ -114,6 +117,44 @@ class MonitoringParams(_Params):
     )
     fail_on: Literal["warn", "alert"] | None = None
     realised: RealisedParams = Field(default_factory=RealisedParams)
+
+
+def project_monitoring(
+    project_path: str | os.PathLike[str], *, env: str | None = None
+) -> MonitoringParams:
+    """The ``monitoring`` parameters of a project's ``conf`` (``base``, then
+    ``env`` or ``local``), validated; the defaults where it sets none.
+
+    Raises:
+        RunParameterError: a ``monitoring`` key is invalid, naming it and the
+            project's conf folder.
+    """
+    from kedro.config import (  # noqa: PLC0415 - config only when asked
+        MissingConfigException,
+        OmegaConfigLoader,
+    )
+
+    conf = Path(project_path) / "conf"
+    loader = OmegaConfigLoader(
+        conf_source=str(conf),
+        env=env,
+        base_env="base",
+        default_run_env="local",
+        merge_strategy={"parameters": "soft"},
+    )
+    try:
+        section = loader["parameters"].get("monitoring") or {}
+    except MissingConfigException:
+        section = {}
+    try:
+        return MonitoringParams.model_validate(dict(section))
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(["monitoring", *(str(part) for part in error["loc"])])
+        raise RunParameterError(
+            f"{where} in {conf}: {error['msg']} (got {error.get('input')!r}); "
+            "see conf/base/parameters_monitoring.yml for the allowed values"
+        ) from None
 
 
 # ---------------------------------------------------------------- the profile

@@ -48,7 +48,7 @@ from customer_purchase_prediction.datasets import (
     TableDataset,
     load_unwrapped,
 )
-from customer_purchase_prediction.drift import MonitoringParams
+from customer_purchase_prediction.drift import MonitoringParams, project_monitoring
 from customer_purchase_prediction.errors import (
     InvalidRecordError,
     ModelNotFoundError,
@@ -153,14 +153,18 @@ class PurchasePredictor:
         project_path: str | Path | None = None,
         sha256: str | None = None,
     ) -> None:
+        # The project the model came from (its monitoring parameters), if any.
+        self.project_path: Path | None = None
         if isinstance(model, PurchaseModel):
             self.model = model
         elif isinstance(model, str) and is_model_reference(model):
-            self.model = _load_from_project(project_root(project_path), model)
+            self.project_path = project_root(project_path)
+            self.model = _load_from_project(self.project_path, model)
         elif model is not None:
             self.model = load_artifact_file(Path(model), expected_sha256=sha256)
         else:
-            self.model = _load_from_project(project_root(project_path), version)
+            self.project_path = project_root(project_path)
+            self.model = _load_from_project(self.project_path, version)
         # Compile the trees now, so the first prediction is as fast as the rest.
         _ = self.model.compiled_trees
 
@@ -243,8 +247,12 @@ class PurchasePredictor:
         the rejected rows next to them as ``<name>_rejected.<ext>`` and the
         run summary, last, as ``<name>_summary.json`` (the pipeline's summary
         and naming rule, ``output_paths.sibling_path``), with the drift report
-        as ``<name>_drift.json`` and ``<name>_drift.html`` (``drift.py``, the
-        default ``monitoring`` thresholds), all marked with one new ``run_id``. Each file is written whole or not at all. The outputs are checked before the file is read:
+        as ``<name>_drift.json`` and ``<name>_drift.html`` (``drift.py``), all
+        marked with one new ``run_id``. The drift thresholds are the
+        ``monitoring`` parameters of the project folder when the model came
+        from a project (``model`` a version reference or ``None``), else (a
+        ``PurchaseModel`` or an artifact path) their defaults
+        (``self.monitoring``). Each file is written whole or not at all. The outputs are checked before the file is read:
         none may be the input or another output, and each must be writable.
 
         Raises:
@@ -265,7 +273,7 @@ class PurchasePredictor:
             run_id = generate_timestamp()
             drift, page = report_drift(
                 result.valid, ranked, result.rejects, read, self.model,
-                MonitoringParams(), run_id,
+                self.monitoring, run_id,
             )  # fmt: skip
             contacts, contacts_summary = build_contact_list(
                 result.valid,
@@ -346,6 +354,20 @@ class PurchasePredictor:
         return self._business
 
     _business: BusinessParams | None = None
+
+    @property
+    def monitoring(self) -> MonitoringParams:
+        """The drift thresholds: the ``monitoring`` parameters of the project
+        the model came from (``self.project_path``), else the defaults."""
+        if self._monitoring is None:
+            self._monitoring = (
+                MonitoringParams()
+                if self.project_path is None
+                else project_monitoring(self.project_path)
+            )
+        return self._monitoring
+
+    _monitoring: MonitoringParams | None = None
 
     def get_model_info(self) -> dict[str, Any]:
         """What model this is: name, version, threshold, metrics, versions."""

@@ -19,6 +19,7 @@ from customer_purchase_prediction.hooks import (
     RetireStaleSummary,
     RunSummaryHooks,
 )
+from customer_purchase_prediction.monitoring_tracking import RealisedTracking
 from customer_purchase_prediction.output_paths import CATALOG_RESOLVERS
 from customer_purchase_prediction.registry import TRACKING_RESOLVERS
 from customer_purchase_prediction.run_checks import RunChecks
@@ -38,6 +39,7 @@ HOOKS = (
     TrackingHooks(),  # kedro-mlflow, the store checked first; registers the model
     DaskCluster(),  # --env=dask: joins or starts the Dask cluster (scale_out.py)
     FailOnDrift(),  # monitoring.fail_on: a drifted batch fails the run, after writing
+    RealisedTracking(),  # monitoring: realised metrics on the model's registry version
 )
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader

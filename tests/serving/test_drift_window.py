@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
+from customer_purchase_prediction.drift import MonitoringParams
+from customer_purchase_prediction.errors import RunParameterError
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.serving import create_app
 from customer_purchase_prediction.serving.config import ServiceSettings
@@ -83,3 +87,53 @@ def test_a_customer_scored_twice_is_no_duplicate(trained_model: Any) -> None:
     report = window.report(trained_model)
     assert report["rows"]["in"] == 150
     assert "customer_id:duplicated" not in str(report)
+
+
+def _project_with_monitoring(root: Path, **monitoring: Any) -> Path:
+    """A project folder whose conf sets ``monitoring`` (the rest: defaults)."""
+    base = root / "conf" / "base"
+    base.mkdir(parents=True)
+    (root / "conf" / "local").mkdir()
+    (base / "parameters_monitoring.yml").write_text(
+        yaml.safe_dump({"monitoring": monitoring})
+    )
+    return root
+
+
+def test_the_window_judges_by_the_project_s_monitoring_parameters(
+    trained_model: Any, tmp_path: Path
+) -> None:
+    shifted = _sessions(400, 13, shift="more_mobile")
+    statuses = {}
+    for name, psi in (("defaults", None), ("lenient", {"warn": 5.0, "alert": 10.0})):
+        project = _project_with_monitoring(
+            tmp_path / name, **({"psi": psi} if psi else {})
+        )
+        app = create_app(
+            PurchasePredictor(trained_model),
+            settings=ServiceSettings(drift_window=400, project_path=project),
+        )
+        with TestClient(app) as test_client:
+            assert test_client.post(
+                "/v1/predict/batch", json={"sessions": shifted}
+            ).is_success
+            statuses[name] = test_client.get("/v1/monitoring/drift").json()
+        assert app.state.drift_window.params.psi.alert == (psi or {}).get("alert", 0.25)
+    assert statuses["defaults"]["columns"]["device_type"]["status"] == "alert"
+    assert statuses["lenient"]["columns"]["device_type"]["status"] == "ok"
+
+
+def test_a_bad_monitoring_parameter_of_the_project_is_named(
+    trained_model: Any, tmp_path: Path
+) -> None:
+    project = _project_with_monitoring(tmp_path / "p", min_rows=0)
+    with pytest.raises(RunParameterError, match=r"monitoring\.min_rows"):
+        create_app(
+            PurchasePredictor(trained_model),
+            settings=ServiceSettings(project_path=project),
+        )
+
+
+def test_without_a_project_the_window_takes_the_defaults(trained_model: Any) -> None:
+    app = create_app(PurchasePredictor(trained_model), settings=ServiceSettings())
+    assert app.state.drift_window.params == MonitoringParams()

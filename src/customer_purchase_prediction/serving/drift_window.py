@@ -5,7 +5,8 @@ enters a rolling window of the last ``serving.drift_window`` sessions, with
 its probability when it was scored. ``GET /v1/monitoring/drift`` validates the
 window with the data contract and compares it with the model's reference
 profile by the batch pipeline's own function (``drift.drift_report``), with
-the ``monitoring`` parameters' defaults; ``/metrics`` publishes the statuses as
+the project's ``monitoring`` parameters (``drift.project_monitoring``; the
+defaults outside a project); ``/metrics`` publishes the statuses as
 gauges, computed when scraped.
 
 Each worker process keeps its own window (and, in ``--workers N`` mode, the
@@ -35,6 +36,7 @@ from customer_purchase_prediction.drift import (
     SCORE,
     MonitoringParams,
     drift_report,
+    project_monitoring,
 )
 
 STATUS_VALUES = {NOT_JUDGED: -1, "ok": 0, "warn": 1, "alert": 2}
@@ -166,8 +168,16 @@ def _parts(report: Mapping[str, Any]) -> Sequence[tuple[str, Mapping[str, Any]]]
 
 
 def install_drift_window(app: FastAPI, size: int) -> None:
-    """Give ``app`` its window, the drift route and the drift gauges."""
-    app.state.drift_window = DriftWindow(size)
+    """Give ``app`` its window, the drift route and the drift gauges.
+
+    The window judges by the ``monitoring`` parameters of the project the
+    settings name (``settings.project_path``, as ``kedro serve`` and
+    ``factory_settings`` fill it), else by their defaults.
+    """
+    settings = getattr(app.state, "settings", None)
+    project = getattr(settings, "project_path", None)
+    params = MonitoringParams() if project is None else project_monitoring(project)
+    app.state.drift_window = DriftWindow(size, params)
     app.state.metrics.registry.register(DriftCollector(app))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
@@ -223,3 +224,33 @@ def test_predict_from_csv_writes_the_drift_report_beside(
     assert report["alerting"] == summary["drift"]["alerting"] == ["device_type"]
     assert report["run_id"] == summary["run_id"]
     assert 'id="chart-device_type"' in (tmp_path / "out_drift.html").read_text()
+
+
+def test_predict_from_csv_of_a_plain_model_uses_the_default_thresholds(
+    trained_model: Any,
+) -> None:
+    predictor = PurchasePredictor(trained_model)
+    assert predictor.project_path is None
+    assert predictor.monitoring == MonitoringParams()
+
+
+@pytest.mark.slow
+def test_predict_from_csv_of_a_project_model_uses_the_project_s_thresholds(
+    trained_copy: Path,
+) -> None:
+    raw, _ = generate_sessions(400, 12, labelled=False, shift="more_mobile")
+    raw.to_csv("shifted.csv", index=False)
+    PurchasePredictor(project_path=trained_copy).predict_from_csv(
+        "shifted.csv", "out/default.csv"
+    )
+    assert json.loads(Path("out/default_drift.json").read_text())["status"] == "alert"
+    conf = trained_copy / "conf/base/parameters_monitoring.yml"
+    params = yaml.safe_load(conf.read_text())
+    params["monitoring"]["psi"] = {"warn": 5.0, "alert": 10.0}
+    conf.write_text(yaml.safe_dump(params))
+    predictor = PurchasePredictor(project_path=trained_copy)
+    assert predictor.monitoring.psi.alert == 10.0
+    predictor.predict_from_csv("shifted.csv", "out/lenient.csv")
+    lenient = json.loads(Path("out/lenient_drift.json").read_text())
+    assert lenient["columns"]["device_type"]["status"] == "ok"
+    assert lenient["columns"]["device_type"]["psi"] > 0.25  # drifted, judged leniently
