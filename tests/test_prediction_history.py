@@ -76,7 +76,7 @@ def test_a_folder_reads_each_run_s_predictions_and_skips_the_other_outputs(
     tmp_path: Path,
 ) -> None:
     runs = _history(tmp_path / "history")
-    loaded = PredictionHistoryDataset(path=str(tmp_path / "history")).load()
+    loaded = PredictionHistoryDataset(predictions=str(tmp_path / "history")).load()
     assert len(loaded) == sum(len(f) for f in runs.values())
     assert sorted({Path(f).name for f in loaded["source_file"]}) == [
         "day1.csv",
@@ -98,7 +98,9 @@ def test_a_glob_and_a_single_file_are_read_too(tmp_path: Path) -> None:
     _history(tmp_path / "history")
     files, _ = prediction_files(str(tmp_path / "history" / "day*.csv"))
     assert [Path(f).name for f in files] == ["day1.csv", "day2.csv"]
-    one = PredictionHistoryDataset(path=str(tmp_path / "history" / "day2.csv")).load()
+    one = PredictionHistoryDataset(
+        predictions=str(tmp_path / "history" / "day2.csv")
+    ).load()
     assert set(one["run_id"]) == {RUN_2}
 
 
@@ -106,7 +108,7 @@ def test_a_path_without_predictions_stops_with_one_message(tmp_path: Path) -> No
     (tmp_path / "empty").mkdir()
     pd.DataFrame({"customer_id": [1]}).to_csv(tmp_path / "empty/x.csv", index=False)
     with pytest.raises(SessionsFileError, match=r"holds no predictions file.*x\.csv"):
-        load_unwrapped(PredictionHistoryDataset(path=str(tmp_path / "empty")))
+        load_unwrapped(PredictionHistoryDataset(predictions=str(tmp_path / "empty")))
 
 
 def test_a_run_read_twice_is_counted_once_and_the_copy_set_aside(
@@ -115,7 +117,7 @@ def test_a_run_read_twice_is_counted_once_and_the_copy_set_aside(
     runs = _history(tmp_path / "history")
     # the run's default predictions file, copied into the history as well
     runs["day2"].to_csv(tmp_path / "history" / "latest.csv", index=False)
-    loaded = PredictionHistoryDataset(path=str(tmp_path / "history")).load()
+    loaded = PredictionHistoryDataset(predictions=str(tmp_path / "history")).load()
     counted, aside = collect_predictions(loaded)
     assert len(counted) == 200
     assert len(counted) + len(aside) == len(loaded)
@@ -218,7 +220,7 @@ def test_the_pipeline_over_a_history_folder_measures_each_run_once(
     catalog = DataCatalog(
         {
             "monitored_predictions": PredictionHistoryDataset(
-                path=str(tmp_path / "history")
+                predictions=str(tmp_path / "history")
             ),
             "outcomes": MemoryDataset(outcomes.astype(str)),
             "params:business": MemoryDataset(BusinessParams()),
@@ -241,3 +243,17 @@ def test_the_pipeline_over_a_history_folder_measures_each_run_once(
     assert [r["run_id"] for r in report["runs"]] == [RUN_1, RUN_2]
     assert report["predictions"]["set_aside_by_rule"] == {"predictions:copy": 100}
     assert report["outcomes"]["rejected"] == 0
+
+
+def test_a_rejects_file_with_prediction_columns_is_not_read_as_predictions(
+    tmp_path: Path,
+) -> None:
+    runs = _history(tmp_path / "history")
+    _, aside = collect_predictions(pd.concat([runs["day1"], runs["day1"]]))
+    aside.to_csv(tmp_path / "history" / "rejected_predictions.csv", index=False)
+    loaded = PredictionHistoryDataset(predictions=str(tmp_path / "history")).load()
+    assert len(loaded) == 200
+    assert {
+        "file": str(tmp_path / "history" / "rejected_predictions.csv"),
+        "reason": "a rejects file (reject_reason)",
+    } in loaded.attrs["skipped"]

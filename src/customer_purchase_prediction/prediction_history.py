@@ -37,6 +37,7 @@ from customer_purchase_prediction.monitoring import (
     PREDICTION,
     PROBABILITY,
     REGISTRY_VERSION,
+    REJECT_REASON,
     RUN_ID,
     SOURCE_FILE,
     SOURCE_ROW,
@@ -103,8 +104,12 @@ def run_models(files: list[str]) -> dict[str, dict[str, Any]]:
 class PredictionHistoryDataset(AbstractDataset[None, pd.DataFrame]):
     """Read-only: the rows of every predictions file ``path`` names, concatenated."""
 
-    def __init__(self, *, path: str, metadata: dict[str, Any] | None = None) -> None:
-        self._path = str(path)
+    def __init__(
+        self, *, predictions: str, metadata: dict[str, Any] | None = None
+    ) -> None:
+        # Not ``filepath``/``path``: run_checks protects those from being
+        # overwritten, and these files are what inference runs write.
+        self._path = str(predictions)
         self.metadata = metadata
 
     def load(self) -> pd.DataFrame:
@@ -123,6 +128,11 @@ class PredictionHistoryDataset(AbstractDataset[None, pd.DataFrame]):
             if missing:
                 skipped.append(
                     {"file": name, "reason": f"no {', '.join(missing)} column"}
+                )
+                continue
+            if REJECT_REASON in frame.columns:
+                skipped.append(
+                    {"file": name, "reason": f"a rejects file ({REJECT_REASON})"}
                 )
                 continue
             frames.append(
@@ -163,4 +173,4 @@ class PredictionHistoryDataset(AbstractDataset[None, pd.DataFrame]):
         )
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": self._path}
+        return {"predictions": self._path}

@@ -13,6 +13,7 @@ import yaml
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
+from mlflow import MlflowClient
 from sklearn.metrics import (
     brier_score_loss,
     f1_score,
@@ -254,3 +255,51 @@ def test_predict_from_csv_of_a_project_model_uses_the_project_s_thresholds(
     lenient = json.loads(Path("out/lenient_drift.json").read_text())
     assert lenient["columns"]["device_type"]["status"] == "ok"
     assert lenient["columns"]["device_type"]["psi"] > 0.25  # drifted, judged leniently
+
+
+@pytest.mark.slow
+def test_a_scheduled_history_is_monitored_and_logged_on_the_champion(
+    trained_copy: Path,
+) -> None:
+    """Each run writes its own predictions file; monitoring reads the folder."""
+    for day, seed in (("day1", 21), ("day2", 22)):
+        raw, _ = generate_sessions(300, seed, labelled=False)
+        raw.to_csv(f"{day}_sessions.csv", index=False)
+        run_project(
+            trained_copy,
+            pipeline="inference",
+            params={
+                "inference_input_path": f"{day}_sessions.csv",
+                "inference_output_path": f"history/{day}.csv",
+            },
+        )
+    outcomes = pd.concat(
+        [
+            pd.read_csv(f"history/{day}.csv")[["customer_id", "run_id"]].assign(
+                purchase=lambda f: (f["customer_id"] % 3 == 0).astype(int)
+            )
+            for day in ("day1", "day2")
+        ]
+    )
+    outcomes.to_csv("outcomes.csv", index=False)
+    run_project(
+        trained_copy,
+        pipeline="monitoring",
+        params={"outcomes_path": "outcomes.csv", "predictions_path": "history/"},
+    )
+    report = json.loads((REPORTING / "realised_performance.json").read_text())
+    assert len(report["runs"]) == 2
+    assert report["predictions"]["set_aside"] == 0
+    assert report["outcomes"]["matched"] == len(outcomes)
+    [model] = report["models"]
+    assert model["registry_version"] is not None
+    client = MlflowClient(tracking_uri=f"sqlite:///{trained_copy / 'mlflow.db'}")
+    version = client.get_model_version("purchase-model", model["registry_version"])
+    run = client.get_run(version.tags["realised_monitoring_run"])
+    assert run.data.metrics["realised_f1"] == pytest.approx(model["f1"])
+    assert run.data.metrics["realised_roc_auc"] == pytest.approx(model["roc_auc"])
+    if version.model_id:  # MLflow 3: the logged model behind the version has them
+        logged = {
+            m.key: m.value for m in client.get_logged_model(version.model_id).metrics
+        }
+        assert logged["realised_f1"] == pytest.approx(model["f1"])
