@@ -40,6 +40,7 @@ from kedro.io import AbstractDataset
 
 from customer_purchase_prediction.columns import (
     ID_COLUMN,
+    LABEL_COLUMN,
     SPEC,
     example_record,
     required_columns,
@@ -594,3 +595,178 @@ def explain_predictions(
         inference,
     ).iloc[:0]
     return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
+# ---------------------------------------------------------------- training data
+def validate_training_sessions(
+    node: Any, raw_sessions: dd.DataFrame
+) -> tuple[dd.DataFrame, dd.DataFrame, dict[str, Any]]:
+    """The training contract on every partition, ids counted across them."""
+    source = getattr(raw_sessions, SOURCE, "the raw sessions")
+    valid, rejects, rows_in = validate_partitions(
+        raw_sessions, labelled=True, source=source
+    )
+    ignored = [
+        column
+        for column in normalise_header(raw_sessions._meta).columns
+        if column not in valid_meta(labelled=True).columns
+    ]
+    if ignored:
+        logger.warning("%s: ignoring columns outside the contract: %s", source, ignored)
+    summary = {"source": source, "rows_in": rows_in, "ignored_columns": ignored}
+    return valid, rejects, summary
+
+
+def build_data_quality_report(
+    node: Any,
+    sessions: dd.DataFrame,
+    rejected_sessions: dd.DataFrame,
+    validation_summary: dict[str, Any],
+    params: Any,
+) -> dict[str, Any]:
+    """The pandas report, its figures aggregated over all partitions.
+
+    The node itself, on no rows, gives every key and sentence; the counts,
+    shares and purchase rates are then sums over partitions (exact). The
+    Tukey fences come from Dask's approximate quantiles, so a fence (and the
+    count beyond it) can differ slightly from the pandas path's on the same
+    rows; the report says so under ``outliers.approximate``.
+    """
+    skeleton = node(sessions._meta, rejected_sessions._meta, validation_summary, params)
+    numeric = list(skeleton["outliers"]["columns"])
+    label = LABEL_COLUMN
+    rules = [
+        dask.delayed(count_reject_rules)(part)
+        for part in rejected_sessions.to_delayed()
+    ]
+    kept, rejected, missing, quartiles, rate, rate_by, rule_counts = dask.compute(
+        _rows(sessions),
+        _rows(rejected_sessions),
+        sessions[list(skeleton["missing_values"])].isna().sum(),
+        {
+            name: sessions[name].astype("float64").quantile([0.25, 0.75])
+            for name in numeric
+        },
+        sessions[label].mean(),
+        {
+            name: sessions.groupby(name, dropna=False, observed=True)[label].mean()
+            for name in skeleton["purchase_rate_by"]
+        },
+        rules,
+    )
+    total: Counter[str] = Counter()
+    for counted in rule_counts:
+        total.update(counted)
+    report = dict(skeleton)
+    report["rows"] = {**skeleton["rows"], "kept": int(kept), "rejected": int(rejected)}
+    report["rejects_by_rule"] = dict(total.most_common())
+    report["missing_values"] = {
+        name: _count_share(int(missing[name]), int(kept)) for name in missing.index
+    }
+    report["outliers"] = {
+        **skeleton["outliers"],
+        "approximate": "fences from Dask's approximate quartiles over all partitions",
+        "columns": _partitioned_outliers(sessions, quartiles, params),
+    }
+    report["purchase_rate"] = _rounded(rate) if kept else None
+    report["purchase_rate_by"] = {
+        name: {str(level): round(float(value), 4) for level, value in rates.items()}
+        for name, rates in rate_by.items()
+    }
+    return report
+
+
+def _count_share(count: int, total: int) -> dict[str, Any]:
+    # As the pandas report counts (data_processing.nodes).
+    return {"count": count, "share": round(count / total, 4) if total else 0.0}
+
+
+def _partitioned_outliers(
+    sessions: dd.DataFrame, quartiles: dict[str, pd.Series], params: Any
+) -> dict[str, Any]:
+    fences = {}
+    for name, quantiles in quartiles.items():
+        q1, q3 = float(quantiles.loc[0.25]), float(quantiles.loc[0.75])
+        if np.isnan(q1):
+            fences[name] = None
+            continue
+        spread = params.outlier_iqr_multiplier * (q3 - q1)
+        fences[name] = (q1 - spread, q3 + spread)
+    counted = {}
+    for name, fence in fences.items():
+        if fence is None:
+            continue
+        values = sessions[name].astype("float64")
+        outside = (values < fence[0]) | (values > fence[1])
+        counted[name] = (
+            outside.sum(),
+            values.count(),
+            sessions[ID_COLUMN][outside].head(
+                params.max_outlier_examples, npartitions=-1, compute=False
+            ),
+        )
+    found = dask.compute(counted)[0]
+    result: dict[str, Any] = {}
+    for name, fence in fences.items():
+        if fence is None:
+            result[name] = {"lower_fence": None, "upper_fence": None, "count": 0}
+            result[name].update(_count_share(0, 0))
+            continue
+        outside, present, examples = found[name]
+        result[name] = {
+            "lower_fence": round(fence[0], 4),
+            "upper_fence": round(fence[1], 4),
+            **_count_share(int(outside), int(present)),
+            "example_customer_ids": examples.astype(int).tolist(),
+        }
+    return result
+
+
+# ---------------------------------------------------------------- modelling
+def training_sample_rows(params: Any) -> int:
+    """Sessions drawn for training: enough for a train part of
+    ``modelling.search.max_rows`` rows after the split."""
+    # Rounded to 1e-9 first: 1400 / 0.7 is 2000.0000000000002 in floats.
+    return int(np.ceil(round(params.search.max_rows / params.split.train, 9)))
+
+
+def _stratified_part(
+    part: pd.DataFrame, share: float, seed: int, partition_info: Any = None
+) -> pd.DataFrame:
+    number = 0 if partition_info is None else int(partition_info["number"])
+    return part.groupby(LABEL_COLUMN, observed=True, group_keys=False).sample(
+        frac=share, random_state=seed + number
+    )
+
+
+def check_training_data(
+    node: Any,
+    sessions: dd.DataFrame,
+    data_quality_report: dict[str, Any],
+    params: Any,
+) -> pd.DataFrame:
+    """The pandas check on a bounded sample of the partitions, stratified by
+    the label within each partition (the same share of each class of each
+    partition), of about ``training_sample_rows`` sessions; all of them when
+    fewer. Everything after it (split, search, CV, fit) runs on this sample in
+    one process, so training memory does not grow with the data."""
+    rows = int(_rows(sessions).compute())
+    wanted = training_sample_rows(params)
+    share = min(1.0, wanted / max(rows, 1))
+    sample = (
+        sessions
+        if share >= 1
+        else sessions.map_partitions(
+            _stratified_part, share, params.seed, meta=sessions._meta
+        )
+    )
+    frame = sample.compute().reset_index(drop=True)
+    logger.info(
+        "Training on %d of %d validated sessions (a sample stratified by %s, "
+        "at most modelling.search.max_rows / modelling.split.train = %d)",
+        len(frame),
+        rows,
+        LABEL_COLUMN,
+        wanted,
+    )
+    return node(frame, data_quality_report, params)

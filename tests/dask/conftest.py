@@ -67,7 +67,7 @@ def thread_cluster() -> Iterator[Client]:
         cluster.close()
 
 
-def partition_frames(seed: int = 11) -> list[pd.DataFrame]:
+def partition_frames(seed: int = 11, *, labelled: bool = False) -> list[pd.DataFrame]:
     """Three generated partitions with messy rows and ids repeated across them.
 
     Partition 1 repeats two ids of partition 0 (one of them a row that also
@@ -79,7 +79,7 @@ def partition_frames(seed: int = 11) -> list[pd.DataFrame]:
         raw, _ = generate_sessions(
             PARTITION_ROWS,
             seed + part,
-            labelled=False,
+            labelled=labelled,
             id_start=10_000 * (part + 1),
             messy_fraction=0.1,
         )

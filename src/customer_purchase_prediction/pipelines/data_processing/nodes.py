@@ -20,10 +20,12 @@ from customer_purchase_prediction.contract import (
     validate_sessions,
 )
 from customer_purchase_prediction.params import DataProcessingParams
+from customer_purchase_prediction.scale_out import on_partitions
 
 logger = logging.getLogger(__name__)
 
 
+@on_partitions
 def validate_training_sessions(
     raw_sessions: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -53,6 +55,7 @@ def validate_training_sessions(
     return result.valid, result.rejects, summary
 
 
+@on_partitions
 def build_data_quality_report(
     sessions: pd.DataFrame,
     rejected_sessions: pd.DataFrame,

@@ -15,10 +15,12 @@ from customer_purchase_prediction.pipelines.feature_engineering.checks import (
     check_training_sessions,
     split_positions,
 )
+from customer_purchase_prediction.scale_out import on_partitions
 
 logger = logging.getLogger(__name__)
 
 
+@on_partitions
 def check_training_data(
     sessions: pd.DataFrame,
     data_quality_report: Mapping[str, Any],
