@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,28 +31,28 @@ def _store_state() -> list[tuple[str, float | None]]:
 def session_tracking_store(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    """A temporary tracking store for the session (no server, no network).
+    """No test tracks into the project's own store, a developer's server, or
+    another test's project (no server, no network).
 
-    Anything that asks MLflow for its store without a project copy of its own
-    gets this one, never the project's ``mlflow.db`` or a developer's server;
-    the session fails if the project's store changed all the same.
+    A project copy tracks into its own ``mlflow.db`` (the default,
+    ``sqlite:///mlflow.db`` under the project), as a fresh clone does, so each
+    has its own registry and champion; ``MLFLOW_TRACKING_URI`` is unset so that
+    it cannot send them all to one store. MLflow's own default, for anything
+    that asks MLflow without a project, is a temporary store. The session fails
+    if the project's store changed all the same.
     """
+    import mlflow
+
     monkeypatch = pytest.MonkeyPatch()
-    uri = f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'mlflow.db'}"
-    monkeypatch.setenv(TRACKING_URI, uri)
+    monkeypatch.delenv(TRACKING_URI, raising=False)
     monkeypatch.setenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    uri = f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    os.environ.pop(TRACKING_URI, None)  # set_tracking_uri sets it too
     before = _store_state()
     yield uri
     monkeypatch.undo()
     assert _store_state() == before, "a test wrote the project's own mlflow.db"
-
-
-def use_own_tracking_store(monkeypatch: pytest.MonkeyPatch, root: Path) -> str:
-    """A project copy tracks into its own ``mlflow.db`` (its registry, its
-    champion), as a clone of the project does."""
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    monkeypatch.setenv(TRACKING_URI, uri)
-    return uri
 
 
 @pytest.fixture
@@ -74,7 +75,6 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
             shutil.copy(PROJECT_ROOT / RAW_DIR / name, root / RAW_DIR)
     monkeypatch.chdir(root)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
-    use_own_tracking_store(monkeypatch, root)
     yield root
 
 
@@ -209,9 +209,6 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.copy(PROJECT_ROOT / RAW_DIR / name, root / RAW_DIR)
     monkeypatch.chdir(root)
     monkeypatch.setenv("KEDRO_DISABLE_TELEMETRY", "1")
-    # Its own store while it trains only: later tests get theirs.
-    tracking = pytest.MonkeyPatch()
-    use_own_tracking_store(tracking, root)
     run_project(root, pipeline=TRAINING)
     run_project(
         root,
@@ -222,7 +219,6 @@ def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "registry": {"promote": "always"},
         },
     )
-    tracking.undo()
     yield root
     monkeypatch.undo()
 
@@ -235,5 +231,4 @@ def trained_copy(
     project = tmp_path / "project"
     shutil.copytree(trained_project, project)
     monkeypatch.chdir(project)
-    use_own_tracking_store(monkeypatch, project)
     return project

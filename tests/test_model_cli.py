@@ -3,6 +3,7 @@ champion) is chosen, by hand too."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,32 @@ def test_the_service_loads_the_champion_or_the_version_asked_for(
     assert served[f"models:/{MODEL_NAME}/1"]["version"] == older
     assert served["champion"]["registry_version"] == "2"
     assert served[older]["registry_version"] == "1"
+
+
+@pytest.mark.slow
+def test_a_model_from_a_shared_registry_is_fetched_and_its_hash_checked(
+    trained_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from customer_purchase_prediction.columns import example_record
+    from customer_purchase_prediction.errors import ModelArtifactError
+    from customer_purchase_prediction.registry import SHA256_TAG, project_registry
+
+    # Another machine: the same registry, none of the training run's files.
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(trained_copy / "conf", elsewhere / "conf")
+    shutil.copy(trained_copy / "pyproject.toml", elsewhere)
+    registry = project_registry(trained_copy)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registry.tracking_uri)
+
+    fetched = PurchasePredictor(project_path=elsewhere)
+    local = PurchasePredictor(project_path=trained_copy)
+    assert fetched.model.version == local.model.version
+    assert fetched.get_model_info()["registry_version"] == "2"
+    record = example_record()
+    assert fetched.predict(record, return_probabilities=True) == local.predict(
+        record, return_probabilities=True
+    )
+
+    registry.client.set_model_version_tag(MODEL_NAME, "2", SHA256_TAG, "0" * 64)
+    with pytest.raises(ModelArtifactError, match="is not the expected artifact"):
+        PurchasePredictor(project_path=elsewhere)

@@ -152,11 +152,19 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return found
 
 
-def test_no_test_uses_the_projects_own_store(project_dir: Path) -> None:
-    own = (PROJECT_ROOT / "mlflow.db").as_posix()
-    assert own not in os.environ[TRACKING_URI]
-    assert os.environ[TRACKING_URI] == f"sqlite:///{project_dir / 'mlflow.db'}"
-    assert project_registry(project_dir).tracking_uri == os.environ[TRACKING_URI]
+def test_no_test_uses_the_projects_own_store(
+    project_dir: Path, session_tracking_store: str
+) -> None:
+    import mlflow
+
+    assert TRACKING_URI not in os.environ  # a developer's server is never used
+    own = f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    assert project_registry(project_dir).tracking_uri == (
+        f"sqlite:///{project_dir / 'mlflow.db'}"
+    )
+    assert project_registry(PROJECT_ROOT).tracking_uri == own  # the default
+    assert mlflow.get_tracking_uri() != own
+    assert own not in session_tracking_store
 
 
 # ------------------------------------------------------------------ what is logged
@@ -203,6 +211,7 @@ def test_a_worse_run_is_registered_not_promoted(project_dir: Path) -> None:
     import mlflow
 
     run_project(project_dir, pipeline=TRAINING)
+    assert TRACKING_URI not in os.environ  # the user's, not kedro-mlflow's
     registry = project_registry(project_dir)
     (first,) = registry.versions()
     assert first.aliases == (CHAMPION,)
@@ -247,7 +256,7 @@ def test_a_worse_run_is_registered_not_promoted(project_dir: Path) -> None:
 
     # MLflow's own loader gives the champion's probabilities, from the skops
     # file with its hash checked (no pickle in the logged model).
-    mlflow.set_tracking_uri(registry.tracking_uri)
+    # (MLflow's own store setting is this project's, from its last run here.)
     logged = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
     scored = logged.predict(input_example())
     expected = PurchasePredictor(project_path=project_dir).predict(

@@ -305,9 +305,15 @@ class ModelArtifactDataset(AbstractVersionedDataset[PurchaseModel, PurchaseModel
         version = self.resolve_load_version()
         assert version is not None  # noqa: S101 - versioned: never None
         registered = self._registered(version)
-        if registered is not None and version not in self._manifest.read().versions:
+        source = self._current
+        if (
+            registered is not None
+            and isinstance(source, RegistryCurrentModel)
+            and version not in self._manifest.read().versions
+        ):
             model = load_artifact_file(
-                download_artifact(registered), expected_sha256=registered.sha256
+                download_artifact(source.registry, registered),
+                expected_sha256=registered.sha256,
             )
             model.artifact = {"sha256": registered.sha256}
         else:

@@ -132,8 +132,8 @@ class PurchasePredictor:
             version of the project's model (``"models:/purchase-model/3"``,
             ``"3"``, an alias such as ``"champion"``, or a Kedro version), or
             ``None`` for the current model: the registry's champion.
-        version: With ``model=None``: the same references as ``model`` (a Kedro
-            version, as given to ``--load-versions``, or a registry version).
+        version: With ``model=None``: the Kedro version to load (as given to
+            ``--load-versions``); the champion when omitted.
         project_path: The Kedro project to load from; found from the working
             directory or this package's location when omitted.
         sha256: With a path: the SHA-256 the file must have. A file inside a
@@ -159,7 +159,9 @@ class PurchasePredictor:
             self.model = model
         elif isinstance(model, str) and is_model_reference(model):
             self.project_path = project_root(project_path)
-            self.model = _load_from_project(self.project_path, model)
+            self.model = load_unwrapped(
+                project_model_dataset(self.project_path, model=model)
+            )
         elif model is not None:
             self.model = load_artifact_file(Path(model), expected_sha256=sha256)
         else:
@@ -531,9 +533,9 @@ def _project_business() -> BusinessParams:
     return BusinessParams.model_validate(parameters.get("business") or {})
 
 
-def _load_from_project(root: Path, reference: str | None) -> PurchaseModel:
-    """The project's model: ``reference``, else the current one (the champion)."""
-    return load_unwrapped(project_model_dataset(root, model=reference))
+def _load_from_project(root: Path, version: str | None) -> PurchaseModel:
+    """The project's model: Kedro ``version``, else the current one (the champion)."""
+    return load_unwrapped(project_model_dataset(root, version))
 
 
 def is_model_reference(text: str) -> bool:

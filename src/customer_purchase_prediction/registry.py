@@ -453,17 +453,24 @@ class RegistryCurrentModel:
             )
 
 
-def download_artifact(registered: RegisteredModel) -> Path:
-    """The skops file of a registered version, fetched from the registry's store."""
+def download_artifact(registry: ModelRegistry, registered: RegisteredModel) -> Path:
+    """The skops file of a registered version, fetched from ``registry``'s store."""
     import mlflow  # noqa: PLC0415
 
     uri = f"models:/{MODEL_NAME}/{registered.version}"
     try:
-        folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        source = registry.client.get_model_version_download_uri(
+            MODEL_NAME, registered.version
+        )
+        folder = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=source, tracking_uri=registry.tracking_uri
+            )
+        )
     except Exception as exc:
         raise ModelNotFoundError(
-            f"{uri} is registered but its files cannot be fetched "
-            f"({type(exc).__name__}: {exc})"
+            f"{uri} is registered in {registry.tracking_uri} but its files cannot "
+            f"be fetched ({type(exc).__name__}: {exc})"
         ) from exc
     name = registered.tags.get(ARTIFACT_TAG, "")
     found = sorted(folder.rglob(name)) if name else []

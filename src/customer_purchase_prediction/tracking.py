@@ -55,6 +55,7 @@ from customer_purchase_prediction.registry import (
     MLFLOW_PATTERNS,
     SHA256_TAG,
     TRACKING_SECTION,
+    TRACKING_URI_VARIABLE,
     ModelRegistry,
     RegistryCurrentModel,
     TrackingError,
@@ -293,7 +294,16 @@ class TrackingHooks:
             # A new one per session: it keeps the last run's id, which a later
             # session in this process (another store, maybe) would re-enter.
             self._mlflow = MlflowHook()
+            given = os.environ.get(TRACKING_URI_VARIABLE)
             self._mlflow.after_context_created(context)
+            # mlflow.set_tracking_uri (called by kedro-mlflow's set-up) also
+            # writes MLFLOW_TRACKING_URI; the variable stays the user's, or a
+            # later session in this process would track into this project's
+            # store. MLflow's own in-process setting keeps this run's store.
+            if given is None:
+                os.environ.pop(TRACKING_URI_VARIABLE, None)
+            else:
+                os.environ[TRACKING_URI_VARIABLE] = given
             self._tracked = True
             self.registry = ModelRegistry(uri, registry_uri(config, root))
         elif not self._params.required:
