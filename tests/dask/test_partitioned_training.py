@@ -134,3 +134,61 @@ def test_kedro_run_validates_a_partitioned_training_folder(trained_copy: Path) -
     assert (rows["kept"], rows["rejected"]) == (len(kept), len(rejected))
     assert kept[ID_COLUMN].is_unique
     assert report["rejects_by_rule"][DUPLICATED] >= 3
+
+
+# conf/test's small modelling settings (the dask environment does not read
+# conf/test), with a bound below the folder's rows so that the sample is drawn.
+SMALL_MODELLING = {
+    "cv_folds": 3,
+    "n_jobs": 1,
+    "search": {"n_candidates": 2, "max_rows": 700},
+    "candidates": {
+        "random_forest": {
+            "defaults": {
+                "n_estimators": 30,
+                "min_samples_leaf": 3,
+                "max_features": "sqrt",
+            }
+        },
+        "xgboost": {
+            "defaults": {"n_estimators": 30, "max_depth": 3},
+            "space": {"n_estimators": [30], "max_depth": [2, 3]},
+        },
+    },
+}
+
+
+@pytest.mark.slow
+def test_kedro_run_trains_end_to_end_on_a_partitioned_folder(
+    trained_copy: Path,
+) -> None:
+    frames = [
+        generate_sessions(1500, part, id_start=100_000 * (part + 1))[0]
+        for part in range(2)
+    ]
+    for part, frame in enumerate(frames):
+        write_frame(frame, trained_copy / f"data/01_raw/train_parts/part-{part}.csv")
+    run_project(
+        trained_copy,
+        env="dask",
+        params={
+            "raw_sessions_path": "data/01_raw/train_parts",
+            "dask": THREADS,
+            "modelling": SMALL_MODELLING,
+        },
+    )
+    report = json.loads(
+        (trained_copy / "data/08_reporting/data_quality_report.json").read_text()
+    )
+    metrics = json.loads(
+        (trained_copy / "data/08_reporting/model_metrics.json").read_text()
+    )
+    assert report["rows"]["in"] == 3000
+    assert metrics["selected_model"]
+    # The model was fitted on the sample (a train part of search.max_rows
+    # rows), and the card says so beside the count of every validated row.
+    card = (trained_copy / "data/08_reporting/model_card.md").read_text()
+    kept = report["rows"]["kept"]
+    assert kept > 2900
+    assert f"3000 in, {kept} kept" in card
+    assert "**Training part:** 700 rows" in card
