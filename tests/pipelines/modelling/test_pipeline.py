@@ -168,7 +168,13 @@ def test_kedro_run_trains_selects_and_writes_the_artifact(project_dir: Path) -> 
     assert METADATA_KEYS <= set(model.metadata)
     (tuning_file,) = Path("data/06_models/candidate_tuning.json").glob("*/*.json")
     tuning = json.loads(tuning_file.read_text())
-    assert set(tuning) == {"logistic_regression", "random_forest", "xgboost"}
+    # Every enabled candidate, the ensemble of the others included.
+    assert set(tuning) == {
+        "logistic_regression",
+        "random_forest",
+        "xgboost",
+        "ensemble",
+    }
     best = max(tuning, key=lambda name: tuning[name]["selection_score"])
     assert best in model.metadata["contenders"]
     auc = {
