@@ -222,9 +222,18 @@ def test_the_list_is_the_best_profitable_customers_within_every_limit(
     limit = positive
     if max_contacts is not None:
         limit = min(limit, max_contacts)
-    if budget is not None and cost > 0:
+    if budget is not None and cost > 0 and math.isfinite(budget / cost):
         limit = min(limit, math.floor(budget / cost + 1e-9))
     assert len(rows) == limit
     if len(rows):  # nobody left out is better than somebody listed
         left_out = np.setdiff1d(np.arange(len(profit)), rows)
         assert (profit[left_out] <= listed.min()).all()
+
+
+def test_a_budget_that_buys_more_contacts_than_a_float_holds_is_no_limit() -> None:
+    # 1.0 / 5e-324 overflows to inf: every profitable customer is affordable.
+    business = BusinessParams(contact_cost=5e-324, conversion_value=1.0)
+    targeting = TargetingParams(budget=1.0)
+    assert targeting.limit(business) is None
+    rows = contact_rows(scored([0.9, 0.2, 0.5]), business, targeting)
+    assert len(rows) == 3

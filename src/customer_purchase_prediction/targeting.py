@@ -65,7 +65,11 @@ class TargetingParams(BaseModel):
         limits = [] if self.max_contacts is None else [self.max_contacts]
         if self.budget is not None and business.contact_cost > 0:
             # A budget of exactly n contacts pays for n (not n - 1 by rounding).
-            limits.append(math.floor(self.budget / business.contact_cost + 1e-9))
+            affordable = self.budget / business.contact_cost + 1e-9
+            # A contact cost so small that the budget buys more contacts than
+            # any list can hold (the quotient overflows to inf) is no limit.
+            if math.isfinite(affordable):
+                limits.append(math.floor(affordable))
         return min(limits) if limits else None
 
 
