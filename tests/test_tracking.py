@@ -265,3 +265,23 @@ def test_a_worse_run_is_registered_not_promoted(project_dir: Path) -> None:
     assert scored["purchase_probability"].iloc[0] == expected["purchase_probability"]
     folder = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/1"))
     assert not list(folder.rglob("*.pkl"))
+
+
+@pytest.mark.slow
+def test_a_later_session_in_the_process_tracks_into_its_own_project(
+    project_dir: Path, session_tracking_store: str
+) -> None:
+    import mlflow
+
+    # Earlier sessions ran in this process from other folders (the working
+    # folder is not this project's), and something left a run open elsewhere.
+    stale = mlflow.start_run()
+    try:
+        run_project(project_dir, pipeline=TRAINING)
+    finally:
+        if mlflow.active_run() is not None:
+            mlflow.end_run()
+    registry = project_registry(project_dir)
+    (version,) = registry.versions()
+    # The training run is in the project's own store, beside its registry.
+    assert registry.client.get_run(version.run_id).info.run_id != stale.info.run_id

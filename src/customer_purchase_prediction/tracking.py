@@ -295,6 +295,22 @@ class TrackingHooks:
             # session in this process (another store, maybe) would re-enter.
             self._mlflow = MlflowHook()
             given = os.environ.get(TRACKING_URI_VARIABLE)
+            # kedro-mlflow logs into an MLflow run already active in the process
+            # and then ignores mlflow.yml: this run would go to that run's store
+            # while the registry is this project's. A run left open by an
+            # earlier session (or code around it) is ended, and said so.
+            while (stale := mlflow.active_run()) is not None:
+                logger.warning(
+                    "MLflow run %s was still active when this session started; "
+                    "ended, so this session tracks into %s",
+                    stale.info.run_id,
+                    uri,
+                )
+                mlflow.end_run()
+            # kedro-mlflow resolves a relative sqlite:/// URI against the working
+            # folder, not the project: while it sets up, ${tracking_uri:...}
+            # gives it this project's absolute URI (the variable comes first).
+            os.environ[TRACKING_URI_VARIABLE] = uri
             self._mlflow.after_context_created(context)
             # mlflow.set_tracking_uri (called by kedro-mlflow's set-up) also
             # writes MLFLOW_TRACKING_URI; the variable stays the user's, or a
