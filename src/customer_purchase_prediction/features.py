@@ -29,6 +29,7 @@ strings, which keeps a million rows fast.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -343,3 +344,108 @@ def _floats(values: np.ndarray) -> np.ndarray:
 def _unit(values: np.ndarray) -> np.ndarray:
     """Values clipped to [0, 1] (the ufuncs; ``np.clip`` costs more per call)."""
     return np.minimum(np.maximum(values, 0.0), 1.0)
+
+
+# ---------------------------------------------------------------- from statistics
+# The scale-out path (``partitioned.fit_feature_transformer``) learns the same
+# statistics with Dask reductions over every training row and builds the
+# transformer from them; ``fit`` above, the pandas path, is unchanged.
+
+
+@dataclass(frozen=True)
+class FeatureStatistics:
+    """Every statistic ``SessionFeatures.fit`` learns, given from outside.
+
+    Attributes:
+        rows: How many training rows the statistics were computed on.
+        fill_values: The imputation value of each numeric input column.
+        time_cap: The ``cap_quantile`` quantile of imputed ``time_spent``.
+        pages_cap: The same of imputed ``pages_viewed``.
+        engagement_cut: The median ``engagement_score``.
+        data_min: The minimum of each ``SCALED_COLUMNS`` column.
+        data_max: The maximum of each.
+        codes: The codes (into ``LEVELS``) seen of each ``ONE_HOT_COLUMNS`` column.
+        training_values: Per numeric input column, its sorted imputed values
+            (``TRAINING_VALUES`` quantiles when more).
+        level_shares: Per label column, the share of rows with each level.
+        matrix_mean: The mean model-matrix row.
+    """
+
+    rows: int
+    fill_values: Mapping[str, float]
+    time_cap: float = 1.0
+    pages_cap: float = 1.0
+    engagement_cut: float = 0.0
+    data_min: np.ndarray = field(default_factory=lambda: np.zeros(len(SCALED_COLUMNS)))
+    data_max: np.ndarray = field(default_factory=lambda: np.ones(len(SCALED_COLUMNS)))
+    codes: Mapping[str, np.ndarray] = field(
+        default_factory=lambda: {n: np.arange(len(LEVELS[n])) for n in ONE_HOT_COLUMNS}
+    )
+    training_values: Mapping[str, np.ndarray] = field(default_factory=dict)
+    level_shares: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    matrix_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+def learned_fill(name: str) -> str | None:
+    """The statistic a numeric column's missing rule learns: ``median``,
+    ``mean_rounded``, or None for a constant fill (the column spec)."""
+    rule = BY_NAME[name].missing
+    return None if rule == "constant" else rule
+
+
+def fill_from(name: str, *, median: float, mean: float) -> float:
+    """The fill of ``name`` by its rule, from its training median and mean
+    (NaN when the column had no value), as ``fit`` learns it."""
+    rule = learned_fill(name)
+    if rule is None:
+        return float(BY_NAME[name].fill)
+    value = median if rule == "median" else mean
+    if np.isnan(value):
+        raise ValueError(
+            f"cannot fit SessionFeatures: {name} has no values in the training rows"
+        )
+    return float(value) if rule == "median" else float(np.round(value))
+
+
+def features_from_statistics(
+    statistics: FeatureStatistics, *, cap_quantile: float = 0.99
+) -> SessionFeatures:
+    """A fitted ``SessionFeatures`` holding ``statistics``, as ``fit`` would
+    hold them had it learned them itself (the caps floored and the ranges
+    made nonzero as ``fit`` does); ``statistics_rows_`` says on how many rows.
+
+    Statistics not given yet keep neutral defaults, so the scale-out path can
+    build the transformer step by step (the caps need the fills, the cut the
+    caps, the ranges the cut).
+    """
+    transformer = SessionFeatures(cap_quantile=cap_quantile)
+    transformer.fill_values_ = {
+        n: float(statistics.fill_values[n]) for n in NUMERIC_COLUMNS
+    }
+    transformer.time_cap_ = max(float(statistics.time_cap), 1e-9)
+    transformer.pages_cap_ = max(float(statistics.pages_cap), 1e-9)
+    transformer.engagement_cut_ = float(statistics.engagement_cut)
+    low = np.asarray(statistics.data_min, dtype=float)
+    high = np.asarray(statistics.data_max, dtype=float)
+    transformer.data_min_ = low
+    transformer.data_range_ = np.where(high > low, high - low, 1.0)
+    transformer.categories_ = {
+        name: tuple(sorted(LEVELS[name][int(code)] for code in np.unique(codes)))
+        for name, codes in statistics.codes.items()
+    }
+    transformer.feature_names_in_ = np.array(FEATURE_COLUMNS, dtype=object)
+    transformer.n_features_in_ = len(FEATURE_COLUMNS)
+    transformer.training_values_ = dict(statistics.training_values)
+    transformer.level_shares_ = {k: dict(v) for k, v in statistics.level_shares.items()}
+    transformer.matrix_mean_ = np.asarray(statistics.matrix_mean, dtype=float)
+    transformer.statistics_rows_ = int(statistics.rows)
+    return transformer
+
+
+def engineered_columns(
+    transformer: SessionFeatures, columns: Columns
+) -> dict[str, np.ndarray]:
+    """The imputed inputs and engineered features (codes for labels) that
+    ``transform_columns`` scales and encodes."""
+    check_is_fitted(transformer, "categories_")
+    return transformer._engineer(transformer._impute(columns))

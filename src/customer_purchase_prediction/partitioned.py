@@ -28,6 +28,7 @@ import tempfile
 import uuid
 from collections import Counter
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -37,11 +38,18 @@ import fsspec
 import numpy as np
 import pandas as pd
 from kedro.io import AbstractDataset
+from sklearn.pipeline import Pipeline
 
+from customer_purchase_prediction.candidates import get_candidate
 from customer_purchase_prediction.columns import (
+    ALLOWED_LABELS,
+    CATEGORICAL_COLUMNS,
     ID_COLUMN,
     LABEL_COLUMN,
+    NUMERIC_COLUMNS,
+    PAGES_VIEWED,
     SPEC,
+    TIME_SPENT,
     example_record,
     required_columns,
 )
@@ -54,6 +62,19 @@ from customer_purchase_prediction.contract import (
 )
 from customer_purchase_prediction.datasets import TableDataset
 from customer_purchase_prediction.errors import OutputPathError, SessionsFileError
+from customer_purchase_prediction.evaluation import choose_candidate
+from customer_purchase_prediction.features import (
+    ONE_HOT_COLUMNS,
+    SCALED_COLUMNS,
+    TRAINING_VALUES,
+    FeatureStatistics,
+    SessionFeatures,
+    engineered_columns,
+    features_from_statistics,
+    fill_from,
+    learned_fill,
+    session_columns,
+)
 from customer_purchase_prediction.model import PurchaseModel
 from customer_purchase_prediction.pipelines.inference.nodes import SCORE_QUANTILES
 from customer_purchase_prediction.targeting import DECILE, DECILES, PROBABILITY
@@ -770,3 +791,235 @@ def check_training_data(
         wanted,
     )
     return node(frame, data_quality_report, params)
+
+
+# ---------------------------------------------------------------- all training rows
+def training_rows(sessions: dd.DataFrame, *held_out: pd.DataFrame) -> dd.DataFrame:
+    """Every validated session but the held-out ones (the sample's validation
+    and test parts): the rows the feature statistics and a distributed refit
+    learn from. Ids are unique across partitions (the contract rejects
+    repeats), so the held-out rows are found by id."""
+    held = np.concatenate([part[ID_COLUMN].to_numpy() for part in held_out])
+    return sessions[~sessions[ID_COLUMN].isin(held.tolist())]
+
+
+def _input_columns(part: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(session_columns(part), index=part.index)
+
+
+def _imputed(part: pd.DataFrame, transformer: SessionFeatures) -> pd.DataFrame:
+    imputed = transformer.impute_columns(session_columns(part))
+    return pd.DataFrame(imputed, index=part.index)
+
+
+def _engineered(part: pd.DataFrame, transformer: SessionFeatures) -> pd.DataFrame:
+    engineered = engineered_columns(transformer, session_columns(part))
+    return pd.DataFrame(engineered, index=part.index)
+
+
+def _matrix_sum(part: pd.DataFrame, transformer: SessionFeatures) -> np.ndarray:
+    return transformer.transform_columns(session_columns(part)).sum(axis=0)
+
+
+def _per_partition(rows: dd.DataFrame, function: Any, *args: Any) -> dd.DataFrame:
+    # meta: what the same function returns for no rows.
+    return rows.map_partitions(function, *args, meta=function(rows._meta, *args))
+
+
+# Each partition summarises a column by this many of its quantiles (every
+# value when it has fewer); the summaries merge into quantiles over all rows.
+SKETCH_POINTS = 4001
+
+
+def value_sketch(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A partition's column as sorted points and the rows each stands for:
+    every present value (weight 1), or ``SKETCH_POINTS`` evenly spaced
+    quantiles of them when more."""
+    present = values.to_numpy(float)
+    present = np.sort(present[~np.isnan(present)])
+    if len(present) <= SKETCH_POINTS:
+        return present, np.ones(len(present))
+    points = np.quantile(present, np.linspace(0.0, 1.0, SKETCH_POINTS))
+    return points, np.full(SKETCH_POINTS, len(present) / SKETCH_POINTS)
+
+
+def sketch_quantiles(
+    sketches: list[tuple[np.ndarray, np.ndarray]], quantiles: np.ndarray
+) -> np.ndarray:
+    """Quantiles (numpy's linear rule) from the partitions' merged sketches.
+
+    Each point sits at the middle of the ranks it stands for; a quantile is
+    interpolated between points. Exact (numpy's, up to rounding) when every
+    partition has at most ``SKETCH_POINTS`` values; otherwise approximate,
+    off by at most about a ``SKETCH_POINTS``-th of each partition's rows in
+    rank. NaN when there is no value.
+    """
+    values = np.concatenate([points for points, _ in sketches])
+    weights = np.concatenate([weight for _, weight in sketches])
+    if not len(values):
+        return np.full(len(quantiles), np.nan)
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], weights[order]
+    ranks = np.cumsum(weights) - (weights + 1.0) / 2.0
+    total = float(weights.sum())
+    return np.interp(np.asarray(quantiles) * (total - 1.0), ranks, values)
+
+
+def _quantiles(column: dd.Series, quantiles: list[float]) -> Any:
+    """Delayed ``sketch_quantiles`` of a Dask column."""
+    sketches = [dask.delayed(value_sketch)(part) for part in column.to_delayed()]
+    return dask.delayed(sketch_quantiles)(sketches, np.asarray(quantiles))
+
+
+def feature_statistics(rows: dd.DataFrame, cap_quantile: float) -> FeatureStatistics:
+    """What ``SessionFeatures.fit`` learns, by Dask reductions over ``rows``.
+
+    Five passes, each needing the statistics before it (as ``fit`` computes
+    them in turn): the fills; the caps, the training values and the level
+    shares; the engagement cut; the ranges and levels; the mean matrix row.
+    Medians and quantiles (the ``time_spent`` fill, the caps, the cut, the
+    training values) come from merged per-partition sketches
+    (``sketch_quantiles``): exact while partitions hold at most
+    ``SKETCH_POINTS`` rows, approximate beyond. Means, counts, minima, maxima
+    and levels are exact.
+    """
+    inputs = _per_partition(rows, _input_columns)
+    rules = {name: learned_fill(name) for name in NUMERIC_COLUMNS}
+    # Delayed sketches and Dask expressions are computed apart (Dask asks so).
+    count, means = dask.compute(
+        _rows(rows),
+        {n: inputs[n].mean() for n, r in rules.items() if r == "mean_rounded"},
+    )
+    (medians,) = dask.compute(
+        {n: _quantiles(inputs[n], [0.5]) for n, r in rules.items() if r == "median"}
+    )
+    count = int(count)
+    fills = {
+        name: fill_from(
+            name,
+            median=float(medians[name][0]) if name in medians else np.nan,
+            mean=float(means.get(name, np.nan)),
+        )
+        for name in NUMERIC_COLUMNS
+    }
+    stage = FeatureStatistics(rows=count, fill_values=fills)
+    imputed = _per_partition(rows, _imputed, features_from_statistics(stage))
+    grid = (
+        list(np.linspace(0.0, 1.0, TRAINING_VALUES))
+        if count > TRAINING_VALUES
+        else list(np.arange(count) / max(count - 1, 1))
+    )
+    caps, values = dask.compute(
+        [_quantiles(imputed[n], [cap_quantile]) for n in (TIME_SPENT, PAGES_VIEWED)],
+        {n: _quantiles(imputed[n], grid) for n in NUMERIC_COLUMNS},
+    )
+    (levels,) = dask.compute(
+        {n: imputed[n].value_counts() for n in CATEGORICAL_COLUMNS}
+    )
+    stage = replace(
+        stage,
+        time_cap=float(caps[0][0]),
+        pages_cap=float(caps[1][0]),
+        training_values={n: np.asarray(v, float) for n, v in values.items()},
+        level_shares={
+            n: {
+                level: int(levels[n].get(code, 0)) / count
+                for code, level in enumerate(ALLOWED_LABELS[n])
+            }
+            for n in CATEGORICAL_COLUMNS
+        },
+    )
+    engineered = _per_partition(rows, _engineered, features_from_statistics(stage))
+    cut = float(_quantiles(engineered["engagement_score"], [0.5]).compute()[0])
+    stage = replace(stage, engagement_cut=cut)
+    engineered = _per_partition(rows, _engineered, features_from_statistics(stage))
+    scaled = engineered[list(SCALED_COLUMNS)]
+    low, high, codes = dask.compute(
+        scaled.min(),
+        scaled.max(),
+        {n: engineered[n].unique() for n in ONE_HOT_COLUMNS},
+    )
+    stage = replace(
+        stage,
+        data_min=low[list(SCALED_COLUMNS)].to_numpy(float),
+        data_max=high[list(SCALED_COLUMNS)].to_numpy(float),
+        codes={n: np.asarray(c) for n, c in codes.items()},
+    )
+    transformer = features_from_statistics(stage)
+    sums = dask.compute(
+        *[dask.delayed(_matrix_sum)(part, transformer) for part in rows.to_delayed()]
+    )
+    return replace(stage, matrix_mean=np.sum(sums, axis=0) / count)
+
+
+def fit_feature_transformer(
+    node: Any,
+    train_sessions: pd.DataFrame,
+    params: Any,
+    sessions: dd.DataFrame,
+    validation_sessions: pd.DataFrame,
+    test_sessions: pd.DataFrame,
+) -> SessionFeatures:
+    """The transformer's statistics over every training row of the partitions.
+
+    The training rows are every validated session but the sample's
+    validation and test parts (``training_rows``), so no held-out row informs
+    them; the search and CV still refit the transformer inside each fold on
+    the sample, as the pandas path does. ``node`` (the pandas fit) is not
+    called: its statistics are learned by ``feature_statistics`` instead.
+    """
+    rows = training_rows(sessions, validation_sessions, test_sessions)
+    statistics = feature_statistics(rows, params.cap_quantile)
+    transformer = features_from_statistics(statistics, cap_quantile=params.cap_quantile)
+    logger.info(
+        "Feature statistics learned with Dask over %d training rows (every "
+        "validated session but the sample's %d validation and %d test rows; "
+        "the sample's train part: %d)",
+        statistics.rows,
+        len(validation_sessions),
+        len(test_sessions),
+        len(train_sessions),
+    )
+    return transformer
+
+
+def fit_candidates(  # noqa: PLR0913, PLR0917 - the node's inputs
+    node: Any,
+    train_sessions: pd.DataFrame,
+    feature_transformer: SessionFeatures,
+    candidate_tuning: Any,
+    params: Any,
+    sessions: dd.DataFrame,
+    validation_sessions: pd.DataFrame,
+    test_sessions: pd.DataFrame,
+) -> dict[str, Any]:
+    """Every candidate fitted on the sample's train part (the pandas node);
+    then the candidate that will be selected, if its registry entry has a
+    distributed fit (XGBoost: ``xgboost.dask``), refitted on every training
+    row (``training_rows``). The selection is ``select_model``'s: the same
+    rule on the same cross-validated metrics. Others keep the sample fit.
+    """
+    fitted = node(train_sessions, feature_transformer, candidate_tuning, params)
+    selected, _ = choose_candidate(
+        {name: tuning.cv_dict() for name, tuning in candidate_tuning.items()},
+        params.selection_metric,
+        params.cv_folds,
+        within_standard_error=params.tie_break_within_standard_error,
+    )
+    candidate = get_candidate(selected)
+    if candidate.distributed_fit is None:
+        logger.info(
+            "%s has no distributed fit: it keeps its fit on the sample's %d "
+            "training rows",
+            candidate.display_name,
+            len(train_sessions),
+        )
+        return fitted
+    pipeline = fitted[selected]
+    features = pipeline.named_steps["features"]
+    rows = training_rows(sessions, validation_sessions, test_sessions)
+    estimator = candidate.distributed_fit(pipeline.named_steps["model"], rows, features)
+    return {
+        **fitted,
+        selected: Pipeline([("features", features), ("model", estimator)]),
+    }

@@ -50,10 +50,20 @@ def split_sessions(
     return train, validation, test
 
 
+@on_partitions  # a Dask frame: partitioned.fit_feature_transformer (--env=dask)
 def fit_feature_transformer(
-    train_sessions: pd.DataFrame, params: FeatureParams
+    train_sessions: pd.DataFrame,
+    params: FeatureParams,
+    sessions: Any = None,
+    validation_sessions: Any = None,
+    test_sessions: Any = None,
 ) -> SessionFeatures:
-    """Fit the feature transformer on the training part only."""
+    """Fit the feature transformer on the training part only.
+
+    ``sessions`` and the held-out parts are read by the ``dask`` environment
+    only (statistics over every training row of the partitions); the pandas
+    path fits on ``train_sessions`` alone.
+    """
     transformer = SessionFeatures(cap_quantile=params.cap_quantile)
     transformer.fit(train_sessions)
     logger.info(

@@ -36,7 +36,14 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
             ),
             Node(
                 func=fit_feature_transformer,
-                inputs=["train_sessions", "params:feature_engineering"],
+                inputs=[
+                    "train_sessions",
+                    "params:feature_engineering",
+                    # Read by --env=dask only (statistics over all training rows).
+                    "sessions",
+                    "validation_sessions",
+                    "test_sessions",
+                ],
                 outputs="feature_transformer",
                 name="fit_feature_transformer",
             ),
