@@ -30,6 +30,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from customer_purchase_prediction import contributions as contribution_kinds
 from customer_purchase_prediction.contributions import Contributions
+from customer_purchase_prediction.distributed_fits import boosted_dask_fit
 from customer_purchase_prediction.estimators import (
     EarlyStoppedXGBClassifier,
     WeightedEnsemble,
@@ -196,6 +197,7 @@ class Candidate:
     artifact_types: tuple[type | str, ...] = ()
     contributions: ContributionsOf | None = None
     blends: bool = False
+    distributed_fit: Callable[[Any, Any, Any], Any] | None = None
 
     def build(
         self,
@@ -374,6 +376,7 @@ register(
         importance=Importance("gain", _feature_importances),
         trees=boosted_trees,
         artifact_types=(xgboost.Booster,),
+        distributed_fit=boosted_dask_fit,
     )
 )
 register(

@@ -23,6 +23,7 @@ from customer_purchase_prediction.columns import (
     ID_COLUMN,
     LABEL_COLUMN,
 )
+from customer_purchase_prediction.distributed_fits import fitted_rows
 from customer_purchase_prediction.evaluation import (
     choose_candidate,
     classification_metrics,
@@ -36,6 +37,7 @@ from customer_purchase_prediction.results import (
     CandidateTuning,
     Selection,
 )
+from customer_purchase_prediction.scale_out import on_partitions
 from customer_purchase_prediction.tuning import (
     candidate_pipeline,
     cv_sample,
@@ -96,15 +98,21 @@ def tune_candidates(
     return tuning, cv_table, trials, out_of_fold
 
 
+@on_partitions  # a Dask frame: partitioned.fit_candidates (--env=dask)
 def fit_candidates(
     train_sessions: pd.DataFrame,
     feature_transformer: SessionFeatures,
     candidate_tuning: CandidateTuning,
     params: ModellingParams,
+    sessions: Any = None,
+    validation_sessions: Any = None,
+    test_sessions: Any = None,
 ) -> dict[str, Pipeline]:
     """Refit each candidate's chosen configuration on the whole training part.
 
     A blend is built from its members' refitted estimators, with its weights.
+    ``sessions`` and the held-out parts are read by the ``dask`` environment
+    only (the selected candidate refitted on every training row).
     """
     y = train_sessions[LABEL_COLUMN].to_numpy()
     matrix = feature_transformer.transform(train_sessions)
@@ -295,6 +303,7 @@ def package_model(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
         "test": test_metrics[name],
         "features": pipeline.named_steps["features"].get_feature_names_out().tolist(),
         "library_versions": library_versions(),
+        **fitted_on(pipeline, len(train_sessions)),
     }
     return PurchaseModel(
         pipeline,
@@ -304,6 +313,25 @@ def package_model(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
         calibrator=calibrator,
         reference_profile=reference_profile,
     )
+
+
+def fitted_on(pipeline: Pipeline, sample_rows: int) -> dict[str, Any]:
+    """Which rows the transformer and the model learned from, when the
+    ``dask`` environment learned either on more than the training part
+    (``features_from_statistics``, ``distributed_fits``); nothing otherwise."""
+    statistics_rows = getattr(
+        pipeline.named_steps["features"], "statistics_rows_", None
+    )
+    if statistics_rows is None:
+        return {}
+    return {
+        "fitted_on": {
+            "statistics_rows": int(statistics_rows),
+            "model_rows": fitted_rows(pipeline.named_steps["model"]) or sample_rows,
+            "model_refit": fitted_rows(pipeline.named_steps["model"]) is not None,
+            "sample_rows": sample_rows,
+        }
+    }
 
 
 def library_versions() -> dict[str, str]:

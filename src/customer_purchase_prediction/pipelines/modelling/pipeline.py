@@ -46,6 +46,10 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "feature_transformer",
                     "candidate_tuning",
                     "params:modelling",
+                    # Read by --env=dask only (a refit on all training rows).
+                    "sessions",
+                    "validation_sessions",
+                    "test_sessions",
                 ],
                 outputs="candidate_models",
                 name="fit_candidates",

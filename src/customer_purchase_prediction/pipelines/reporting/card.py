@@ -97,6 +97,7 @@ def training_data(quality: Mapping[str, Any], meta: Mapping[str, Any]) -> Traini
         purchase_rate=quality["purchase_rate"],
         training_rows=meta.get("training_rows"),
         training_positive_rate=meta.get("training_positive_rate"),
+        fitted_on=meta.get("fitted_on"),
     )
 
 

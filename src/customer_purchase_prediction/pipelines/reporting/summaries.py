@@ -241,6 +241,8 @@ class TrainingData(_Summary):
     purchase_rate: float
     training_rows: int | None
     training_positive_rate: float | None
+    # --env=dask: the rows the statistics and the model learned from.
+    fitted_on: dict[str, Any] | None = None
 
 
 class FeatureDriver(_Summary):

@@ -1,0 +1,77 @@
+"""Distributed refits of a candidate on every training row (``--env=dask``).
+
+A candidate that can be fitted on a cluster names its function here in its
+registry entry (``Candidate.distributed_fit``); the scale-out path
+(``partitioned.fit_candidates``) calls it for the selected candidate. The
+result is the same estimator class as the sample fit, so the artifact, its
+scorer and its trusted types do not change. Dask is imported only when a
+refit runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from customer_purchase_prediction.columns import LABEL_COLUMN
+from customer_purchase_prediction.features import SessionFeatures, session_columns
+
+logger = logging.getLogger(__name__)
+
+
+def model_matrix(part: pd.DataFrame, transformer: SessionFeatures) -> pd.DataFrame:
+    """One partition's model matrix, as the artifact's pipeline computes it."""
+    names = transformer.get_feature_names_out()
+    matrix = transformer.transform_columns(session_columns(part))
+    return pd.DataFrame(matrix, columns=names, index=part.index)
+
+
+def boosted_dask_fit(estimator: Any, rows: Any, transformer: SessionFeatures) -> Any:
+    """XGBoost refitted on every row of ``rows`` with ``xgboost.dask``.
+
+    The tuned hyper-parameters are the sample fit's (``get_xgb_params``,
+    class weighting included) and the number of trees is the one its early
+    stopping chose. The booster goes back into a copy of the sample's
+    estimator, so the artifact holds the same class (a plain booster inside).
+
+    Args:
+        estimator: The fitted ``EarlyStoppedXGBClassifier`` of the sample.
+        rows: The training rows, a Dask frame of validated sessions.
+        transformer: The fitted feature transformer of the pipeline.
+    """
+    from distributed import get_client  # noqa: PLC0415 - dask env only
+    from xgboost import dask as dxgb  # noqa: PLC0415 - dask env only
+
+    client = get_client()
+    meta = model_matrix(rows._meta, transformer)
+    matrix = rows.map_partitions(model_matrix, transformer, meta=meta)
+    labels = rows[LABEL_COLUMN].astype("int64")
+    rounds = int(estimator.get_booster().num_boosted_rounds())
+    train = dxgb.DaskDMatrix(client, matrix, labels)
+    params = {**estimator.get_xgb_params(), "nthread": estimator.n_jobs or 1}
+    params.pop("n_jobs", None)
+    trained = dxgb.train(client, params, train, num_boost_round=rounds)
+    booster = trained["booster"]
+    # The sample fit saw a bare matrix (no column names); so does the scorer.
+    booster.feature_names = None
+    refit = clone(estimator)
+    refit.load_model(bytearray(booster.save_raw("ubj")))
+    refit.best_n_estimators_ = rounds
+    refit.fitted_rows_ = int(labels.shape[0].compute())
+    logger.info(
+        "Refitted %s on %d training rows with xgboost.dask (%d trees)",
+        type(estimator).__name__,
+        refit.fitted_rows_,
+        rounds,
+    )
+    return refit
+
+
+def fitted_rows(estimator: Any) -> int | None:
+    """Rows a distributed refit was fitted on, or None (a sample fit)."""
+    rows = getattr(estimator, "fitted_rows_", None)
+    return None if rows is None else int(np.asarray(rows))
