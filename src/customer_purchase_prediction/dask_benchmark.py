@@ -3,6 +3,9 @@
     python -m customer_purchase_prediction.dask_benchmark PROJECT --sizes 5000000 \
         --pandas-sizes 1000000
 
+With ``--train-sizes 10000000`` it also trains on that many labelled
+sessions in partitions (``kedro run --env=dask``, every training pipeline).
+
 ``PROJECT`` is a trained project folder. For each size, sessions are generated
 partition by partition (``write_partitions``: the generator never holds more
 than one partition) and scored with ``kedro run --env=dask``; the pandas path
@@ -34,7 +37,12 @@ SAMPLE_S = 0.2
 
 
 def write_partitions(
-    folder: Path, rows: int, *, partition_rows: int = PARTITION_ROWS, seed: int = 7
+    folder: Path,
+    rows: int,
+    *,
+    partition_rows: int = PARTITION_ROWS,
+    seed: int = 7,
+    labelled: bool = False,
 ) -> list[Path]:
     """``rows`` unlabelled sessions as Parquet files of ``partition_rows`` each.
 
@@ -46,7 +54,7 @@ def write_partitions(
     for part, start in enumerate(range(0, rows, partition_rows)):
         size = min(partition_rows, rows - start)
         raw, _ = generate_sessions(
-            size, seed + part, labelled=False, id_start=1_000_000 + start
+            size, seed + part, labelled=labelled, id_start=1_000_000 + start
         )
         path = folder / f"part-{part:05d}.parquet"
         write_frame(raw, path)
@@ -119,6 +127,28 @@ def bench_dask(project: Path, rows: int) -> dict[str, object]:
     return {"path": "dask", "rows": rows, **measured, "summary_rows": summary["rows"]}
 
 
+def bench_training(project: Path, rows: int) -> dict[str, object]:
+    """Train (``kedro run --env=dask``, every training pipeline) on ``rows``
+    generated labelled sessions in partitions."""
+    folder = project / "data/01_raw" / f"bench_train_{rows}"
+    write_partitions(folder, rows, labelled=True)
+    measured = run_kedro(
+        project, ["--env=dask", f"--params=raw_sessions_path={folder}"]
+    )
+    card = project / "data/08_reporting/model_card.md"
+    fitted = [
+        line for line in card.read_text().splitlines() if "**Fitted on:**" in line
+    ]
+    metrics = json.loads((project / "data/08_reporting/model_metrics.json").read_text())
+    return {
+        "path": "dask-train",
+        "rows": rows,
+        **measured,
+        "selected_model": metrics["selected_model"],
+        "fitted_on": fitted[0] if fitted else None,
+    }
+
+
 def bench_pandas(project: Path, rows: int) -> dict[str, object]:
     """Score one Parquet file of ``rows`` generated sessions, the pandas path."""
     path = project / "data/01_raw" / f"bench_{rows}.parquet"
@@ -143,6 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("project", type=Path)
     parser.add_argument("--sizes", type=int, nargs="*", default=[5_000_000])
     parser.add_argument("--pandas-sizes", type=int, nargs="*", default=[1_000_000])
+    parser.add_argument(
+        "--train-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also train with --env=dask on this many labelled sessions",
+    )
     arguments = parser.parse_args(argv)
     for rows in arguments.pandas_sizes:
         result = bench_pandas(arguments.project, rows)
@@ -152,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rows in arguments.sizes:
         result = bench_dask(arguments.project, rows)
         result["rows_per_s"] = round(rows / float(result["wall_s"]))
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
+    for rows in arguments.train_sizes:
+        result = bench_training(arguments.project, rows)
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()
     return 0

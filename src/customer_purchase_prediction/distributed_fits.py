@@ -30,6 +30,12 @@ def model_matrix(part: pd.DataFrame, transformer: SessionFeatures) -> pd.DataFra
     return pd.DataFrame(matrix, columns=names, index=part.index)
 
 
+def labelled_matrix(part: pd.DataFrame, transformer: SessionFeatures) -> pd.DataFrame:
+    """One partition's model matrix with its label as the last column."""
+    labels = part[LABEL_COLUMN].to_numpy(dtype="int64")
+    return model_matrix(part, transformer).assign(**{LABEL_COLUMN: labels})
+
+
 def boosted_dask_fit(estimator: Any, rows: Any, transformer: SessionFeatures) -> Any:
     """XGBoost refitted on every row of ``rows`` with ``xgboost.dask``.
 
@@ -47,9 +53,13 @@ def boosted_dask_fit(estimator: Any, rows: Any, transformer: SessionFeatures) ->
     from xgboost import dask as dxgb  # noqa: PLC0415 - dask env only
 
     client = get_client()
-    meta = model_matrix(rows._meta, transformer)
-    matrix = rows.map_partitions(model_matrix, transformer, meta=meta)
-    labels = rows[LABEL_COLUMN].astype("int64")
+    # The matrix and the labels come from one frame, so that they have the
+    # same partitions (Dask may merge partitions of a projection of a few
+    # columns, which xgboost.dask refuses).
+    meta = labelled_matrix(rows._meta, transformer)
+    both = rows.map_partitions(labelled_matrix, transformer, meta=meta)
+    matrix = both[list(transformer.get_feature_names_out())]
+    labels = both[LABEL_COLUMN]
     rounds = int(estimator.get_booster().num_boosted_rounds())
     train = dxgb.DaskDMatrix(client, matrix, labels)
     params = {**estimator.get_xgb_params(), "nthread": estimator.n_jobs or 1}

@@ -34,3 +34,13 @@ def test_the_peak_memory_covers_the_process() -> None:
     time.sleep(0.5)
     stop.set()
     assert peak[0] >= psutil.Process().memory_info().rss // 2
+
+
+def test_training_partitions_carry_the_label(tmp_path: Path) -> None:
+    from customer_purchase_prediction.columns import LABEL_COLUMN
+
+    files = write_partitions(tmp_path, 1_500, partition_rows=1_000, labelled=True)
+    parts = [pd.read_parquet(f) for f in files]
+    assert [len(p) for p in parts] == [1_000, 500]
+    assert all(LABEL_COLUMN in p.columns for p in parts)
+    assert LABEL_COLUMN not in pd.read_parquet(write_partitions(tmp_path / "u", 10)[0])

@@ -186,7 +186,11 @@ def test_kedro_run_refits_xgboost_on_every_training_row(trained_copy: Path) -> N
         (trained_copy / "data/08_reporting/model_metrics.json").read_text()
     )
     assert metrics["selected_model"] == "xgboost"
-    model = PurchasePredictor(project_path=trained_copy).model
+    # This run's artifact (registered as challenger: the champion stays).
+    newest = sorted(
+        trained_copy.glob("data/06_models/purchase_model.skops/*/purchase_model.skops")
+    )[-1]
+    model = PurchasePredictor(newest).model
     fitted = model.metadata["fitted_on"]
     validation = pd.read_parquet(
         trained_copy / "data/05_model_input/validation_sessions.parquet"
