@@ -272,8 +272,17 @@ def _model_dataset(metadata: Any) -> ModelArtifactDataset:
     is_flag=True,
     help="Serve a non-loopback address without an API key.",
 )
+@click.option(
+    "--loop",
+    type=click.Choice(["asyncio", "uvloop"]),
+    default="asyncio",
+    show_default=True,
+    help="Event loop: asyncio shares the worker fairly among connections; "
+    "uvloop answers trivial requests faster but lets some scoring requests wait "
+    "(docs/performance.md).",
+)
 @click.pass_obj
-def serve_command(
+def serve_command(  # noqa: PLR0913, PLR0917 - one parameter per option
     metadata: Any,
     host: str,
     port: int,
@@ -281,6 +290,7 @@ def serve_command(
     model: str | None,
     env: str | None,
     insecure: bool,
+    loop: str,
 ) -> None:
     """Serve the model over HTTP (POST /v1/predict; OpenAPI page at /docs).
 
@@ -294,6 +304,13 @@ def serve_command(
     root = Path(getattr(metadata, "project_path", None) or Path.cwd())
     try:
         settings = server.project_settings(root, env=env, model=model)
-        server.serve(settings, host=host, port=port, workers=workers, insecure=insecure)
+        server.serve(
+            settings,
+            host=host,
+            port=port,
+            workers=workers,
+            insecure=insecure,
+            loop=loop,
+        )
     except PurchasePredictionError as exc:
         raise click.ClickException(terminal_safe(str(exc))) from exc

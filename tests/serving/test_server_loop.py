@@ -1,0 +1,85 @@
+"""``kedro serve``'s event loop and socket: asyncio by default, uvloop on
+request, and Nagle's algorithm off for several workers (without it each
+response waited 40 ms for the client's delayed ACK)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from customer_purchase_prediction.serving import server
+from customer_purchase_prediction.serving.config import ServiceSettings
+
+
+class Recorder:
+    """Stands in for uvicorn's runners; keeps what they were given."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def run(self, app: Any, **options: Any) -> None:
+        self.calls.append({"app": app, **options})
+
+    def multiprocess(self, config: Any, sockets: list[socket.socket]) -> Any:
+        nodelay = [
+            s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets
+        ]
+        for sock in sockets:
+            sock.close()
+        self.calls.append({"config": config, "nodelay": nodelay})
+        return SimpleNamespace(run=lambda: None)
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    recorded = Recorder()
+    model = SimpleNamespace(name="xgboost", version="v1", artifact={})
+    monkeypatch.setattr(
+        server, "load_predictor", lambda settings: SimpleNamespace(model=model)
+    )
+    monkeypatch.setattr(server, "create_app", lambda predictor, settings: "app")
+    monkeypatch.setattr(server.uvicorn, "run", recorded.run)
+    monkeypatch.setattr(server, "Multiprocess", recorded.multiprocess)
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # serve() sets variables
+    return recorded
+
+
+def test_one_worker_runs_on_the_loop_asked_for(recorder: Recorder) -> None:
+    settings = ServiceSettings()
+    server.serve(settings, port=0)
+    server.serve(settings, port=0, loop="uvloop")
+    assert [call["loop"] for call in recorder.calls] == ["asyncio", "uvloop"]
+
+
+def test_several_workers_listen_with_nagle_off_on_the_loop_asked_for(
+    recorder: Recorder,
+) -> None:
+    server.serve(ServiceSettings(), port=0, workers=2)
+    (call,) = recorder.calls
+    assert call["nodelay"] == [1]
+    assert call["config"].workers == 2
+    assert call["config"].loop == "asyncio"
+
+
+def test_the_listening_socket_has_nodelay_and_is_otherwise_uvicorns() -> None:
+    config = server.NoDelayConfig("app:app", host="127.0.0.1", port=0)
+    with config.bind_socket() as sock:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+        assert sock.getsockname()[0] == "127.0.0.1"
+
+
+def test_kedro_serve_refuses_an_unknown_loop(tmp_path: Path) -> None:
+    from customer_purchase_prediction.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["serve", "--loop", "tokio"], obj=SimpleNamespace(project_path=tmp_path)
+    )
+    assert result.exit_code == 2
+    assert "'tokio' is not one of 'asyncio', 'uvloop'" in result.output
