@@ -406,12 +406,15 @@ def check_columns(
     labelled: bool,
     unique_counts: Mapping[str, pd.Series] | None = None,
     compared: dict[str, np.ndarray] | None = None,
+    unique: bool = True,
 ) -> tuple[dict[str, np.ndarray], Problems]:
     """Apply the row rules to column arrays of equal length.
 
     ``unique_counts`` are counts of a unique column's values over a larger
     input (see ``validate_sessions``); ``compared``, when given, receives the
-    values of each unique column that the duplicate rule compares.
+    values of each unique column that the duplicate rule compares. With
+    ``unique=False`` the rows are independent records (each checked as if
+    alone, ``PurchasePredictor.predict_records``): no duplicate rule.
 
     Returns:
         The typed arrays (float for numbers, NaN where missing; for labels int8
@@ -508,7 +511,7 @@ def check_columns(
     typed.update(exact)
 
     present = finite & ~fractional & ~too_large
-    for name in _UNIQUE_COLUMNS:
+    for name in _UNIQUE_COLUMNS if unique else ():
         _check_unique(
             name,
             typed[name],

@@ -79,9 +79,9 @@ from customer_purchase_prediction.records import (
     as_frame,
     as_records,
     checked_frame,
+    column_arrays,
     empty_scores,
     normalised_record,
-    one_value,
     passthrough_names,
     records_frame,
     source_of,
@@ -422,6 +422,31 @@ class PurchasePredictor:
             frame, labelled=False, source=source_of(data), allow_empty=True
         )
 
+    def predict_records(
+        self,
+        records: Sequence[Record],
+        *,
+        return_probabilities: bool = False,
+        passthrough: Collection[str] | str = (),
+        explain: bool = False,
+    ) -> list[dict[str, Any] | InvalidRecordError]:
+        """Each record answered exactly as ``predict(record)`` answers it, scored
+        together: a prediction, or the ``InvalidRecordError`` it would raise.
+
+        The records are independent, as separate calls are (the same
+        ``customer_id`` twice is two predictions, not duplicates); the contract
+        is checked on all at once and the model called once, so many records
+        cost little more than one. The REST service scores the requests that
+        arrive together this way (``serving/coalescing.py``). Probabilities are
+        the same bits as one at a time (row-independent scoring).
+
+        Raises:
+            ExplanationError: ``explain`` and the model cannot explain.
+        """
+        return self._predict_records(
+            records, return_probabilities, passthrough_names(passthrough), explain
+        )
+
     def _predict_record(
         self,
         record: Record,
@@ -429,33 +454,75 @@ class PurchasePredictor:
         passthrough: tuple[str, ...] = (),
         explained: bool = False,
     ) -> dict[str, Any]:
-        if not record.keys() <= CONTRACT_KEYS:  # the usual record skips this
-            record = normalised_record(record, passthrough, "the record")
-        columns = {name: one_value(record.get(name)) for name in SESSION_COLUMNS}
-        typed, problems = check_columns(columns, labelled=False)
+        (answer,) = self._predict_records([record], with_proba, passthrough, explained)
+        if isinstance(answer, InvalidRecordError):
+            raise answer
+        return answer
+
+    def _predict_records(
+        self,
+        records: Sequence[Record],
+        with_proba: bool,
+        passthrough: tuple[str, ...] = (),
+        explained: bool = False,
+    ) -> list[dict[str, Any] | InvalidRecordError]:
+        answers: list[dict[str, Any] | InvalidRecordError] = []
+        kept: list[Record] = []  # the records whose keys are the contract's
+        slots: list[int] = []  # the place of each kept record's answer
+        for given in records:
+            try:
+                kept.append(
+                    given  # the usual record: its keys are contract columns
+                    if given.keys() <= CONTRACT_KEYS
+                    else normalised_record(given, passthrough, "the record")
+                )
+                slots.append(len(answers))
+                answers.append({})
+            except InvalidRecordError as exc:
+                answers.append(exc)
+        if not kept:
+            return answers
+        typed, problems = check_columns(
+            column_arrays(kept), labelled=False, unique=False
+        )
+        for row, pairs in problems.items():
+            reasons = "; ".join(reason for _, reason in pairs)
+            answers[slots[row]] = InvalidRecordError(
+                f"invalid session record: {reasons}"
+            )
+        valid = [row for row in range(len(kept)) if row not in problems]
+        if not valid:
+            return answers
         if problems:
-            reasons = "; ".join(reason for _, reason in problems[0])
-            raise InvalidRecordError(f"invalid session record: {reasons}")
+            typed = {name: values[valid] for name, values in typed.items()}
         matrix = self.model.features.transform_columns(typed)
         proba = self.model.predict_proba_matrix(matrix)
         prediction, confidence = self.model.label(proba)
-        result = {
-            ID_COLUMN: int(typed[ID_COLUMN][0]),
-            "purchase_prediction": int(prediction[0]),
-            "purchase_probability": float(proba[0]),
-            "prediction_confidence": str(confidence[0]),
-        }
-        if explained:
-            reasons = explain_columns(
+        reasons = (
+            explain_columns(
                 self.model, typed, probability=proba, matrix=matrix
-            ).reasons
-            result.update(zip(REASON_COLUMNS, reasons[0].tolist(), strict=True))
-        if not with_proba:
-            del result["purchase_probability"]
-        for name in passthrough:
-            if name in record:
-                result[name] = record[name]
-        return result
+            ).reasons.tolist()
+            if explained
+            else None
+        )
+        ids = typed[ID_COLUMN].tolist()
+        for position, row in enumerate(valid):
+            record = kept[row]
+            result: dict[str, Any] = {
+                ID_COLUMN: int(ids[position]),
+                "purchase_prediction": int(prediction[position]),
+                "purchase_probability": float(proba[position]),
+                "prediction_confidence": str(confidence[position]),
+            }
+            if reasons is not None:
+                result.update(zip(REASON_COLUMNS, reasons[position], strict=True))
+            if not with_proba:
+                del result["purchase_probability"]
+            for name in passthrough:
+                if name in record:
+                    result[name] = record[name]
+            answers[slots[row]] = result
+        return answers
 
     def _predict_frame(
         self,

@@ -57,6 +57,25 @@ def one_value(value: Any) -> np.ndarray:
     return column
 
 
+def column_arrays(records: Sequence[Record]) -> dict[str, np.ndarray]:
+    """Independent records' contract columns, one array each, every value as
+    ``one_value`` holds it alone: a float column when all are plain numbers,
+    else an object column of the same values (so the contract reads each
+    record as it would read it by itself)."""
+    columns: dict[str, np.ndarray] = {}
+    for name in SESSION_COLUMNS:
+        parts = [one_value(record.get(name)) for record in records]
+        if len(parts) == 1:
+            columns[name] = parts[0]
+        elif all(part.dtype == float for part in parts):
+            columns[name] = np.concatenate(parts)
+        else:
+            column = np.empty(len(parts), dtype=object)
+            column[:] = [part[0] for part in parts]
+            columns[name] = column
+    return columns
+
+
 def passthrough_names(names: Collection[str] | str) -> tuple[str, ...]:
     """Declared passthrough names, normalised; none may be a column we own."""
     if not names:

@@ -344,6 +344,8 @@ def test_an_unexpected_failure_is_a_bare_500(predictor: PurchasePredictor) -> No
         def predict(self, *args: Any, **kwargs: Any) -> Any:
             raise RuntimeError("secret internals at /srv/model")
 
+        predict_records = predict  # what /v1/predict calls (coalescing.py)
+
     broken = Broken(predictor.model)
     app = create_app(broken, settings=ServiceSettings())
     install_api(app)

@@ -15,6 +15,7 @@ from customer_purchase_prediction.predictor import (
     PurchasePredictor,
     is_model_reference,
 )
+from customer_purchase_prediction.serving.coalescing import Coalescer
 from customer_purchase_prediction.serving.config import (
     ServiceSettings,
     factory_settings,
@@ -79,6 +80,8 @@ def create_app(
     )
     app.state.predictor = predictor
     app.state.settings = settings
+    # POST /v1/predict requests arriving together share one model call.
+    app.state.coalescer = Coalescer(lambda: app.state.predictor, settings.coalesce)
     # Middleware added last runs first: the observer also counts and logs the
     # requests the guard refuses.
     install_security(app, settings)

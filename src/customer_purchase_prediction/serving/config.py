@@ -41,6 +41,7 @@ VARIABLES = {
     "project_path": f"{ENV_PREFIX}PROJECT_PATH",
     "max_batch": f"{ENV_PREFIX}MAX_BATCH",
     "drift_window": f"{ENV_PREFIX}DRIFT_WINDOW",
+    "coalesce": f"{ENV_PREFIX}COALESCE",
     "max_body_bytes": f"{ENV_PREFIX}MAX_BODY_BYTES",
     "api_key": API_KEY_VARIABLE,
 }
@@ -58,6 +59,8 @@ class ServingParameters(BaseModel):
     max_body_bytes: int = Field(1 << 20, ge=1024)  # larger bodies get 413
     max_batch: int = Field(1000, ge=1)  # sessions per /v1/predict/batch
     drift_window: int = Field(1000, ge=1)  # sessions /v1/monitoring/drift judges
+    # single-record requests that arrive together, scored in one model call
+    coalesce: int = Field(64, ge=1, le=1000)
 
 
 class ServiceSettings(ServingParameters):
@@ -102,6 +105,7 @@ class ServiceSettings(ServingParameters):
             else str(self.project_path),
             "max_batch": str(self.max_batch),
             "drift_window": str(self.drift_window),
+            "coalesce": str(self.coalesce),
             "max_body_bytes": str(self.max_body_bytes),
             "api_key": None
             if self.api_key is None
@@ -202,6 +206,7 @@ def project_settings(
         max_batch=limits.max_batch,
         max_body_bytes=limits.max_body_bytes,
         drift_window=limits.drift_window,
+        coalesce=limits.coalesce,
         api_key=configured_api_key(loader),
     )
 

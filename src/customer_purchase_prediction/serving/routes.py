@@ -115,9 +115,9 @@ async def predict(
     """Score one session."""
     record = session.model_dump()
     try:
-        result = request.app.state.predictor.predict(
-            record, return_probabilities=True, explain=explain
-        )
+        # The predictor's predict(record), shared with the requests that
+        # arrived at the same time (serving/coalescing.py).
+        result = await request.app.state.coalescer.predict(record, explain)
     except ExplanationError as exc:
         raise _not_explained() from exc
     except InvalidRecordError as exc:

@@ -1,0 +1,106 @@
+"""``PurchasePredictor.predict_records``: many independent records in one
+call, each answered exactly as ``predict(record)`` answers it alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from customer_purchase_prediction.columns import (
+    ID_COLUMN,
+    PAGES_VIEWED,
+    SESSION_COLUMNS,
+    SPEC,
+    example_record,
+)
+from customer_purchase_prediction.errors import InvalidRecordError
+from customer_purchase_prediction.predictor import PurchasePredictor
+from tests.strategies import any_value
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_model: Any) -> PurchasePredictor:
+    return PurchasePredictor(trained_model)
+
+
+def alone(predictor: PurchasePredictor, record: dict[str, Any], **options: Any) -> Any:
+    """What ``predict(record)`` gives: the prediction or the error it raises."""
+    try:
+        return predictor.predict(record, **options)
+    except InvalidRecordError as exc:
+        return exc
+
+
+def same(answer: Any, expected: Any) -> bool:
+    if isinstance(expected, InvalidRecordError):
+        return type(answer) is type(expected) and str(answer) == str(expected)
+    return answer == expected
+
+
+def column_value(column: Any) -> st.SearchStrategy[Any]:
+    """Mostly the column's example (valid), else any value, or absent."""
+    return st.one_of(st.just(column.example), any_value(), st.just(None))
+
+
+records = st.fixed_dictionaries({column.name: column_value(column) for column in SPEC})
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records, min_size=1, max_size=12), st.booleans())
+def test_every_record_is_answered_as_it_would_be_alone(
+    predictor: PurchasePredictor, batch: list[dict[str, Any]], with_proba: bool
+) -> None:
+    answers = predictor.predict_records(batch, return_probabilities=with_proba)
+    assert len(answers) == len(batch)
+    for record, answer in zip(batch, answers, strict=True):
+        expected = alone(predictor, record, return_probabilities=with_proba)
+        assert same(answer, expected), (record, answer, expected)
+
+
+def test_the_same_customer_twice_is_two_predictions_not_duplicates(
+    predictor: PurchasePredictor,
+) -> None:
+    record = example_record()
+    single = predictor.predict(record, return_probabilities=True)
+    answers = predictor.predict_records([record] * 3, return_probabilities=True)
+    assert answers == [single] * 3
+
+
+def test_unknown_keys_and_broken_rules_are_answered_in_place(
+    predictor: PurchasePredictor,
+) -> None:
+    good = example_record()
+    misspelt = {**good, "time_spnt": 3}
+    negative = {**good, SESSION_COLUMNS[1]: -1}
+    answers = predictor.predict_records(
+        [misspelt, good, negative, {**good, ID_COLUMN: 7}], return_probabilities=True
+    )
+    for record, answer in zip(
+        [misspelt, good, negative, {**good, ID_COLUMN: 7}], answers, strict=True
+    ):
+        assert same(answer, alone(predictor, record, return_probabilities=True))
+    assert isinstance(answers[0], InvalidRecordError)
+    assert "time_spnt" in str(answers[0])
+    assert isinstance(answers[2], InvalidRecordError)
+    assert answers[3][ID_COLUMN] == 7
+    assert answers[3]["purchase_probability"] == answers[1]["purchase_probability"]
+
+
+def test_explained_records_carry_the_reasons_predict_gives(
+    predictor: PurchasePredictor,
+) -> None:
+    batch = [example_record(), {**example_record(), ID_COLUMN: 2, PAGES_VIEWED: 1}]
+    answers = predictor.predict_records(batch, explain=True, passthrough=())
+    assert answers == [predictor.predict(record, explain=True) for record in batch]
+
+
+def test_passthrough_keys_come_back_on_their_own_record(
+    predictor: PurchasePredictor,
+) -> None:
+    batch = [{**example_record(), "email": "a@example.com"}, example_record()]
+    answers = predictor.predict_records(batch, passthrough="email")
+    assert answers[0]["email"] == "a@example.com"
+    assert "email" not in answers[1]
