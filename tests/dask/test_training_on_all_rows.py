@@ -213,3 +213,53 @@ def test_kedro_run_refits_xgboost_on_every_training_row(trained_copy: Path) -> N
         f"refitted with `xgboost.dask` on all {fitted['model_rows']:,} training rows"
         in card
     )
+
+
+@pytest.mark.parametrize(
+    ("refit", "sentence"),
+    [
+        (
+            False,
+            "**Fitted on:** the model on a stratified sample of 420 of 9,600,000 "
+            "training rows; the feature statistics on all 9,600,000",
+        ),
+        (
+            True,
+            "**Fitted on:** the model refitted with `xgboost.dask` on all "
+            "9,600,000 training rows",
+        ),
+    ],
+)
+def test_the_card_says_which_rows_the_model_was_fitted_on(
+    refit: bool, sentence: str
+) -> None:
+    from customer_purchase_prediction.business import BusinessParams
+    from customer_purchase_prediction.pipelines.reporting import nodes
+    from customer_purchase_prediction.pipelines.reporting.params import (
+        ReportingParams,
+    )
+    from tests.pipelines.reporting.inputs import (
+        fitted_model,
+        importance_table,
+        model_metrics,
+        predictions,
+    )
+
+    business = BusinessParams()
+    impact = nodes.assess_business_impact(predictions(), business)[0]
+    fitted_on = {
+        "statistics_rows": 9_600_000,
+        "model_rows": 9_600_000 if refit else 420,
+        "model_refit": refit,
+        "sample_rows": 420,
+    }
+    args = (model_metrics(selected="logistic_regression"), impact, importance_table())
+    text = nodes.write_model_card(
+        *args, fitted_model(fitted_on=fitted_on), ReportingParams(), business
+    )
+    assert sentence in text
+    assert "medians and quantiles approximate" in text
+    pandas_card = nodes.write_model_card(
+        *args, fitted_model(), ReportingParams(), business
+    )
+    assert "**Fitted on:**" not in pandas_card
