@@ -755,9 +755,14 @@ def _stratified_part(
     part: pd.DataFrame, share: float, seed: int, partition_info: Any = None
 ) -> pd.DataFrame:
     number = 0 if partition_info is None else int(partition_info["number"])
-    return part.groupby(LABEL_COLUMN, observed=True, group_keys=False).sample(
-        frac=share, random_state=seed + number
-    )
+    # Each class's share rounded down, so the sample never exceeds the wanted
+    # rows: one row over would give the split a train part of max_rows + 1,
+    # which the search's stratified subsample cannot cut to max_rows.
+    groups = [
+        group.sample(n=int(share * len(group)), random_state=seed + number)
+        for _, group in part.groupby(LABEL_COLUMN, observed=True)
+    ]
+    return pd.concat(groups) if groups else part.iloc[:0]
 
 
 def check_training_data(
