@@ -102,6 +102,63 @@ def test_within_one_standard_error_ranking_quality_decides() -> None:
     )
 
 
+def test_a_probability_tie_break_prefers_the_lowest_cv_brier_or_log_loss() -> None:
+    # 0.02 / sqrt(4) = 0.01: ensemble (0.695) is within it of xgboost (0.70).
+    scores = {
+        "xgboost": {**cv(0.70, 0.02, 0.86), "brier": {"mean": 0.134, "std": 0.01}},
+        "ensemble": {**cv(0.695, 0.02, 0.85), "brier": {"mean": 0.132, "std": 0.01}},
+        "random_forest": {
+            **cv(0.60, 0.02, 0.90),
+            "brier": {"mean": 0.120, "std": 0.01},
+        },
+    }
+    for value in scores.values():
+        value["log_loss"] = {"mean": value["brier"]["mean"] * 3}
+    for rule in ("brier", "log_loss"):
+        # The forest has the best Brier but is no contender: it never wins.
+        assert choose_candidate(
+            scores, "f1", 4, within_standard_error=True, tie_break=rule
+        ) == ("ensemble", ["xgboost", "ensemble"])
+    assert choose_candidate(
+        scores, "f1", 4, within_standard_error=True, tie_break="roc_auc"
+    ) == ("xgboost", ["xgboost", "ensemble"])
+
+
+METRIC_MEANS = st.floats(0.0, 1.0, allow_nan=False)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(METRIC_MEANS, st.floats(0.0, 0.2), METRIC_MEANS, METRIC_MEANS),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from(["roc_auc", "brier", "log_loss"]),
+)
+def test_the_tie_break_picks_the_best_contender_and_contenders_hold_the_best(
+    rows: list[tuple[float, float, float, float]], rule: str
+) -> None:
+    scores = {
+        f"m{i}": {
+            "f1": {"mean": f1, "std": sd},
+            "roc_auc": {"mean": auc},
+            "brier": {"mean": brier},
+            "log_loss": {"mean": brier},
+        }
+        for i, (f1, sd, auc, brier) in enumerate(rows)
+    }
+    chosen, contenders = choose_candidate(
+        scores, "f1", 5, within_standard_error=True, tie_break=rule
+    )
+    best_f1 = max(s["f1"]["mean"] for s in scores.values())
+    assert chosen in contenders
+    assert any(scores[n]["f1"]["mean"] == best_f1 for n in contenders)
+    values = [scores[n][rule]["mean"] for n in contenders]
+    target = max(values) if rule == "roc_auc" else min(values)
+    assert scores[chosen][rule]["mean"] == target
+
+
 def test_exact_ties_go_to_the_simpler_candidate() -> None:
     scores = {"logistic_regression": cv(0.7, 0.0, 0.8), "xgboost": cv(0.7, 0.0, 0.8)}
     assert choose_candidate(scores, "f1", 5, within_standard_error=True)[0] == (

@@ -110,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 QUALITY_METRICS = ("brier", "log_loss", "ece", "average_precision", "f1", "roc_auc")
+# The rules that can choose among selection's contenders (modelling.tie_break).
+TIE_BREAKS = ("roc_auc", "brier", "log_loss")
 
 
 def bench_quality(
@@ -289,6 +291,7 @@ def quality_of_run(catalog: Any, fresh: pd.DataFrame, y: np.ndarray) -> dict[str
         params.selection_metric,
         params.cv_folds,
         within_standard_error=params.tie_break_within_standard_error,
+        tie_break=params.tie_break,
     )
     raw = {n: pipeline_proba(n, p, fresh) for n, p in fitted.items()}
     models["selected without ensemble"] = {
@@ -297,12 +300,34 @@ def quality_of_run(catalog: Any, fresh: pd.DataFrame, y: np.ndarray) -> dict[str
             y, calibrators[alone].transform(raw[alone]), selection.thresholds[alone]
         ),
     }
+    # Each tie-break rule on the same fitted candidates: only the pick differs.
+    for rule in TIE_BREAKS:
+        picked, _ = choose_candidate(
+            {n: tuning[n].cv_dict() for n in fitted},
+            params.selection_metric,
+            params.cv_folds,
+            within_standard_error=params.tie_break_within_standard_error,
+            tie_break=rule,
+        )
+        models[f"selected, tie-break {rule}"] = {
+            "name": picked,
+            **_quality(
+                y,
+                calibrators[picked].transform(raw[picked]),
+                selection.thresholds[picked],
+            ),
+        }
     for name in fitted:
         models[f"tuned {name}"] = {
             "name": name,
             **_quality(
                 y, calibrators[name].transform(raw[name]), selection.thresholds[name]
             ),
+        }
+    for name in params.searched_candidates():
+        models[f"uncalibrated {name}"] = {
+            "name": name,
+            **_quality(y, raw[name], selection.thresholds[name]),
         }
     for name, proba, threshold in default_candidates(catalog, fresh):
         models[f"default {name}"] = {"name": name, **_quality(y, proba, threshold)}
@@ -434,32 +459,38 @@ def _means(rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
 
 
 def _wins(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """On how many files the selected model's Brier beats every default and
-    tuned single candidate's, and its mean prediction is within 2 points."""
+    """On how many files each selection rule's model has a Brier below every
+    default candidate's, a Brier and a log-loss at or below every tuned single
+    candidate's (calibrated or not), and its mean prediction within 2 points."""
     frame = pd.DataFrame(rows)
     out = []
-    for size, part in frame.groupby("rows", sort=False):
-        beats_defaults = beats_tuned = within = files = 0
-        for _, run in part.groupby("seed"):
+    for (size, model), part in frame.groupby(["rows", "model"], sort=False):
+        if not str(model).startswith("selected"):
+            continue
+        counts = dict.fromkeys(("defaults", "brier", "log_loss", "within"), 0)
+        for seed, mine in part.groupby("seed"):
+            run = frame[(frame["rows"] == size) & (frame["seed"] == seed)]
             by_model = run.set_index("model")
-            brier = by_model.loc["selected", "brier"]
-            defaults = by_model[by_model.index.str.startswith("default ")]["brier"]
-            tuned = by_model[
-                by_model.index.str.startswith("tuned ")
+            singles = by_model[
+                by_model.index.str.match(r"^(tuned|uncalibrated) ")
                 & (by_model.index != "tuned ensemble")
-            ]["brier"]
-            files += 1
-            beats_defaults += int(brier < defaults.min())
-            beats_tuned += int(brier <= tuned.min())
-            gap = abs(by_model.loc["selected", "mean prediction - rate"])
-            within += int(gap <= 0.02)  # noqa: PLR2004
+            ]
+            defaults = by_model[by_model.index.str.startswith("default ")]["brier"]
+            chosen = mine.iloc[0]
+            counts["defaults"] += int(chosen["brier"] < defaults.min())
+            counts["brier"] += int(chosen["brier"] <= singles["brier"].min())
+            counts["log_loss"] += int(chosen["log_loss"] <= singles["log_loss"].min())
+            gap = abs(chosen["mean prediction - rate"])
+            counts["within"] += int(gap <= 0.02)  # noqa: PLR2004
         out.append(
             {
                 "rows": size,
-                "files": files,
-                "Brier below every default candidate": beats_defaults,
-                "Brier at or below every tuned single candidate": beats_tuned,
-                "mean prediction within 2 points": within,
+                "model": model,
+                "files": len(part),
+                "Brier below every default candidate": counts["defaults"],
+                "Brier at or below every tuned single candidate": counts["brier"],
+                "log-loss at or below every tuned single candidate": counts["log_loss"],
+                "mean prediction within 2 points": counts["within"],
             }
         )
     return out

@@ -246,14 +246,16 @@ def choose_candidate(
     folds: int,
     *,
     within_standard_error: bool,
+    tie_break: str = "roc_auc",
 ) -> tuple[str, list[str]]:
     """The candidate to select from cross-validated metrics.
 
     The best CV mean of ``metric`` wins. With ``within_standard_error``, every
     candidate whose mean is within one standard error (fold std / sqrt(folds))
     of the best is a contender too, since CV cannot tell them apart on
-    ``metric``; among contenders the best CV ROC AUC (ranking quality) wins.
-    Remaining ties go to the earlier (simpler) candidate.
+    ``metric``; among contenders the best CV ``tie_break`` wins (the highest
+    ROC AUC: ranking quality; the lowest Brier score or log-loss: probability
+    quality). Remaining ties go to the earlier (simpler) candidate.
 
     Returns:
         The selected candidate and the contenders it was chosen from.
@@ -261,11 +263,13 @@ def choose_candidate(
     order = list(cv)
     means = {name: cv[name][metric]["mean"] for name in order}
     best = max(order, key=lambda name: (means[name], -order.index(name)))
-    if not within_standard_error or metric == "roc_auc":
+    if not within_standard_error or metric == tie_break:
         return best, [best]
     margin = cv[best][metric]["std"] / math.sqrt(folds)
     contenders = [name for name in order if means[name] >= means[best] - margin]
+    sign = -1.0 if tie_break in PROBABILITY_METRICS else 1.0
     chosen = max(
-        contenders, key=lambda name: (cv[name]["roc_auc"]["mean"], -order.index(name))
+        contenders,
+        key=lambda name: (sign * cv[name][tie_break]["mean"], -order.index(name)),
     )
     return chosen, contenders

@@ -188,6 +188,8 @@ class ModellingParams(_Params):
     ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
     class_weighting: bool = False
     tie_break_within_standard_error: bool = True
+    # Which CV metric chooses among the contenders (evaluation.choose_candidate).
+    tie_break: Literal["brier", "log_loss", "roc_auc"] = "brier"
     cv_folds: int = Field(5, ge=2, le=20)
     min_training_rows: int = Field(
         100,

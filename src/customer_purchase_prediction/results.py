@@ -66,6 +66,7 @@ class Selection(_Result):
     contenders: list[str]
     thresholds: dict[str, float]
     validation: dict[str, Metrics]
+    tie_break: str = "roc_auc"  # the CV metric that chose among the contenders
 
 
 class CandidateTestMetrics(RootModel[dict[str, Metrics]]):

@@ -144,6 +144,23 @@ def test_selection_follows_the_selection_metric(small_sessions: pd.DataFrame) ->
     assert model.metadata["validation"]["recall"] >= 0.5
 
 
+def test_contenders_are_told_apart_by_their_cv_brier_score(
+    kept: tuple[PurchaseModel, DataCatalog],
+) -> None:
+    model, catalog = kept
+    selection = catalog.load("model_selection")
+    tuning = catalog.load("candidate_tuning")
+    assert selection.tie_break == model.metadata["tie_break"] == "brier"
+    briers = {n: tuning[n].cv_dict()["brier"]["mean"] for n in selection.contenders}
+    assert model.name == min(briers, key=briers.get)
+
+
+def test_the_tie_break_is_a_typed_parameter() -> None:
+    assert modelling_params(tie_break="log_loss").tie_break == "log_loss"
+    with pytest.raises(ValueError, match="tie_break"):
+        modelling_params(tie_break="f1")
+
+
 def test_only_enabled_candidates_are_trained(small_sessions: pd.DataFrame) -> None:
     model, catalog = train(
         small_sessions,

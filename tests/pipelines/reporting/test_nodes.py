@@ -260,6 +260,16 @@ def test_selection_summary_explains_a_tie_break_between_contenders() -> None:
     )
 
 
+def test_selection_summary_names_a_probability_tie_break() -> None:
+    text = nodes.build_model_comparison(model_metrics(tie_break="brier"))[1]
+    assert "Logistic regression and XGBoost were within one standard error" in text
+    assert (
+        "the one with the most honest probabilities (lowest CV Brier score 0.130, "
+        "`modelling.tie_break`) is selected" in text
+    )
+    assert "ranks customers best" not in text
+
+
 def test_wrong_business_parameter_names_the_key() -> None:
     with pytest.raises(ValidationError, match="contact_cost"):
         BusinessParams.model_validate({"contact_cost": -1})

@@ -197,14 +197,16 @@ def select_model(
         params.selection_metric,
         params.cv_folds,
         within_standard_error=params.tie_break_within_standard_error,
+        tie_break=params.tie_break,
     )
     scores = {name: cv[name][params.selection_metric]["mean"] for name in cv}
     logger.info(
-        "Selected %s by CV %s %s (contenders %s)",
+        "Selected %s by CV %s %s (contenders %s, tie-break CV %s)",
         selected,
         params.selection_metric,
         scores,
         contenders,
+        params.tie_break,
     )
     return Selection(
         selected_model=selected,
@@ -213,6 +215,7 @@ def select_model(
         contenders=contenders,
         thresholds=thresholds,
         validation=validation,
+        tie_break=params.tie_break,
     )
 
 
@@ -295,6 +298,7 @@ def package_model(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
         "selection_metric": model_selection.selection_metric,
         "selection_scores": model_selection.selection_scores,
         "contenders": model_selection.contenders,
+        "tie_break": model_selection.tie_break,
         "threshold": threshold,
         "threshold_tuned_on": params.threshold.tune_on,
         "calibration": calibrator.describe(),

@@ -89,6 +89,7 @@ def compile_model_metrics(
         selected_model=selection.selected_model,
         selection_metric=selection.selection_metric,
         contenders=selection.contenders,
+        tie_break=selection.tie_break,
         threshold=selection.thresholds[selection.selected_model],
         artifact_version=artifact_version(purchase_model),
         trained_at=purchase_model.metadata.get("trained_at"),

@@ -95,6 +95,7 @@ class ModelMetrics(_Summary):
     calibration: Calibration
     calibration_method: str | None = None  # sigmoid, isotonic, none; None: unknown
     threshold_tuned_on: str = "validation"
+    tie_break: str = "roc_auc"  # the CV metric that chose among the contenders
     models: dict[str, CandidateMetrics]
 
     @property
