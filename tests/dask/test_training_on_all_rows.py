@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from customer_purchase_prediction.columns import ID_COLUMN
+from customer_purchase_prediction.columns import ID_COLUMN, LABEL_COLUMN
 from customer_purchase_prediction.contract import validate_sessions
 from customer_purchase_prediction.features import SessionFeatures
 from customer_purchase_prediction.params import FeatureParams
@@ -263,3 +263,42 @@ def test_the_card_says_which_rows_the_model_was_fitted_on(
         *args, fitted_model(), ReportingParams(), business
     )
     assert "**Fitted on:**" not in pandas_card
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.integers(40, 400), min_size=1, max_size=5), st.integers(100, 500))
+def test_the_training_sample_never_exceeds_its_bound(
+    sizes: list[int], max_rows: int
+) -> None:
+    from customer_purchase_prediction.params import ModellingParams
+    from customer_purchase_prediction.partitioned import training_sample_rows
+    from customer_purchase_prediction.pipelines.feature_engineering.checks import (
+        split_positions,
+    )
+    from customer_purchase_prediction.pipelines.feature_engineering.nodes import (
+        check_training_data,
+    )
+
+    frames = [frame.iloc[:size] for frame, size in zip(_FRAMES, sizes, strict=False)]
+    params = ModellingParams.model_validate(
+        {"search": {"max_rows": max_rows}, "min_training_rows": 1, "cv_folds": 2}
+    )
+    with dask.config.set(scheduler="synchronous"):
+        sample = _sample(check_training_data, frames, params)
+    if sample is None:
+        return
+    assert len(sample) <= training_sample_rows(params)
+    train = split_positions(sample[LABEL_COLUMN].to_numpy(), params.split).train
+    assert len(train) <= max_rows
+
+
+_FRAMES = _validated(400, 5, missing=0.0)
+
+
+def _sample(check, frames, params):
+    from customer_purchase_prediction.errors import TrainingDataError
+
+    try:
+        return check(_parts(frames), {}, params)
+    except TrainingDataError:
+        return None  # too few rows of a class for the split: not this rule
