@@ -27,6 +27,7 @@ from customer_purchase_prediction.columns import (
     FEATURE_COLUMNS,
     ID_COLUMN,
     PAGES_VIEWED,
+    SPEC,
     TIME_SPENT,
 )
 from customer_purchase_prediction.contract import validate_sessions
@@ -36,6 +37,7 @@ from customer_purchase_prediction.explain import (
     NO_PROFILE,
     REASON_COLUMNS,
     explain,
+    formatted,
     model_contributions,
 )
 from customer_purchase_prediction.features import SOURCES, SessionFeatures
@@ -407,3 +409,52 @@ def test_every_session_is_explained_exactly(
     reasons = explanation.reason_lists()[0]
     assert len(reasons) <= MAX_REASONS
     assert all(re.search(r", (raises|lowers) the chance$", text) for text in reasons)
+
+
+NUMBERS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=0, max_value=1e6),
+    # Values on or next to a rounding tie of the second decimal.
+    st.integers(min_value=0, max_value=10**7).map(lambda n: (n + 0.5) / 100),
+    st.integers(min_value=0, max_value=10**7).map(lambda n: n / 200),
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    values=st.lists(NUMBERS, min_size=1, max_size=50), decimals=st.sampled_from((0, 2))
+)
+def test_numbers_are_formatted_exactly_as_python_formats_them(
+    values: list[float], decimals: int
+) -> None:
+    texts = formatted(np.array(values), decimals, prefix="x ")
+    assert texts.tolist() == [f"x {value:.{decimals}f}" for value in values]
+
+
+@pytest.mark.parametrize("value", [0.125, 0.375, 1.005, 2.675, 0.5, 2.5, -0.0, -1e-9])
+def test_a_number_on_a_tie_is_rounded_as_python_rounds_it(value: float) -> None:
+    assert formatted(np.array([value, 1.0]), 2)[0] == f"{value:.2f}"
+    assert formatted(np.array([value, 1.0]), 0)[0] == f"{value:.0f}"
+
+
+def test_every_number_reason_reads_its_value_as_formatted_per_row(
+    models: dict[str, PurchaseModel], new_sessions: pd.DataFrame
+) -> None:
+    numbers = [column for column in SPEC if column.is_number]
+    checked = 0
+    for model in models.values():
+        explanation = explain(model, new_sessions)
+        for row, reasons in enumerate(explanation.reason_lists()):
+            for column in numbers:
+                words = column.name.replace("_", " ")
+                given = new_sessions[column.name].iloc[row]
+                if pd.isna(given):
+                    continue  # reasoned as imputed (tested above)
+                value = float(given)
+                unit = f" {column.unit}" if column.unit else ""
+                spec = ".0f" if column.is_integer else ".2f"
+                for text in reasons:
+                    if text.startswith(words + " "):
+                        assert text.startswith(f"{words} {value:{spec}}{unit}, ")
+                        checked += 1
+    assert checked > 100

@@ -197,7 +197,9 @@ def _to_inputs(values: np.ndarray, lineage: np.ndarray) -> np.ndarray:
     fixed order (a BLAS product's sums would depend on the batch's size)."""
     inputs = np.zeros((len(values), lineage.shape[1]))
     for column, weights in enumerate(lineage):
-        inputs += values[:, column, None] * weights
+        # Only the inputs a column is computed from (adding 0.0 changes nothing).
+        for given in np.flatnonzero(weights).tolist():
+            inputs[:, given] += values[:, column] * weights[given]
     return inputs
 
 
@@ -250,12 +252,13 @@ def _phrases(
     value: np.ndarray,
     raises: np.ndarray,
     features: object | None,
-) -> list[str]:
+) -> np.ndarray:
     """The reason texts of ``name`` for these rows (values as given, imputed).
 
     Everything but a number's value is looked up in small tables of whole
-    phrases (a level and its share, a comparison and its effect), so a
-    million rows format one number each.
+    phrases (a level and its share, a comparison and its effect), numbers
+    are formatted once per distinct value (``formatted``), and the parts are
+    joined column-wise: no Python step per row.
     """
     column = BY_NAME[name]
     words = name.replace("_", " ")
@@ -270,16 +273,13 @@ def _phrases(
             ],
             dtype=object,
         )
-        texts = table[np.asarray(value, dtype=np.intp), effect].tolist()
+        texts = table[np.asarray(value, dtype=np.intp), effect]
         missing = np.asarray(given) == MISSING_CODE
     else:
         unit = f" {column.unit}" if column.unit else ""
         spec = ".0f" if column.is_integer else ".2f"
-        tails = _tails(name, value, effect, features).tolist()
-        texts = [
-            f"{words} {number:{spec}}{unit}{tail}"
-            for number, tail in zip(value.tolist(), tails, strict=True)
-        ]
+        numbers = formatted(value, 0 if column.is_integer else 2, prefix=f"{words} ")
+        texts = numbers + _tails(name, value, effect, features, unit=unit)
         missing = np.isnan(np.asarray(given, dtype=float))
     for row in np.flatnonzero(missing).tolist():
         shown = (
@@ -288,6 +288,45 @@ def _phrases(
             else f"{value[row]:{spec}}{unit}"
         )
         texts[row] = f"{words} not given (taken as {shown}), {EFFECTS[effect[row]]}"
+    return texts
+
+
+# Rounded to a whole multiple of 10**-decimals within this distance of a tie
+# (in units of the last decimal), a number is formatted by Python itself: the
+# product ``value * 10**decimals`` is off by far less (below ``_FAST_LIMIT``).
+_TIE_MARGIN = 1e-6
+_FAST_LIMIT = 1e9
+
+
+def formatted(values: np.ndarray, decimals: int, *, prefix: str = "") -> np.ndarray:
+    """Each value as ``f"{prefix}{value:.{decimals}f}"`` (object array of texts).
+
+    Values are rounded to their shown digits with numpy (half to even, as
+    Python's formatting rounds) and each distinct rounded value is formatted
+    once; a value whose rounding could differ from Python's (next to a tie,
+    negative, huge or not finite) is formatted by Python itself, so every text
+    is exactly the f-string's.
+    """
+    values = np.asarray(values, dtype=float)
+    scale = 10.0**decimals
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = values * scale
+        fraction = np.abs(scaled - np.floor(scaled))
+        odd = ~(
+            (values >= 0)
+            & ~np.signbit(values)
+            & (scaled < _FAST_LIMIT)
+            & (np.abs(fraction - 0.5) > _TIE_MARGIN)
+        )
+    codes = np.where(odd, 0.0, np.round(scaled)).astype(np.int64)
+    distinct, inverse = np.unique(codes, return_inverse=True)
+    table = np.array(
+        [f"{prefix}{code / scale:.{decimals}f}" for code in distinct.tolist()],
+        dtype=object,
+    )
+    texts = table[inverse.reshape(-1)]
+    for row in np.flatnonzero(odd).tolist():
+        texts[row] = f"{prefix}{values[row]:.{decimals}f}"
     return texts
 
 
@@ -319,16 +358,22 @@ _EFFECT_TAILS = np.array([f", {effect}" for effect in EFFECTS], dtype=object)
 
 
 def _tails(
-    name: str, value: np.ndarray, effect: np.ndarray, features: object | None
+    name: str,
+    value: np.ndarray,
+    effect: np.ndarray,
+    features: object | None,
+    *,
+    unit: str = "",
 ) -> np.ndarray:
-    """What follows a number: how it compares with the training sessions, and
-    its effect (``, higher than 95% of training sessions, raises the chance``)."""
+    """What follows a number: its unit, how it compares with the training
+    sessions, and its effect (``, higher than 95% of training sessions, raises
+    the chance``); the unit joins the small table, not each row."""
     if features is None:
-        return _EFFECT_TAILS[effect]
+        return (unit + _EFFECT_TAILS)[effect]
     training = getattr(features, "training_values_")[name]
     count = len(training)
     below = np.searchsorted(training, value, side="left") / count
     above = 1.0 - np.searchsorted(training, value, side="right") / count
     higher = below >= above
     percent = np.round(100 * np.where(higher, below, above)).astype(np.intp)
-    return _TAILS[higher.astype(np.intp), percent, effect]
+    return (unit + _TAILS)[higher.astype(np.intp), percent, effect]
