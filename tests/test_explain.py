@@ -427,14 +427,16 @@ NUMBERS = st.one_of(
 def test_numbers_are_formatted_exactly_as_python_formats_them(
     values: list[float], decimals: int
 ) -> None:
-    texts = formatted(np.array(values), decimals, prefix="x ")
-    assert texts.tolist() == [f"x {value:.{decimals}f}" for value in values]
+    for many in (values, np.resize(values, 64)):  # a few, and a table's worth
+        texts = formatted(np.array(many), decimals, prefix="x ")
+        assert texts.tolist() == [f"x {value:.{decimals}f}" for value in many]
 
 
 @pytest.mark.parametrize("value", [0.125, 0.375, 1.005, 2.675, 0.5, 2.5, -0.0, -1e-9])
 def test_a_number_on_a_tie_is_rounded_as_python_rounds_it(value: float) -> None:
-    assert formatted(np.array([value, 1.0]), 2)[0] == f"{value:.2f}"
-    assert formatted(np.array([value, 1.0]), 0)[0] == f"{value:.0f}"
+    for many in (np.array([value, 1.0]), np.resize([value, 1.0], 64)):
+        assert formatted(many, 2)[0] == f"{value:.2f}"
+        assert formatted(many, 0)[0] == f"{value:.0f}"
 
 
 def test_every_number_reason_reads_its_value_as_formatted_per_row(

@@ -141,8 +141,11 @@ def forest(estimator: Any, matrix: np.ndarray) -> Contributions:
     paths = _path_forest(estimator)
     values = np.zeros((len(rows), rows.shape[1]))
     if len(rows) <= _SINGLE_THREAD_ROWS:
-        for table, leaves in zip(paths.tables, paths.leaves(rows).T, strict=True):
-            values += table[leaves]
+        # Every tree's row of the stacked tables in one gather, then summed
+        # over the trees in their order: a reduction over the first axis adds
+        # one tree after another, as the batch's loop does (the same bits).
+        picked = paths.stacked_tables[paths.leaves(rows).T + paths.roots[:, None]]
+        values += np.add.reduce(picked, axis=0)
     else:
         for tree, table in zip(paths.trees, paths.tables, strict=True):
             values += table[tree.apply(rows)]
@@ -158,6 +161,7 @@ class _PathForest:
 
     trees: list[Any]
     tables: list[np.ndarray]
+    stacked_tables: np.ndarray  # the tables one after another (stacked node ids)
     base: float  # the root shares, summed in the trees' order
     roots: np.ndarray  # each tree's root in the stacked nodes
     left: np.ndarray  # stacked children (-1 at a leaf), feature and threshold
@@ -205,6 +209,7 @@ def _path_forest(estimator: Any) -> _PathForest:
         paths = _PathForest(
             trees=trees,
             tables=[table for _, table in parts],
+            stacked_tables=np.concatenate([table for _, table in parts]),
             base=base,
             roots=roots,
             left=stacked("children_left", True),

@@ -25,6 +25,7 @@ through another path.
 
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 from collections.abc import Mapping
@@ -196,10 +197,10 @@ def _to_inputs(values: np.ndarray, lineage: np.ndarray) -> np.ndarray:
     """Model-matrix contributions given to the inputs, column by column in a
     fixed order (a BLAS product's sums would depend on the batch's size)."""
     inputs = np.zeros((len(values), lineage.shape[1]))
-    for column, weights in enumerate(lineage):
-        # Only the inputs a column is computed from (adding 0.0 changes nothing).
-        for given in np.flatnonzero(weights).tolist():
-            inputs[:, given] += values[:, column] * weights[given]
+    # Only the inputs a column is computed from (adding 0.0 changes nothing),
+    # column after column as before.
+    for column, given in zip(*(part.tolist() for part in np.nonzero(lineage))):
+        inputs[:, given] += values[:, column] * lineage[column, given]
     return inputs
 
 
@@ -296,6 +297,7 @@ def _phrases(
 # product ``value * 10**decimals`` is off by far less (below ``_FAST_LIMIT``).
 _TIE_MARGIN = 1e-6
 _FAST_LIMIT = 1e9
+_FEW_NUMBERS = 16
 
 
 def formatted(values: np.ndarray, decimals: int, *, prefix: str = "") -> np.ndarray:
@@ -308,6 +310,8 @@ def formatted(values: np.ndarray, decimals: int, *, prefix: str = "") -> np.ndar
     is exactly the f-string's.
     """
     values = np.asarray(values, dtype=float)
+    if len(values) <= _FEW_NUMBERS:  # not worth the rounding and the table
+        return _python_formatted(values, decimals, prefix)
     scale = 10.0**decimals
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = values * scale
@@ -327,6 +331,12 @@ def formatted(values: np.ndarray, decimals: int, *, prefix: str = "") -> np.ndar
     texts = table[inverse.reshape(-1)]
     for row in np.flatnonzero(odd).tolist():
         texts[row] = f"{prefix}{values[row]:.{decimals}f}"
+    return texts
+
+
+def _python_formatted(values: np.ndarray, decimals: int, prefix: str) -> np.ndarray:
+    texts = np.empty(len(values), dtype=object)
+    texts[:] = [f"{prefix}{value:.{decimals}f}" for value in values.tolist()]
     return texts
 
 
@@ -357,6 +367,12 @@ _TAILS = np.array(
 _EFFECT_TAILS = np.array([f", {effect}" for effect in EFFECTS], dtype=object)
 
 
+@functools.cache
+def _unit_tails(unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """``_TAILS`` and ``_EFFECT_TAILS`` after a unit (made once per unit)."""
+    return unit + _TAILS, unit + _EFFECT_TAILS
+
+
 def _tails(
     name: str,
     value: np.ndarray,
@@ -369,11 +385,11 @@ def _tails(
     sessions, and its effect (``, higher than 95% of training sessions, raises
     the chance``); the unit joins the small table, not each row."""
     if features is None:
-        return (unit + _EFFECT_TAILS)[effect]
+        return _unit_tails(unit)[1][effect]
     training = getattr(features, "training_values_")[name]
     count = len(training)
     below = np.searchsorted(training, value, side="left") / count
     above = 1.0 - np.searchsorted(training, value, side="right") / count
     higher = below >= above
     percent = np.round(100 * np.where(higher, below, above)).astype(np.intp)
-    return (unit + _TAILS)[higher.astype(np.intp), percent, effect]
+    return _unit_tails(unit)[0][higher.astype(np.intp), percent, effect]
