@@ -164,7 +164,7 @@ class _PathForest:
     stacked_tables: np.ndarray  # the tables one after another (stacked node ids)
     base: float  # the root shares, summed in the trees' order
     roots: np.ndarray  # each tree's root in the stacked nodes
-    left: np.ndarray  # stacked children (-1 at a leaf), feature and threshold
+    left: np.ndarray  # stacked children (a leaf its own), feature and threshold
     right: np.ndarray
     feature: np.ndarray
     threshold: np.ndarray
@@ -175,13 +175,12 @@ class _PathForest:
         node = np.repeat(self.roots[None, :], len(rows), axis=0)
         index = np.arange(len(rows))[:, None]
         for _ in range(self.depth):
-            inner = self.left[node] >= 0
-            value = rows[index, np.where(inner, self.feature[node], 0)]
-            # float32 values against float64 thresholds, as the trees compare.
-            down = np.where(
+            value = rows[index, self.feature[node]]
+            # float32 values against float64 thresholds, as the trees compare;
+            # a row at its leaf stays there (both children are the leaf).
+            node = np.where(
                 value <= self.threshold[node], self.left[node], self.right[node]
             )
-            node = np.where(inner, down, node)
         return node - self.roots[None, :]
 
 
@@ -201,8 +200,10 @@ def _path_forest(estimator: Any) -> _PathForest:
             arrays = []
             for tree, offset in zip(trees, roots, strict=True):
                 values = np.asarray(getattr(tree, name))
+                # A leaf's children (-1) are the leaf itself.
+                itself = np.arange(len(values)) + offset
                 arrays.append(
-                    np.where(values >= 0, values + offset, values) if shift else values
+                    np.where(values >= 0, values + offset, itself) if shift else values
                 )
             return np.concatenate(arrays)
 

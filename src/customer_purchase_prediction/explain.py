@@ -50,6 +50,10 @@ from customer_purchase_prediction.values import MISSING_CODE
 logger = logging.getLogger(__name__)
 # Transformers already warned about a missing training profile (once each).
 _WARNED: weakref.WeakSet[object] = weakref.WeakSet()
+# Fitted transformers' label texts by column (``_label_table``).
+_LABEL_TABLES: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
 
 MAX_REASONS = 3
 REASON_COLUMNS: tuple[str, ...] = tuple(
@@ -265,15 +269,7 @@ def _phrases(
     words = name.replace("_", " ")
     effect = raises.astype(np.intp)  # 0 lowers, 1 raises
     if column.kind == "label":
-        levels = ALLOWED_LABELS[name]
-        shares = getattr(features, "level_shares_", {}).get(name, {})
-        table = np.array(
-            [
-                [f"{words} {level}{_share(shares, level)}, {e}" for e in EFFECTS]
-                for level in levels
-            ],
-            dtype=object,
-        )
+        table = _label_table(name, features)
         texts = table[np.asarray(value, dtype=np.intp), effect]
         missing = np.asarray(given) == MISSING_CODE
     else:
@@ -338,6 +334,24 @@ def _python_formatted(values: np.ndarray, decimals: int, prefix: str) -> np.ndar
     texts = np.empty(len(values), dtype=object)
     texts[:] = [f"{prefix}{value:.{decimals}f}" for value in values.tolist()]
     return texts
+
+
+def _label_table(name: str, features: object | None) -> np.ndarray:
+    """A label column's texts by [level, effect] (made once per transformer)."""
+    tables = _LABEL_TABLES.setdefault(features, {}) if features is not None else {}
+    table = tables.get(name)
+    if table is None:
+        words = name.replace("_", " ")
+        shares = getattr(features, "level_shares_", {}).get(name, {})
+        table = np.array(
+            [
+                [f"{words} {level}{_share(shares, level)}, {e}" for e in EFFECTS]
+                for level in ALLOWED_LABELS[name]
+            ],
+            dtype=object,
+        )
+        tables[name] = table
+    return table
 
 
 def _share(shares: Mapping[str, float], level: str) -> str:
