@@ -334,8 +334,12 @@ def stratified_subsample(frame: pd.DataFrame, max_rows: int, seed: int) -> pd.Da
     """At most ``max_rows`` rows of ``frame``, stratified by the label."""
     if len(frame) <= max_rows:
         return frame
+    # A stratified split leaves at least one row of each class out: with fewer
+    # rows over the limit than classes, it keeps one row fewer per extra class.
+    classes = frame[LABEL_COLUMN].nunique()
+    kept = min(max_rows, len(frame) - classes)
     sample, _ = train_test_split(
-        frame, train_size=max_rows, stratify=frame[LABEL_COLUMN], random_state=seed
+        frame, train_size=kept, stratify=frame[LABEL_COLUMN], random_state=seed
     )
     return sample.sort_index()
 
