@@ -1010,6 +1010,7 @@ def fit_candidates(  # noqa: PLR0913, PLR0917 - the node's inputs
         params.selection_metric,
         params.cv_folds,
         within_standard_error=params.tie_break_within_standard_error,
+        tie_break=params.tie_break,  # as select_model chooses
     )
     candidate = get_candidate(selected)
     if candidate.distributed_fit is None:
