@@ -274,11 +274,11 @@ def _model_dataset(metadata: Any) -> ModelArtifactDataset:
 )
 @click.option(
     "--loop",
-    type=click.Choice(["asyncio", "uvloop"]),
-    default="asyncio",
+    type=click.Choice(["uvloop", "asyncio"]),
+    default="uvloop",
     show_default=True,
-    help="Event loop: asyncio shares the worker fairly among connections; "
-    "uvloop answers trivial requests faster but lets some scoring requests wait "
+    help="Event loop. uvloop spreads connections over --workers and answers "
+    "faster; asyncio lets one worker accept every connection "
     "(docs/performance.md).",
 )
 @click.pass_obj

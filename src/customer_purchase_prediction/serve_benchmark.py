@@ -202,7 +202,7 @@ def bench_serve(
     batch_sizes: Sequence[int],
     duration: float,
     warmup: float,
-    loops: Sequence[str] = ("asyncio",),
+    loops: Sequence[str] = ("uvloop",),
 ) -> list[dict[str, Any]]:
     """Every cell of the matrix; one row each."""
     rows: list[dict[str, Any]] = []
@@ -329,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--project", type=Path, default=None, help="a trained project")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument(
-        "--loops", nargs="+", choices=["asyncio", "uvloop"], default=["asyncio"]
+        "--loops", nargs="+", choices=["uvloop", "asyncio"], default=["uvloop"]
     )
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32, 128])
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 1000])

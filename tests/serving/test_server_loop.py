@@ -1,4 +1,4 @@
-"""``kedro serve``'s event loop and socket: asyncio by default, uvloop on
+"""``kedro serve``'s event loop and socket: uvloop by default, asyncio on
 request, and Nagle's algorithm off for several workers (without it each
 response waited 40 ms for the client's delayed ACK)."""
 
@@ -53,14 +53,14 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 def test_one_worker_runs_on_the_loop_asked_for(recorder: Recorder) -> None:
     settings = ServiceSettings()
     server.serve(settings, port=0)
-    server.serve(settings, port=0, loop="uvloop")
-    assert [call["loop"] for call in recorder.calls] == ["asyncio", "uvloop"]
+    server.serve(settings, port=0, loop="asyncio")
+    assert [call["loop"] for call in recorder.calls] == ["uvloop", "asyncio"]
 
 
 def test_several_workers_listen_with_nagle_off_on_the_loop_asked_for(
     recorder: Recorder,
 ) -> None:
-    server.serve(ServiceSettings(), port=0, workers=2)
+    server.serve(ServiceSettings(), port=0, workers=2, loop="asyncio")
     (call,) = recorder.calls
     assert call["nodelay"] == [1]
     assert call["config"].workers == 2
@@ -82,4 +82,4 @@ def test_kedro_serve_refuses_an_unknown_loop(tmp_path: Path) -> None:
         cli, ["serve", "--loop", "tokio"], obj=SimpleNamespace(project_path=tmp_path)
     )
     assert result.exit_code == 2
-    assert "'tokio' is not one of 'asyncio', 'uvloop'" in result.output
+    assert "'tokio' is not one of 'uvloop', 'asyncio'" in result.output

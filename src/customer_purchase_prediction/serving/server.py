@@ -86,14 +86,14 @@ def serve(
     port: int = 8000,
     workers: int = 1,
     insecure: bool = False,
-    loop: str = "asyncio",
+    loop: str = "uvloop",
 ) -> None:
     """Load the model, then serve it until interrupted.
 
-    ``loop`` is uvicorn's event loop, ``asyncio`` by default: uvloop serves
-    connections unfairly when requests are CPU-bound (at 32 connections one
-    worker's p99 was 310 ms against asyncio's 53 ms, at the same throughput;
-    docs/performance.md, the load benchmark).
+    ``loop`` is uvicorn's event loop, ``uvloop`` by default: with
+    ``--workers N`` asyncio accepts a burst of connections in whichever worker
+    wakes first, so one worker served all of them (docs/performance.md, the
+    load benchmark, measured both).
 
     Raises:
         ServiceConfigError: the binding is refused (see ``check_binding``).
