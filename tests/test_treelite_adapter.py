@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import treelite
 import treelite.gtil
 from sklearn.ensemble import RandomForestClassifier
@@ -14,12 +15,13 @@ from customer_purchase_prediction.candidates import get_candidate
 
 def test_the_pinned_treelite_still_has_the_private_core() -> None:
     assert treelite.__version__ == treelite_adapter.PINNED_TREELITE, (
-        "treelite was upgraded: check that treelite.gtil.gtil._predict_impl and "
-        "GTILConfig still behave as treelite_adapter.py expects, then update "
+        "treelite was upgraded: check that treelite.gtil.gtil.GTILConfig and the C "
+        "functions TreeliteGTILPredict / TreeliteGTILGetOutputShape still behave "
+        "as treelite_adapter.py expects, then update "
         "PINNED_TREELITE (and the latency figure in docs/performance.md)"
     )
     assert treelite_adapter.uses_private_core(), (
-        "treelite.gtil.gtil._predict_impl or GTILConfig is gone: single records "
+        "treelite's GTILConfig or its C functions are gone: single records "
         "now take the slower public treelite.gtil.predict"
     )
 
@@ -38,3 +40,27 @@ def test_the_private_core_gives_the_public_functions_results() -> None:
                 treelite_adapter.predict(model, rows, margin=margin),
                 treelite.gtil.predict(model, rows, nthread=1, pred_margin=margin),
             )
+
+
+def test_a_row_of_the_wrong_width_is_refused_not_padded() -> None:
+    rng = np.random.default_rng(1)
+    X, y = rng.random((200, 5)), rng.integers(0, 2, 200)
+    estimator = XGBClassifier(n_estimators=5, max_depth=2).fit(X, y)
+    model = get_candidate("xgboost").scorer.compile(estimator).model
+    for width in (4, 6):
+        rows = rng.random((3, width)).astype(np.float32)
+        with pytest.raises(ValueError, match=f"rows of 5 features.*\\(3, {width}\\)"):
+            treelite_adapter.predict(model, rows, margin=True)
+
+
+def test_any_batch_size_and_layout_gives_the_public_functions_bits() -> None:
+    rng = np.random.default_rng(2)
+    X, y = rng.random((300, 4)), rng.integers(0, 2, 300)
+    forest = RandomForestClassifier(n_estimators=7, random_state=0).fit(X, y)
+    model = get_candidate("random_forest").scorer.compile(forest).model
+    rows = rng.random((64, 4))  # float64, as the forest's compiled input is
+    for batch in (rows[:1], rows[:5], np.asfortranarray(rows), rows[::2]):
+        np.testing.assert_array_equal(
+            treelite_adapter.predict(model, batch, margin=False),
+            treelite.gtil.predict(model, batch, nthread=1, pred_margin=False),
+        )
