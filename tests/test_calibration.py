@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from sklearn.exceptions import NotFittedError
 
 from customer_purchase_prediction.calibration import (
     ProbabilityCalibrator,
@@ -96,3 +97,11 @@ def test_cross_fitting_calibrates_each_fold_without_its_own_labels() -> None:
 def test_an_unknown_method_is_named() -> None:
     with pytest.raises(ValueError, match="sigmoid, isotonic or none; got 'platt'"):
         ProbabilityCalibrator("platt").fit(np.array([0.1, 0.9]), np.array([0, 1]))  # type: ignore[arg-type]
+
+
+def test_an_unfitted_calibrator_refuses_to_transform_or_describe() -> None:
+    calibrator = ProbabilityCalibrator("sigmoid")
+    with pytest.raises(NotFittedError, match="ProbabilityCalibrator instance is not"):
+        calibrator.transform(np.array([0.2, 0.7]))
+    with pytest.raises(NotFittedError):
+        calibrator.describe()

@@ -23,7 +23,8 @@ from scipy.special import expit, logit
 from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.validation import check_is_fitted
+
+from customer_purchase_prediction.fitted import require_fitted
 
 CalibrationMethod = Literal["sigmoid", "isotonic", "none"]
 # Raw probabilities of exactly 0 or 1 (a pure forest leaf) have an infinite logit.
@@ -66,7 +67,7 @@ class ProbabilityCalibrator(BaseEstimator):
 
     def transform(self, proba: np.ndarray) -> np.ndarray:
         """Calibrated probabilities, each computed from its own raw probability."""
-        check_is_fitted(self, "slope_")
+        require_fitted(self, "slope_")
         proba = np.asarray(proba, dtype=np.float64)
         if self.method == "sigmoid":
             return expit(self.slope_ * _logit(proba) + self.intercept_)
@@ -76,7 +77,7 @@ class ProbabilityCalibrator(BaseEstimator):
 
     def describe(self) -> dict[str, object]:
         """What the card and the metadata say of the mapping."""
-        check_is_fitted(self, "slope_")
+        require_fitted(self, "slope_")
         if self.method == "sigmoid":
             return {
                 "method": "sigmoid",

@@ -46,6 +46,7 @@ from customer_purchase_prediction.columns import (
     PAGES_VIEWED,
     TIME_SPENT,
 )
+from customer_purchase_prediction.fitted import require_fitted
 from customer_purchase_prediction.values import (
     MISSING_CODE,
     column_values,
@@ -185,9 +186,10 @@ class SessionFeatures(TransformerMixin, BaseEstimator):
         (``MISSING_CODE`` where missing, imputed; ``UNKNOWN_CODE`` for a label
         outside the contract, which encodes as no level; no other codes).
         """
-        # check_is_fitted scans every attribute; one fitted attribute is enough
-        # here, where a single record must stay well under a millisecond.
-        check_is_fitted(self, "categories_")
+        # check_is_fitted also builds the estimator's tags; one fitted
+        # attribute is enough here, where a single record must stay well
+        # under a millisecond.
+        require_fitted(self, "categories_")
         engineered = self._engineer(self._impute(columns))
         numeric = np.array([engineered[name] for name in SCALED_COLUMNS]).T
         scaled = _unit((numeric - self.data_min_) / self.data_range_)

@@ -79,12 +79,20 @@ class PurchaseModel:
     @property
     def features(self) -> SessionFeatures:
         """The fitted feature transformer."""
-        return self.pipeline.named_steps["features"]
+        return self._step("features")
 
     @property
     def estimator(self) -> Any:
         """The fitted classifier."""
-        return self.pipeline.named_steps["model"]
+        return self._step("model")
+
+    def _step(self, name: str) -> Any:
+        # The pipeline's step by name; named_steps builds a Bunch of all steps
+        # on every call, a cost a single record pays several times.
+        for step, estimator in self.pipeline.steps:
+            if step == name:
+                return estimator
+        raise KeyError(f"the model's pipeline has no step {name!r}")
 
     @property
     def name(self) -> str:
