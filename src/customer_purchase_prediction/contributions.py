@@ -11,7 +11,11 @@ of each candidate; ``explain.py`` turns the result into reasons.
 - Boosted trees (XGBoost): the booster's own ``pred_contribs`` with
   ``approx_contribs`` (the same path decomposition as the forest's, exact for
   the margin), single-threaded for a few rows (a thread pool costs more than
-  one row takes).
+  one row takes). A batch is explained once per distinct path signature: a
+  row's contributions depend only on the leaf it reaches in each tree, and
+  rows on the same side of every split threshold reach the same leaves, so
+  the booster explains one row of each such group and the others take its
+  values (the same bits as explaining every row).
 - Random forest: the exact tree-path decomposition (Saabas): along a row's
   path in a tree, each split moves the node's positive share from the parent's
   to the child's, and that change is the split feature's; averaged over the
@@ -24,11 +28,13 @@ of each candidate; ``explain.py`` turns the result into reasons.
 
 from __future__ import annotations
 
+import json
 import weakref
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 import xgboost
 from scipy.special import expit
 
@@ -40,6 +46,12 @@ _SINGLE_THREAD_ROWS = 64
 # Caches of fitted estimators, built on first use and dropped with them.
 _PATH_FORESTS: weakref.WeakKeyDictionary[Any, _PathForest] = weakref.WeakKeyDictionary()
 _SINGLE_THREADED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_SPLITS: weakref.WeakKeyDictionary[Any, list[np.ndarray] | None] = (
+    weakref.WeakKeyDictionary()
+)
+# Signature codes are combined in int64; past this the partial code is
+# renumbered densely (below the row count) before the next column joins.
+_CODE_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -108,13 +120,81 @@ def boosted_trees(estimator: Any, matrix: np.ndarray) -> Contributions:
     (``docs/performance.md``). A few rows run on one thread.
     """
     few = len(matrix) <= _SINGLE_THREAD_ROWS
+    splits = None if few else _split_thresholds(estimator)
+    if splits is None:
+        raw = _approx_contribs(estimator, matrix, few=few)
+    else:
+        # One row of each path signature: the booster's values of a row depend
+        # only on its leaves, so every row of a group gets the same bits.
+        group, first = _path_groups(matrix, splits)
+        raw = _approx_contribs(estimator, matrix[first], few=False)[group]
+    return Contributions(raw[:, :-1], raw[:, -1], "log-odds")
+
+
+def _approx_contribs(estimator: Any, matrix: np.ndarray, *, few: bool) -> np.ndarray:
     booster = _single_threaded(estimator) if few else estimator.get_booster()
     data = xgboost.DMatrix(matrix, nthread=1 if few else -1)
     raw = booster.predict(
         data, pred_contribs=True, approx_contribs=True, validate_features=False
     )
-    raw = np.asarray(raw, dtype=np.float64)
-    return Contributions(raw[:, :-1], raw[:, -1], "log-odds")
+    return np.asarray(raw, dtype=np.float64)
+
+
+def _split_thresholds(estimator: Any) -> list[np.ndarray] | None:
+    """Per model-matrix column, the sorted float32 thresholds of the booster's
+    numeric splits on it (read once from its JSON model); ``None`` if a tree
+    splits on categories, whose paths thresholds do not describe."""
+    if estimator in _SPLITS:
+        return _SPLITS[estimator]
+    booster = estimator.get_booster()
+    model = json.loads(booster.save_raw("json"))["learner"]["gradient_booster"]
+    trees = model.get("model", {}).get("trees")
+    splits: list[np.ndarray] | None = None
+    if trees is not None and not any(any(tree["split_type"]) for tree in trees):
+        feature = np.concatenate([tree["split_indices"] for tree in trees])
+        condition = np.concatenate([tree["split_conditions"] for tree in trees])
+        inner = np.concatenate(
+            [np.asarray(tree["left_children"]) >= 0 for tree in trees]
+        )
+        feature, condition = feature[inner], condition[inner].astype(np.float32)
+        splits = [
+            np.unique(condition[feature == column])
+            for column in range(booster.num_features())
+        ]
+    _SPLITS[estimator] = splits
+    return splits
+
+
+def _path_groups(
+    matrix: np.ndarray, splits: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's path signature group, and one row of each group.
+
+    A row's signature is, per column, how many of the column's thresholds are
+    at or below its float32 value (a split sends a row left when its value is
+    below the threshold), a missing value apart: rows of one signature are on
+    the same side of every split, so they reach the same leaf in every tree.
+    """
+    rows = np.asarray(matrix, dtype=np.float32)
+    code = np.zeros(len(rows), dtype=np.int64)
+    span = 1
+    for column, thresholds in enumerate(splits):
+        if not len(thresholds):
+            continue
+        values = rows[:, column]
+        side = np.searchsorted(thresholds, values, side="right")
+        side[np.isnan(values)] = len(thresholds) + 1
+        radix = len(thresholds) + 2
+        if span * radix > _CODE_LIMIT:
+            code, uniques = pd.factorize(code)
+            span = len(uniques)
+        code = code * radix + side
+        span *= radix
+    group, uniques = pd.factorize(code)
+    # Any row of a group stands for it (they all get the same bits).
+    first = np.empty(len(uniques), dtype=np.intp)
+    first[group] = np.arange(len(rows))
+    return group, first
 
 
 def _single_threaded(estimator: Any) -> Any:
