@@ -4,7 +4,11 @@
         --pandas-sizes 1000000
 
 With ``--train-sizes 10000000`` it also trains on that many labelled
-sessions in partitions (``kedro run --env=dask``, every training pipeline).
+sessions in partitions (``kedro run --env=dask``, every training pipeline);
+``--train-params`` adds run-time parameters to that run, e.g. a smaller search
+or only XGBoost enabled (so that its ``xgboost.dask`` refit is what is timed),
+and the result line repeats them. A training line also gives the seconds of
+each phase (``TRAINING_PHASES``), from the times Kedro logs each node done.
 
 ``PROJECT`` is a trained project folder. For each size, sessions are generated
 partition by partition (``write_partitions``: the generator never holds more
@@ -25,6 +29,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import psutil
@@ -34,6 +39,17 @@ from customer_purchase_prediction.synthetic import generate_sessions, write_fram
 
 PARTITION_ROWS = 500_000
 SAMPLE_S = 0.2
+# Kedro's line as each node ends (kedro.runner, at INFO in conf/logging.yml).
+COMPLETED = "Completed node: "
+# The training run's nodes by phase; every other node counts as reporting
+# (calibration, selection, test, packaging, registration, reports).
+TRAINING_PHASES = {
+    "validation": ("validate_training_sessions", "build_data_quality_report"),
+    "sample_and_split": ("check_training_data", "split_sessions"),
+    "feature_statistics": ("fit_feature_transformer", "build_feature_table"),
+    "search": ("tune_candidates",),
+    "refit": ("fit_candidates",),
+}
 
 
 def write_partitions(
@@ -87,27 +103,63 @@ def peak_tree_rss(process: psutil.Process, stop: threading.Event) -> list[int]:
     return peak
 
 
-def run_kedro(project: Path, arguments: list[str]) -> dict[str, float]:
-    """``kedro run ARGUMENTS`` in ``project``: wall seconds and peak tree RSS."""
+def node_seconds(lines: list[tuple[float, str]]) -> dict[str, float]:
+    """Seconds of each node from the times its "Completed node" line arrived:
+    since the node before ended (the first: since the run started, so Kedro's
+    and the cluster's start-up count in it). Kedro's runner runs one node at a
+    time, so these add up to the run's wall time but for its tail."""
+    seconds: dict[str, float] = {}
+    before = 0.0
+    for at, line in lines:
+        if COMPLETED not in line:
+            continue
+        name = line.split(COMPLETED, 1)[1].split()[0]
+        seconds[name] = round(at - before, 2)
+        before = at
+    return seconds
+
+
+def phase_seconds(nodes: dict[str, float]) -> dict[str, float]:
+    """``node_seconds`` summed by ``TRAINING_PHASES`` (the rest: reporting)."""
+    phase_of = {n: phase for phase, names in TRAINING_PHASES.items() for n in names}
+    phases = dict.fromkeys([*TRAINING_PHASES, "reporting"], 0.0)
+    for name, seconds in nodes.items():
+        phase = phase_of.get(name, "reporting")
+        phases[phase] = round(phases[phase] + seconds, 2)
+    return phases
+
+
+def run_kedro(project: Path, arguments: list[str]) -> dict[str, Any]:
+    """``kedro run ARGUMENTS`` in ``project``: wall seconds, peak tree RSS and
+    the seconds of each node (``node_seconds``)."""
     kedro = Path(sys.executable).with_name("kedro")
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    # A wide console, so that Kedro's rich log lines are not wrapped.
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"}
     started = time.perf_counter()
     process = psutil.Popen(
         [str(kedro), "run", *arguments],
         cwd=project,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     stop = threading.Event()
     peak = peak_tree_rss(process, stop)
-    _, error = process.communicate()
+    lines = [
+        (time.perf_counter() - started, raw.decode(errors="replace"))
+        for raw in process.stdout
+    ]
+    process.wait()
     stop.set()
     seconds = time.perf_counter() - started
     if process.returncode != 0:
-        sys.stderr.write(error.decode(errors="replace")[-4000:])
+        sys.stderr.write("".join(line for _, line in lines)[-4000:])
         raise SystemExit(f"kedro run {' '.join(arguments)} failed")
-    return {"wall_s": round(seconds, 2), "peak_rss_gib": round(peak[0] / 2**30, 3)}
+    return {
+        "wall_s": round(seconds, 2),
+        "peak_rss_gib": round(peak[0] / 2**30, 3),
+        "node_s": node_seconds(lines),
+    }
 
 
 def bench_dask(project: Path, rows: int) -> dict[str, object]:
@@ -127,14 +179,18 @@ def bench_dask(project: Path, rows: int) -> dict[str, object]:
     return {"path": "dask", "rows": rows, **measured, "summary_rows": summary["rows"]}
 
 
-def bench_training(project: Path, rows: int) -> dict[str, object]:
+def bench_training(
+    project: Path, rows: int, extra_params: str = ""
+) -> dict[str, object]:
     """Train (``kedro run --env=dask``, every training pipeline) on ``rows``
-    generated labelled sessions in partitions."""
+    generated labelled sessions in partitions, with ``extra_params`` (``k=v``
+    pairs, comma-separated) added to the run's parameters."""
     folder = project / "data/01_raw" / f"bench_train_{rows}"
+    started = time.perf_counter()
     write_partitions(folder, rows, labelled=True)
-    measured = run_kedro(
-        project, ["--env=dask", f"--params=raw_sessions_path={folder}"]
-    )
+    generation = round(time.perf_counter() - started, 2)
+    params = ",".join(filter(None, [f"raw_sessions_path={folder}", extra_params]))
+    measured = run_kedro(project, ["--env=dask", f"--params={params}"])
     card = project / "data/08_reporting/model_card.md"
     fitted = [
         line for line in card.read_text().splitlines() if "**Fitted on:**" in line
@@ -143,8 +199,12 @@ def bench_training(project: Path, rows: int) -> dict[str, object]:
     return {
         "path": "dask-train",
         "rows": rows,
+        "params": params,
         **measured,
+        "phase_s": {"generation": generation, **phase_seconds(measured["node_s"])},
+        "rows_per_s": round(rows / float(measured["wall_s"])),
         "selected_model": metrics["selected_model"],
+        "threshold": metrics.get("threshold"),
         "fitted_on": fitted[0] if fitted else None,
     }
 
@@ -180,6 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[],
         help="also train with --env=dask on this many labelled sessions",
     )
+    parser.add_argument(
+        "--train-params",
+        default="",
+        help="run-time parameters added to the training run, e.g. "
+        "modelling.search.n_candidates=4 (comma-separated key=value pairs)",
+    )
     arguments = parser.parse_args(argv)
     for rows in arguments.pandas_sizes:
         result = bench_pandas(arguments.project, rows)
@@ -192,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()
     for rows in arguments.train_sizes:
-        result = bench_training(arguments.project, rows)
+        result = bench_training(arguments.project, rows, arguments.train_params)
         sys.stdout.write(json.dumps(result) + "\n")
         sys.stdout.flush()
     return 0

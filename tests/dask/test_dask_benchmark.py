@@ -44,3 +44,30 @@ def test_training_partitions_carry_the_label(tmp_path: Path) -> None:
     assert [len(p) for p in parts] == [1_000, 500]
     assert all(LABEL_COLUMN in p.columns for p in parts)
     assert LABEL_COLUMN not in pd.read_parquet(write_partitions(tmp_path / "u", 10)[0])
+
+
+def test_node_seconds_are_the_gaps_between_completed_lines() -> None:
+    from customer_purchase_prediction.dask_benchmark import node_seconds, phase_seconds
+
+    lines = [
+        (1.0, "INFO Dask: local cluster tcp://127.0.0.1:1"),
+        (
+            10.0,
+            "[12/02/26] INFO     Completed node: validate_training_sessions  x.py:1",
+        ),
+        (12.5, "INFO Completed 1 out of 3 tasks"),
+        (40.0, "INFO     Completed node: tune_candidates"),
+        (41.0, "INFO     Completed node: write_model_card"),
+    ]
+    nodes = node_seconds(lines)
+    assert nodes == {
+        "validate_training_sessions": 10.0,
+        "tune_candidates": 30.0,
+        "write_model_card": 1.0,
+    }
+    phases = phase_seconds(nodes)
+    assert phases["validation"] == 10.0
+    assert phases["search"] == 30.0
+    assert phases["reporting"] == 1.0
+    assert phases["refit"] == 0.0
+    assert sum(phases.values()) == sum(nodes.values())
