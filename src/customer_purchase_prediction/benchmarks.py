@@ -171,6 +171,10 @@ def bench_quality(
     _print_table("Quality: mean over training files", _means(rows, "model"))
     _print_table("Selected model against the candidates", _wins(rows))
     _print_table(
+        "Selected model against the best uncalibrated candidate (one, fixed)",
+        _against_fixed(rows),
+    )
+    _print_table(
         "Calibration methods (the same fitted models)",
         _means(calibration_rows, "candidate", "method"),
     )
@@ -493,6 +497,47 @@ def _wins(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "mean prediction within 2 points": counts["within"],
             }
         )
+    return out
+
+
+def _against_fixed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each selection rule's model against one fixed candidate per size: the
+    tuned single candidate, uncalibrated, with the lowest mean Brier over the
+    files; mean Brier and log-loss of both, and on how many files the selected
+    model's is no worse."""
+    frame = pd.DataFrame(rows)
+    out = []
+    for size, run in frame.groupby("rows", sort=False):
+        uncalibrated = run[run["model"].str.startswith("uncalibrated ")]
+        if uncalibrated.empty:
+            continue
+        best = uncalibrated.groupby("model")["brier"].mean().idxmin()
+        fixed = run[run["model"] == best].set_index("seed")
+        for model, part in run.groupby("model", sort=False):
+            if not str(model).startswith("selected"):
+                continue
+            mine = part.set_index("seed")
+            seeds = mine.index.intersection(fixed.index)
+            out.append(
+                {
+                    "rows": size,
+                    "model": model,
+                    "against": best,
+                    "files": len(seeds),
+                    "brier": float(mine.loc[seeds, "brier"].mean()),
+                    "its brier": float(fixed.loc[seeds, "brier"].mean()),
+                    "log_loss": float(mine.loc[seeds, "log_loss"].mean()),
+                    "its log_loss": float(fixed.loc[seeds, "log_loss"].mean()),
+                    "files Brier no worse": int(
+                        (mine.loc[seeds, "brier"] <= fixed.loc[seeds, "brier"]).sum()
+                    ),
+                    "files log-loss no worse": int(
+                        (
+                            mine.loc[seeds, "log_loss"] <= fixed.loc[seeds, "log_loss"]
+                        ).sum()
+                    ),
+                }
+            )
     return out
 
 

@@ -268,23 +268,32 @@ def tune_blend(
     business: BusinessParams | None = None,
 ) -> TuningResult:
     """A blend's weights by greedy selection on its members' out-of-fold
-    probabilities, and how the blended out-of-fold probabilities cross-validate.
+    probabilities, and how the blend cross-validates with weights it did not
+    choose on the rows it is scored on.
 
-    Its parameters are ``{"weights": {member: weight}}``. The blend's CV metrics
-    use the weights chosen on the same rows (as AutoGluon's weighted ensemble
-    does), so they are slightly optimistic; the test part says how it does.
+    Its parameters are ``{"weights": {member: weight}}``, chosen on every
+    out-of-fold row (the artifact's blend). Its out-of-fold probabilities, and
+    so its CV metrics, calibrator and threshold, are cross-fitted
+    (``cross_fitted_blend``): each fold is blended with weights chosen on the
+    other folds' rows only, so its CV figures are as honest as a single
+    candidate's rather than flattered by weights fitted to the same rows. (The
+    members' hyperparameters were searched on every fold, for them as for the
+    blend.)
     """
     sample = cv_sample(train, params)
     y = sample[LABEL_COLUMN].to_numpy()
     oof = {member.name: member.out_of_fold for member in members}
     weights = greedy_weights(oof, y, params.ensemble.rounds)
-    raw = np.zeros(len(y))
-    for member, weight in weights.items():
-        raw += weight * oof[member]
     folds = cv_folds(sample, params)
+    raw, per_fold = cross_fitted_blend(oof, y, folds, params.ensemble.rounds)
     threshold, score, cv_metrics = cross_validated(y, raw, folds, params, business)
     logger.info(
-        "%s: weights %s; CV %s %.4f", name, weights, params.selection_metric, score
+        "%s: weights %s (per CV fold %s); CV %s %.4f",
+        name,
+        weights,
+        per_fold,
+        params.selection_metric,
+        score,
     )
     trials = pd.DataFrame(
         {
@@ -306,6 +315,48 @@ def tune_blend(
         trials,
         raw,
     )
+
+
+def cross_fitted_blend(
+    probabilities: dict[str, np.ndarray],
+    y: np.ndarray,
+    folds: list[np.ndarray],
+    rounds: int,
+) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """Blended out-of-fold probabilities, each fold with weights chosen
+    (``greedy_weights``, ``rounds`` additions) on the other folds' rows only.
+
+    Args:
+        probabilities: Each member's out-of-fold probabilities, same rows.
+        y: The labels of those rows.
+        folds: The positions of each fold's rows; together every row once.
+
+    Returns:
+        The blended probability of every row, and each fold's weights.
+
+    Raises:
+        ValueError: If the folds do not cover every row exactly once.
+    """
+    positions = np.sort(np.concatenate(folds)) if folds else np.array([], int)
+    if len(folds) < 2 or not np.array_equal(positions, np.arange(len(y))):  # noqa: PLR2004
+        raise ValueError(
+            f"cross_fitted_blend needs at least two folds covering each of the "
+            f"{len(y)} rows exactly once; got {len(folds)} folds of "
+            f"{[len(f) for f in folds]} rows"
+        )
+    blended = np.zeros(len(y))
+    per_fold = []
+    for test in folds:
+        others = np.setdiff1d(np.arange(len(y)), test)
+        weights = greedy_weights(
+            {name: proba[others] for name, proba in probabilities.items()},
+            y[others],
+            rounds,
+        )
+        for member, weight in weights.items():
+            blended[test] += weight * probabilities[member][test]
+        per_fold.append(weights)
+    return blended, per_fold
 
 
 def _fold_scores(

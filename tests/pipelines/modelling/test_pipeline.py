@@ -17,11 +17,17 @@ from customer_purchase_prediction.calibration import (
     fit_calibrator,
 )
 from customer_purchase_prediction.columns import LABEL_COLUMN
+from customer_purchase_prediction.estimators import greedy_weights
 from customer_purchase_prediction.evaluation import tune_threshold
 from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
 from customer_purchase_prediction.params import ThresholdParams
 from customer_purchase_prediction.pipelines.feature_engineering.nodes import (
     split_sessions,
+)
+from customer_purchase_prediction.tuning import (
+    cross_fitted_blend,
+    cv_folds,
+    cv_sample,
 )
 from tests.conftest import modelling_params, run_project, train_in_memory
 
@@ -293,7 +299,16 @@ def test_the_ensemble_blends_the_other_fitted_candidates(
     ensemble = models["ensemble"].named_steps["model"]
     assert [n for n, _ in ensemble.estimators_] == [n for n, w in weights.items() if w]
     oof = catalog.load("out_of_fold_predictions")
-    blended = sum(w * oof[n].to_numpy() for n, w in weights.items())
+    # Its out-of-fold probabilities are cross-fitted: each fold blended with
+    # weights chosen on the other folds (the artifact's on every row).
+    params = modelling_params()
+    sample = cv_sample(catalog.load("train_sessions"), params)
+    members = {n: oof[n].to_numpy() for n in weights}
+    y = oof[LABEL_COLUMN].to_numpy()
+    assert weights == greedy_weights(members, y, params.ensemble.rounds)
+    blended, _ = cross_fitted_blend(
+        members, y, cv_folds(sample, params), params.ensemble.rounds
+    )
     np.testing.assert_allclose(oof["ensemble"].to_numpy(), blended, atol=1e-12)
     test = catalog.load("test_sessions")
     expected = sum(

@@ -1,0 +1,117 @@
+"""The ensemble's cross-validation is honest: each fold is blended with weights
+chosen on the other folds' out-of-fold rows only (``tuning.cross_fitted_blend``),
+while the artifact's weights are chosen on every out-of-fold row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from customer_purchase_prediction.columns import LABEL_COLUMN
+from customer_purchase_prediction.estimators import greedy_weights
+from customer_purchase_prediction.tuning import (
+    TuningResult,
+    cross_fitted_blend,
+    cv_folds,
+    tune_blend,
+)
+from tests.conftest import modelling_params
+
+
+def _members(rng: np.random.Generator, rows: int, n: int) -> dict[str, np.ndarray]:
+    return {f"m{j}": rng.uniform(0.02, 0.98, rows) for j in range(n)}
+
+
+def _folds(rows: int, k: int, rng: np.random.Generator) -> list[np.ndarray]:
+    order = rng.permutation(rows)
+    return [np.sort(part) for part in np.array_split(order, k)]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(40, 150),
+    st.integers(2, 5),
+    st.integers(2, 4),
+    st.integers(1, 10),
+    st.integers(0, 2**16),
+)
+def test_a_folds_weights_do_not_depend_on_its_own_rows(
+    rows: int, k: int, n: int, rounds: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    proba = _members(rng, rows, n)
+    y = (rng.random(rows) < 0.4).astype(int)
+    folds = _folds(rows, k, rng)
+    blended, weights = cross_fitted_blend(proba, y, folds, rounds)
+    fold = int(rng.integers(k))
+    test = folds[fold]
+    # Other labels and other member probabilities on this fold's rows only.
+    changed_y = y.copy()
+    changed_y[test] = 1 - changed_y[test]
+    changed = {name: p.copy() for name, p in proba.items()}
+    for p in changed.values():
+        p[test] = rng.uniform(0.02, 0.98, len(test))
+    flipped, flipped_weights = cross_fitted_blend(proba, changed_y, folds, rounds)
+    _, moved_weights = cross_fitted_blend(changed, changed_y, folds, rounds)
+    assert flipped_weights[fold] == weights[fold]
+    assert moved_weights[fold] == weights[fold]
+    # The fold's weights are exactly greedy selection on the other rows, and
+    # its blended probabilities apply them to its own members' probabilities.
+    others = np.setdiff1d(np.arange(rows), test)
+    expected = greedy_weights(
+        {m: p[others] for m, p in proba.items()}, y[others], rounds
+    )
+    assert weights[fold] == expected
+    mine = sum(w * proba[m][test] for m, w in expected.items())
+    np.testing.assert_allclose(blended[test], mine, rtol=0, atol=1e-12)
+    # Its labels do not move its own blended probabilities either.
+    np.testing.assert_array_equal(flipped[test], blended[test])
+
+
+def test_a_dominant_member_is_the_blend_on_every_fold() -> None:
+    rng = np.random.default_rng(7)
+    y = (rng.random(1500) < 0.3).astype(int)
+    # One member all but knows the labels; the others know nothing, so any
+    # weight on them costs log-loss on every fold.
+    good = np.where(y == 1, 0.9, 0.1)
+    poor = {f"poor{j}": rng.uniform(0.01, 0.99, 1500) for j in range(2)}
+    folds = _folds(1500, 5, rng)
+    blended, weights = cross_fitted_blend({**poor, "good": good}, y, folds, rounds=25)
+    assert weights == [{"poor0": 0.0, "poor1": 0.0, "good": 1.0}] * 5
+    np.testing.assert_array_equal(blended, good)
+
+
+def test_folds_that_do_not_cover_every_row_once_are_refused() -> None:
+    proba = {"a": np.full(10, 0.3), "b": np.full(10, 0.6)}
+    y = np.array([0, 1] * 5)
+    with pytest.raises(ValueError, match="covering each of the 10 rows exactly once"):
+        cross_fitted_blend(proba, y, [np.arange(5), np.arange(4, 10)], 5)
+    with pytest.raises(ValueError, match="at least two folds"):
+        cross_fitted_blend(proba, y, [np.arange(10)], 5)
+
+
+def test_tune_blend_cross_validates_honest_probabilities_but_keeps_all_row_weights():
+    params = modelling_params()
+    rng = np.random.default_rng(3)
+    rows = 300
+    truth = rng.random(rows)
+    train = pd.DataFrame({LABEL_COLUMN: (rng.random(rows) < truth).astype(int)})
+    y = train[LABEL_COLUMN].to_numpy()
+    oof = {
+        "logistic_regression": np.clip(truth + rng.normal(0, 0.15, rows), 0.01, 0.99),
+        "random_forest": np.clip(truth + rng.normal(0, 0.2, rows), 0.01, 0.99),
+    }
+    members = [
+        TuningResult(name, {}, 0.5, 0.0, {}, pd.DataFrame(), proba)
+        for name, proba in oof.items()
+    ]
+    result = tune_blend("ensemble", members, train, params)
+    folds = cv_folds(train, params)
+    honest, _ = cross_fitted_blend(oof, y, folds, params.ensemble.rounds)
+    assert result.params == {"weights": greedy_weights(oof, y, params.ensemble.rounds)}
+    np.testing.assert_array_equal(result.out_of_fold, honest)
+    in_sample = sum(w * oof[m] for m, w in result.params["weights"].items())
+    assert not np.allclose(result.out_of_fold, in_sample)  # the folds' weights differ
