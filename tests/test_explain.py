@@ -36,6 +36,8 @@ from customer_purchase_prediction.explain import (
     MAX_REASONS,
     NO_PROFILE,
     REASON_COLUMNS,
+    _phrases,
+    _ranks,
     explain,
     formatted,
     model_contributions,
@@ -460,3 +462,46 @@ def test_every_number_reason_reads_its_value_as_formatted_per_row(
                         assert text.startswith(f"{words} {value:{spec}}{unit}, ")
                         checked += 1
     assert checked > 100
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    effects=st.lists(
+        st.lists(
+            st.sampled_from((0.0, 1e-5, 0.002, 0.03, 0.03, 0.4)), min_size=5, max_size=5
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_inputs_are_ranked_as_a_stable_sort_by_effect_ranks_them(
+    effects: list[list[float]],
+) -> None:
+    table = np.array(effects)
+    order = np.argsort(-table, axis=1, kind="stable")
+    columns = [table[:, position] for position in range(table.shape[1])]
+    for position in range(table.shape[1]):
+        expected = np.argmax(order == position, axis=1)
+        assert np.array_equal(_ranks(columns, position), expected)
+
+
+def test_a_text_is_made_per_distinct_value_and_effect_as_per_row(
+    models: dict[str, PurchaseModel],
+) -> None:
+    # Repeated values, both effects, missing values and a negative zero among
+    # many rows: each row's text is what its own f-string gives.
+    model = models["logistic_regression"]
+    rng = np.random.default_rng(3)
+    given = rng.choice([0.0, -0.0, 1.5, 2.25, 1.005, np.nan], size=200)
+    imputed = np.where(np.isnan(given), 3.0, given)
+    raises = rng.random(200) < 0.5
+    texts = _phrases(TIME_SPENT, given, imputed, raises, model.features)
+    for text, value, was, up in zip(texts, imputed, given, raises, strict=True):
+        effect = "raises the chance" if up else "lowers the chance"
+        if np.isnan(was):
+            assert (
+                text == f"time spent not given (taken as {value:.2f} minutes), {effect}"
+            )
+        else:
+            assert text.startswith(f"time spent {value:.2f} minutes, ")
+            assert text.endswith(effect)

@@ -76,7 +76,11 @@ class Contributions:
         """The same contributions on the probability scale (exact totals)."""
         if self.scale == "probability":
             return self
-        return self.rescaled(expit(self.total()), expit(self.base))
+        return self.rescaled(expit(self.total()), self.probability_base())
+
+    def probability_base(self) -> np.ndarray:
+        """The base value on the probability scale (``to_probability().base``)."""
+        return self.base if self.scale == "probability" else expit(self.base)
 
     def rescaled(self, total: np.ndarray, base: np.ndarray) -> Contributions:
         """Contributions in the same proportions, adding up from ``base`` to ``total``.

@@ -190,7 +190,7 @@ def model_contributions(
     if reference is None:
         reference = np.zeros(matrix.shape[1])
     raw = candidate.contributions_of(model.estimator, matrix, reference)
-    base = raw.to_probability().base
+    base = raw.probability_base()
     calibrator = getattr(model, "calibrator", None)
     if calibrator is not None:
         base = calibrator.transform(base)
@@ -199,13 +199,18 @@ def model_contributions(
 
 def _to_inputs(values: np.ndarray, lineage: np.ndarray) -> np.ndarray:
     """Model-matrix contributions given to the inputs, column by column in a
-    fixed order (a BLAS product's sums would depend on the batch's size)."""
-    inputs = np.zeros((len(values), lineage.shape[1]))
+    fixed order (a BLAS product's sums would depend on the batch's size).
+
+    Worked column-major (each column's values contiguous); the result is the
+    ``(rows, inputs)`` view of that layout.
+    """
+    columns = np.ascontiguousarray(values.T)
+    inputs = np.zeros((lineage.shape[1], len(values)))
     # Only the inputs a column is computed from (adding 0.0 changes nothing),
     # column after column as before.
     for column, given in zip(*(part.tolist() for part in np.nonzero(lineage))):
-        inputs[:, given] += values[:, column] * lineage[column, given]
-    return inputs
+        inputs[given] += columns[column] * lineage[column, given]
+    return inputs.T
 
 
 def _reasons(
@@ -213,19 +218,18 @@ def _reasons(
 ) -> np.ndarray:
     """Up to ``MAX_REASONS`` reason texts per row, the largest effect first."""
     rows = len(inputs)
-    effect = np.abs(inputs)
-    order = np.argsort(-effect, axis=1, kind="stable")[:, :MAX_REASONS]
-    ranked = np.take_along_axis(effect, order, axis=1)
-    chosen = ranked >= MIN_EFFECT
+    effects = [np.abs(inputs[:, position]) for position in range(inputs.shape[1])]
     reasons = np.full((rows, MAX_REASONS), None, dtype=object)
     features = model.features
     profile = _has_profile(features)
     imputed = features.impute_columns(columns)
     for position, name in enumerate(FEATURE_COLUMNS):
-        cells = chosen & (order == position)
-        if not cells.any():
+        rank = _ranks(effects, position)
+        row_index = np.flatnonzero(
+            (rank < MAX_REASONS) & (effects[position] >= MIN_EFFECT)
+        )
+        if not len(row_index):
             continue
-        row_index = np.nonzero(cells.any(axis=1))[0]
         texts = _phrases(
             name,
             np.asarray(columns[name])[row_index],
@@ -233,9 +237,19 @@ def _reasons(
             inputs[row_index, position] > 0,
             features if profile else None,
         )
-        ranks = np.argmax(cells[row_index], axis=1)
-        reasons[row_index, ranks] = texts
+        reasons[row_index, rank[row_index]] = texts
     return reasons
+
+
+def _ranks(effects: list[np.ndarray], position: int) -> np.ndarray:
+    """Per row, the place of input ``position`` by effect, the largest first and
+    ties by column order (a stable sort's order), counted without sorting."""
+    mine = effects[position]
+    rank = np.zeros(len(mine), dtype=np.intp)
+    for other, effect in enumerate(effects):
+        if other != position:
+            rank += (effect >= mine) if other < position else (effect > mine)
+    return rank
 
 
 def _has_profile(features: object) -> bool:
@@ -260,32 +274,71 @@ def _phrases(
 ) -> np.ndarray:
     """The reason texts of ``name`` for these rows (values as given, imputed).
 
-    Everything but a number's value is looked up in small tables of whole
-    phrases (a level and its share, a comparison and its effect), numbers
-    are formatted once per distinct value (``formatted``), and the parts are
-    joined column-wise: no Python step per row.
+    A text depends only on the value, its effect and whether it was given:
+    each distinct value's two texts (raises, lowers) are made once, from small
+    tables of whole phrases (a level and its share, a comparison and its
+    effect) and numbers formatted exactly as Python formats them
+    (``formatted``), and the rows take theirs: no Python step per row.
     """
     column = BY_NAME[name]
-    words = name.replace("_", " ")
     effect = raises.astype(np.intp)  # 0 lowers, 1 raises
     if column.kind == "label":
-        table = _label_table(name, features)
-        texts = table[np.asarray(value, dtype=np.intp), effect]
-        missing = np.asarray(given) == MISSING_CODE
-    else:
-        unit = f" {column.unit}" if column.unit else ""
+        level = np.asarray(value, dtype=np.intp)
+        texts = _label_table(name, features)[level, effect]
+        missing = np.flatnonzero(np.asarray(given) == MISSING_CODE)
+        if len(missing):
+            texts[missing] = _missing_label_table(name)[level[missing], effect[missing]]
+        return texts
+    words = name.replace("_", " ")
+    unit = f" {column.unit}" if column.unit else ""
+    numbers = np.asarray(value, dtype=float)
+    group, distinct = _distinct(numbers)
+    shown = formatted(distinct, 0 if column.is_integer else 2, prefix=f"{words} ")
+    table = np.stack(
+        [
+            shown
+            + _tails(name, distinct, np.full(len(distinct), side), features, unit=unit)
+            for side in (0, 1)
+        ],
+        axis=1,
+    )
+    texts = table[group, effect]
+    missing = np.flatnonzero(np.isnan(np.asarray(given, dtype=float)))
+    if len(missing):
         spec = ".0f" if column.is_integer else ".2f"
-        numbers = formatted(value, 0 if column.is_integer else 2, prefix=f"{words} ")
-        texts = numbers + _tails(name, value, effect, features, unit=unit)
-        missing = np.isnan(np.asarray(given, dtype=float))
-    for row in np.flatnonzero(missing).tolist():
-        shown = (
-            ALLOWED_LABELS[name][int(value[row])]
-            if column.kind == "label"
-            else f"{value[row]:{spec}}{unit}"
-        )
-        texts[row] = f"{words} not given (taken as {shown}), {EFFECTS[effect[row]]}"
+        # Missing values are imputed to a few values: one text per (value, effect).
+        made: dict[tuple[float, int], str] = {}
+        for row in missing.tolist():
+            key = (float(numbers[row]), int(effect[row]))
+            if key not in made:
+                made[key] = (
+                    f"{words} not given (taken as {numbers[row]:{spec}}{unit}), "
+                    f"{EFFECTS[key[1]]}"
+                )
+            texts[row] = made[key]
     return texts
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's index into the distinct values, and those values (told
+    apart by their bits, so ``-0.0`` and ``0.0`` stay two)."""
+    if len(values) <= _FEW_NUMBERS:
+        return np.arange(len(values)), values
+    group, distinct = pd.factorize(np.ascontiguousarray(values).view(np.int64))
+    return group, np.asarray(distinct).view(np.float64)
+
+
+@functools.cache
+def _missing_label_table(name: str) -> np.ndarray:
+    """A label column's texts for a missing value, by [imputed level, effect]."""
+    words = name.replace("_", " ")
+    return np.array(
+        [
+            [f"{words} not given (taken as {level}), {effect}" for effect in EFFECTS]
+            for level in ALLOWED_LABELS[name]
+        ],
+        dtype=object,
+    )
 
 
 # Rounded to a whole multiple of 10**-decimals within this distance of a tie
