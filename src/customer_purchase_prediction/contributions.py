@@ -42,6 +42,8 @@ Scale = Literal["log-odds", "probability"]
 SCALES: tuple[Scale, ...] = ("log-odds", "probability")
 # Up to this many rows, XGBoost explains on one thread (faster than a pool).
 _SINGLE_THREAD_ROWS = 64
+# A forest's batch adds its trees' path rows this many rows at a time.
+_FOREST_BLOCK_ROWS = 16_384
 
 # Caches of fitted estimators, built on first use and dropped with them.
 _PATH_FORESTS: weakref.WeakKeyDictionary[Any, _PathForest] = weakref.WeakKeyDictionary()
@@ -219,7 +221,8 @@ def forest(estimator: Any, matrix: np.ndarray) -> Contributions:
     (computed once per fitted forest); a row takes its leaf's in every tree,
     summed tree by tree in the forest's order. A few rows find their leaves in
     all trees at once (one step down every tree per level), a batch tree by
-    tree with the tree's own ``apply``: the same leaves, so the same bits.
+    tree with the tree's own ``apply``, a block of rows at a time: the same
+    leaves added in the same order, so the same bits.
     """
     rows = np.ascontiguousarray(matrix, dtype=np.float32)
     paths = _path_forest(estimator)
@@ -231,8 +234,13 @@ def forest(estimator: Any, matrix: np.ndarray) -> Contributions:
         picked = paths.stacked_tables[paths.leaves(rows).T + paths.roots[:, None]]
         values += np.add.reduce(picked, axis=0)
     else:
-        for tree, table in zip(paths.trees, paths.tables, strict=True):
-            values += table[tree.apply(rows)]
+        # Block by block of rows, so that the sums and each tree's gathered
+        # rows stay in cache; each row still adds its trees in their order.
+        for start in range(0, len(rows), _FOREST_BLOCK_ROWS):
+            block = rows[start : start + _FOREST_BLOCK_ROWS]
+            total = values[start : start + _FOREST_BLOCK_ROWS]
+            for tree, table in zip(paths.trees, paths.tables, strict=True):
+                total += table[tree.apply(block)]
     count = len(paths.tables)
     return Contributions(
         values / count, np.full(len(rows), paths.base / count), "probability"
