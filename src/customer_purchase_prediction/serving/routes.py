@@ -8,6 +8,7 @@ reject, and the other sessions are scored.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.responses import Response
 
 from customer_purchase_prediction.columns import (
     SESSION_COLUMNS,
@@ -111,7 +113,7 @@ def model_info(request: Request) -> dict[str, Any]:
 )
 async def predict(
     request: Request, session: Session, explain: bool = _EXPLAIN
-) -> dict[str, Any]:
+) -> Response:
     """Score one session."""
     record = session.model_dump()
     try:
@@ -127,7 +129,7 @@ async def predict(
         raise APIError(422, details) from exc
     record_scores(request.app, [result["purchase_probability"]], {})
     observe_sessions(request.app, [record], [result["purchase_probability"]])
-    return with_reasons(result) if explain else result
+    return json_answer(with_reasons(result) if explain else result)
 
 
 @router.post(
@@ -145,7 +147,7 @@ async def predict(
 )
 def predict_batch(
     request: Request, batch: BatchRequest, explain: bool = _EXPLAIN
-) -> dict[str, Any]:
+) -> Response:
     """Score a batch of sessions."""
     limit = request.app.state.settings.max_batch
     if len(batch.sessions) > limit:
@@ -192,7 +194,21 @@ def predict_batch(
     )
     scores = window_scores(records, predictions, answered)
     observe_sessions(request.app, records, scores)
-    return {"predictions": predictions, "rejects": answered}
+    return json_answer({"predictions": predictions, "rejects": answered})
+
+
+def json_answer(payload: Mapping[str, Any]) -> Response:
+    """``payload`` as the JSON body of a 200, written as it is.
+
+    The predictor's answers are plain Python values that already meet the
+    response models (``schemas.py``: ``tests/serving`` and the schemathesis fuzz
+    check every answer against the published schema), so they are not
+    validated again, which would cost more than scoring a coalesced record.
+    Floats are written by ``repr``, the shortest text that reads back as the
+    same float64.
+    """
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+    return Response(body.encode(), media_type="application/json")
 
 
 def window_scores(
