@@ -155,6 +155,7 @@ def train_in_memory(
     from customer_purchase_prediction.pipelines.data_processing.nodes import (
         build_data_quality_report,
     )
+    from customer_purchase_prediction.scale_out import NotPartitioned
 
     params = modelling_params() if params is None else params
     quality = build_data_quality_report(
@@ -181,6 +182,8 @@ def train_in_memory(
             "validation_sessions": (KeptDataset if keep else MemoryDataset)(
                 copy_mode="assign"
             ),
+            # Read by the dask environment only (conf/base: NotPartitioned).
+            "training_rows": NotPartitioned(),
         }
     )
     SequentialRunner().run(pipeline, catalog)

@@ -96,3 +96,19 @@ def fitted_rows(estimator: Any) -> int | None:
     """Rows a distributed refit was fitted on, or None (a sample fit)."""
     rows = getattr(estimator, "fitted_rows_", None)
     return None if rows is None else int(np.asarray(rows))
+
+
+def out_of_fold_rows(
+    name: str, estimator: Any, out_of_fold: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """The out-of-fold probabilities of candidate ``name`` and their labels:
+    what its calibrator and threshold learn from besides the validation part.
+
+    None (two empty arrays) for a model refitted on every training row
+    (``fitted_rows``): those probabilities come from fold models fitted on
+    the sample, not from the model served, so its calibrator and threshold
+    learn from its own probabilities of the validation part alone.
+    """
+    if fitted_rows(estimator) is not None:
+        return np.empty(0), np.empty(0, dtype="int64")
+    return out_of_fold[name].to_numpy(), out_of_fold[LABEL_COLUMN].to_numpy()

@@ -808,6 +808,40 @@ def training_rows(sessions: dd.DataFrame, *held_out: pd.DataFrame) -> dd.DataFra
     return sessions[~sessions[ID_COLUMN].isin(held.tolist())]
 
 
+class TrainingRowsDataset(AbstractDataset[None, dd.DataFrame]):
+    """``training_rows`` of a folder of validated sessions, as a lazy frame.
+
+    Read after the split (its readers, ``fit_feature_transformer`` and
+    ``fit_candidates``, take the train part too): the held-out files are the
+    split's validation and test parts, of which only the ids are read.
+    """
+
+    def __init__(
+        self,
+        *,
+        sessions: str,
+        held_out: list[str],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._sessions = str(sessions)
+        self._held_out = [str(path) for path in held_out]
+        self.metadata = metadata
+
+    def load(self) -> dd.DataFrame:
+        """Every session of the folder but the held-out files' ids."""
+        held = [pd.read_parquet(path, columns=[ID_COLUMN]) for path in self._held_out]
+        return training_rows(dd.read_parquet(self._sessions), *held)
+
+    def save(self, data: None) -> None:
+        """Derived from other outputs, never written."""
+        raise SessionsFileError(
+            f"training rows of {self._sessions} are read, never written"
+        )
+
+    def _describe(self) -> dict[str, Any]:
+        return {"sessions": self._sessions, "held_out": self._held_out}
+
+
 def _input_columns(part: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(session_columns(part), index=part.index)
 
@@ -961,47 +995,40 @@ def fit_feature_transformer(
     node: Any,
     train_sessions: pd.DataFrame,
     params: Any,
-    sessions: dd.DataFrame,
-    validation_sessions: pd.DataFrame,
-    test_sessions: pd.DataFrame,
+    training_rows: dd.DataFrame,
 ) -> SessionFeatures:
     """The transformer's statistics over every training row of the partitions.
 
     The training rows are every validated session but the sample's
-    validation and test parts (``training_rows``), so no held-out row informs
-    them; the search and CV still refit the transformer inside each fold on
-    the sample, as the pandas path does. ``node`` (the pandas fit) is not
-    called: its statistics are learned by ``feature_statistics`` instead.
+    validation and test parts (``TrainingRowsDataset``), so no held-out row
+    informs them; the search and CV still refit the transformer inside each
+    fold on the sample, as the pandas path does. ``node`` (the pandas fit) is
+    not called: its statistics are learned by ``feature_statistics`` instead.
     """
-    rows = training_rows(sessions, validation_sessions, test_sessions)
-    statistics = feature_statistics(rows, params.cap_quantile)
+    statistics = feature_statistics(training_rows, params.cap_quantile)
     transformer = features_from_statistics(statistics, cap_quantile=params.cap_quantile)
     logger.info(
         "Feature statistics learned with Dask over %d training rows (every "
-        "validated session but the sample's %d validation and %d test rows; "
-        "the sample's train part: %d)",
+        "validated session but the sample's validation and test parts; the "
+        "sample's train part: %d)",
         statistics.rows,
-        len(validation_sessions),
-        len(test_sessions),
         len(train_sessions),
     )
     return transformer
 
 
-def fit_candidates(  # noqa: PLR0913, PLR0917 - the node's inputs
+def fit_candidates(
     node: Any,
     train_sessions: pd.DataFrame,
     feature_transformer: SessionFeatures,
     candidate_tuning: Any,
     params: Any,
-    sessions: dd.DataFrame,
-    validation_sessions: pd.DataFrame,
-    test_sessions: pd.DataFrame,
+    training_rows: dd.DataFrame,
 ) -> dict[str, Any]:
     """Every candidate fitted on the sample's train part (the pandas node);
     then the candidate that will be selected, if its registry entry has a
     distributed fit (XGBoost: ``xgboost.dask``), refitted on every training
-    row (``training_rows``). The selection is ``select_model``'s: the same
+    row (``TrainingRowsDataset``). The selection is ``select_model``'s: the same
     rule on the same cross-validated metrics. Others keep the sample fit.
     """
     fitted = node(train_sessions, feature_transformer, candidate_tuning, params)
@@ -1023,8 +1050,9 @@ def fit_candidates(  # noqa: PLR0913, PLR0917 - the node's inputs
         return fitted
     pipeline = fitted[selected]
     features = pipeline.named_steps["features"]
-    rows = training_rows(sessions, validation_sessions, test_sessions)
-    estimator = candidate.distributed_fit(pipeline.named_steps["model"], rows, features)
+    estimator = candidate.distributed_fit(
+        pipeline.named_steps["model"], training_rows, features
+    )
     return {
         **fitted,
         selected: Pipeline([("features", features), ("model", estimator)]),

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kedro.framework.hooks import hook_impl
+from kedro.io import AbstractDataset, DatasetError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from customer_purchase_prediction.errors import RunParameterError
@@ -104,6 +105,32 @@ def on_partitions(node_function: Function) -> Function:
         return implementation(node_function, *args, **kwargs)
 
     return node  # type: ignore[return-value]
+
+
+class NotPartitioned(AbstractDataset[None, None]):
+    """An input only the ``dask`` environment reads: ``None`` elsewhere.
+
+    ``training_rows`` (every training row of the partitions) is declared so in
+    ``conf/base/catalog.yml`` and as a Dask frame in ``conf/dask/catalog.yml``:
+    the pandas path gets ``None`` for it and reads no file.
+    """
+
+    def __init__(self, *, metadata: dict[str, Any] | None = None) -> None:
+        self.metadata = metadata
+
+    def load(self) -> None:
+        """Nothing: the pandas path does not read partitions."""
+        return None
+
+    def save(self, data: None) -> None:
+        """Never written: it is an input."""
+        raise DatasetError(
+            "a NotPartitioned input is never written; the dask environment "
+            "reads it (conf/dask/catalog.yml)"
+        )
+
+    def _describe(self) -> dict[str, Any]:
+        return {}
 
 
 def discard_run_data(catalog: Any) -> None:

@@ -91,7 +91,7 @@ def test_statistics_over_partitions_are_the_pandas_fit_on_the_training_rows() ->
     params = FeatureParams()
     with dask.config.set(scheduler="synchronous"):
         got = fit_feature_transformer(
-            training.iloc[:300], params, _parts(frames), validation, test
+            training.iloc[:300], params, training_rows(_parts(frames), validation, test)
         )
     expected = SessionFeatures(cap_quantile=params.cap_quantile).fit(training)
     assert whole["time_spent"].isna().any()
@@ -112,7 +112,7 @@ def test_the_held_out_rows_do_not_inform_the_statistics() -> None:
     with dask.config.set(scheduler="synchronous"):
         rows = training_rows(_parts(frames), held, held.iloc[:0]).compute()
         got = fit_feature_transformer(
-            whole, FeatureParams(), _parts(frames), held, held
+            whole, FeatureParams(), training_rows(_parts(frames), held, held)
         )
     assert len(rows) == len(whole)
     assert 1 not in set(rows[ID_COLUMN])

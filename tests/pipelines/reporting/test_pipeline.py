@@ -31,6 +31,7 @@ from customer_purchase_prediction.pipelines.reporting.computations import (
 from customer_purchase_prediction.pipelines.reporting.params import ReportingParams
 from customer_purchase_prediction.pipelines.reporting.summaries import METRIC_LABELS
 from customer_purchase_prediction.registry import RegistryParams, gate_decision
+from customer_purchase_prediction.scale_out import NotPartitioned
 from customer_purchase_prediction.synthetic import generate_sessions, write_frame
 from tests.conftest import PROJECT_ROOT, modelling_params, run_project
 from tests.pipelines.reporting.inputs import QUALITY_REPORT
@@ -76,6 +77,7 @@ def reports(small_sessions: pd.DataFrame) -> dict[str, Any]:
             "params:modelling": MemoryDataset(modelling_params()),
             "params:feature_engineering": MemoryDataset(FeatureParams()),
             "validation_sessions": KeptDataset(copy_mode="assign"),
+            "training_rows": NotPartitioned(),  # read by the dask environment only
             "data_quality_report": MemoryDataset(QUALITY_REPORT),
             "params:reporting": MemoryDataset(ReportingParams(data_note="Toy data.")),
             "params:business": MemoryDataset(

@@ -54,15 +54,13 @@ def split_sessions(
 def fit_feature_transformer(
     train_sessions: pd.DataFrame,
     params: FeatureParams,
-    sessions: Any = None,
-    validation_sessions: Any = None,
-    test_sessions: Any = None,
+    training_rows: Any = None,
 ) -> SessionFeatures:
     """Fit the feature transformer on the training part only.
 
-    ``sessions`` and the held-out parts are read by the ``dask`` environment
-    only (statistics over every training row of the partitions); the pandas
-    path fits on ``train_sessions`` alone.
+    ``training_rows`` is ``None`` but in the ``dask`` environment, where it is
+    every training row of the partitions (the statistics are learned over
+    them); the pandas path fits on ``train_sessions`` alone.
     """
     transformer = SessionFeatures(cap_quantile=params.cap_quantile)
     transformer.fit(train_sessions)

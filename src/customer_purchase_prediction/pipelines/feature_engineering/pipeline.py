@@ -39,10 +39,9 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                 inputs=[
                     "train_sessions",
                     "params:feature_engineering",
-                    # Read by --env=dask only (statistics over all training rows).
-                    "sessions",
-                    "validation_sessions",
-                    "test_sessions",
+                    # Every training row of the partitions in --env=dask (the
+                    # statistics over all of them); None otherwise, no file read.
+                    "training_rows",
                 ],
                 outputs="feature_transformer",
                 name="fit_feature_transformer",

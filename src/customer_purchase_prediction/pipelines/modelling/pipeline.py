@@ -46,10 +46,9 @@ def create_pipeline(**kwargs: Any) -> Pipeline:
                     "feature_transformer",
                     "candidate_tuning",
                     "params:modelling",
-                    # Read by --env=dask only (a refit on all training rows).
-                    "sessions",
-                    "validation_sessions",
-                    "test_sessions",
+                    # Every training row of the partitions in --env=dask (a
+                    # refit on all of them); None otherwise, no file read.
+                    "training_rows",
                 ],
                 outputs="candidate_models",
                 name="fit_candidates",
