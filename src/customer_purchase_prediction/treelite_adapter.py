@@ -125,8 +125,8 @@ def predict(model: treelite.Model, features: np.ndarray, *, margin: bool) -> Any
     facts = _facts(model, predict_type)
     if features.ndim != 2 or features.shape[1] != facts.width:  # noqa: PLR2004
         raise ValueError(
-            f"the trees expect rows of {facts.width} features; got an array of "
-            f"shape {features.shape}"
+            f"the model matrix has shape {features.shape}; the trees expect "
+            f"rows of {facts.width} columns"
         )
     rows = np.ascontiguousarray(features, dtype=facts.input_dtype)
     out = np.zeros((len(rows), *facts.tail), dtype=facts.output_dtype)
