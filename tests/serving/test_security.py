@@ -337,6 +337,7 @@ def test_settings_reach_the_workers_through_the_environment() -> None:
         project_path=Path("/srv/project"),
         max_batch=7,
         max_body_bytes=2048,
+        opentelemetry=True,
         api_key=SecretStr(KEY),
     )
     variables = settings.to_environment()

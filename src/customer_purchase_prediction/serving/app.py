@@ -77,6 +77,12 @@ def create_app(
         version=__version__,
         summary="How likely each browsing session is to end in a purchase.",
         lifespan=lifespan,
+        # Off unless asked for: FastAPI would otherwise ask on every request
+        # whether an OpenTelemetry provider is configured (/metrics is the
+        # service's own Prometheus text either way).
+        telemetry=None
+        if settings.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.predictor = predictor
     app.state.settings = settings

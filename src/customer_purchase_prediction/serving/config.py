@@ -42,6 +42,7 @@ VARIABLES = {
     "max_batch": f"{ENV_PREFIX}MAX_BATCH",
     "drift_window": f"{ENV_PREFIX}DRIFT_WINDOW",
     "coalesce": f"{ENV_PREFIX}COALESCE",
+    "opentelemetry": f"{ENV_PREFIX}OPENTELEMETRY",
     "max_body_bytes": f"{ENV_PREFIX}MAX_BODY_BYTES",
     "api_key": API_KEY_VARIABLE,
 }
@@ -61,6 +62,10 @@ class ServingParameters(BaseModel):
     drift_window: int = Field(1000, ge=1)  # sessions /v1/monitoring/drift judges
     # single-record requests that arrive together, scored in one model call
     coalesce: int = Field(64, ge=1, le=1000)
+    # FastAPI's native OpenTelemetry spans, metrics and logs (for an operator
+    # who configures an OpenTelemetry provider); off, a request does not ask
+    # whether one is configured.
+    opentelemetry: bool = False
 
 
 class ServiceSettings(ServingParameters):
@@ -106,6 +111,7 @@ class ServiceSettings(ServingParameters):
             "max_batch": str(self.max_batch),
             "drift_window": str(self.drift_window),
             "coalesce": str(self.coalesce),
+            "opentelemetry": str(self.opentelemetry).lower(),
             "max_body_bytes": str(self.max_body_bytes),
             "api_key": None
             if self.api_key is None
@@ -207,6 +213,7 @@ def project_settings(
         max_body_bytes=limits.max_body_bytes,
         drift_window=limits.drift_window,
         coalesce=limits.coalesce,
+        opentelemetry=limits.opentelemetry,
         api_key=configured_api_key(loader),
     )
 
