@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from customer_purchase_prediction.columns import (
 )
 from customer_purchase_prediction.errors import InvalidRecordError
 from customer_purchase_prediction.predictor import PurchasePredictor
+from customer_purchase_prediction.records import with_exact_ids
 from tests.strategies import any_value
 
 
@@ -104,3 +106,69 @@ def test_passthrough_keys_come_back_on_their_own_record(
     answers = predictor.predict_records(batch, passthrough="email")
     assert answers[0]["email"] == "a@example.com"
     assert "email" not in answers[1]
+
+
+# ------------------------------------------------------------ one batch
+
+
+def frame_answers(predictor: PurchasePredictor, batch: list[dict[str, Any]]) -> Any:
+    """What ``predict(DataFrame)`` makes of the batch: per input row, its
+    prediction or its (reject_rule, reject_reason)."""
+    frame = pd.DataFrame.from_records(batch, columns=list(SESSION_COLUMNS))
+    scored, rejected = predictor.predict(
+        with_exact_ids(frame, batch), return_probabilities=True
+    )
+    answers: list[Any] = [None] * len(batch)
+    for reject in rejected.to_dict(orient="records"):
+        answers[int(reject["source_row"]) - 1] = (
+            reject["reject_rule"],
+            reject["reject_reason"],
+        )
+    predictions = iter(scored.to_dict(orient="records"))
+    return [next(predictions) if a is None else a for a in answers]
+
+
+ids = st.sampled_from([1, 2, 3, 2**53 + 1])
+batch_records = st.fixed_dictionaries(
+    {
+        **{column.name: column_value(column) for column in SPEC},
+        ID_COLUMN: st.one_of(ids, any_value()),
+    }
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(batch_records, min_size=1, max_size=12))
+def test_one_batch_is_answered_as_the_dataframe_path_answers_its_rows(
+    predictor: PurchasePredictor, batch: list[dict[str, Any]]
+) -> None:
+    """Repeated ids are duplicates (every copy refused), broken rules are
+    refused with the DataFrame path's rule and reason, and the rest get its
+    predictions to the last bit."""
+    answers = predictor.predict_records(
+        batch, return_probabilities=True, one_batch=True
+    )
+    expected = frame_answers(predictor, batch)
+    assert len(answers) == len(batch)
+    for record, answer, wanted in zip(batch, answers, expected, strict=True):
+        if isinstance(wanted, tuple):
+            assert isinstance(answer, InvalidRecordError), (record, answer, wanted)
+            rules = ";".join(rule for rule, _ in answer.problems)
+            reasons = "; ".join(reason for _, reason in answer.problems)
+            assert (rules, reasons) == wanted
+        else:
+            assert answer == wanted, (record, answer, wanted)
+
+
+def test_in_one_batch_every_copy_of_an_id_is_a_duplicate(
+    predictor: PurchasePredictor,
+) -> None:
+    record = example_record()
+    other = {**record, ID_COLUMN: record[ID_COLUMN] + 1}
+    answers = predictor.predict_records(
+        [record, other, record], return_probabilities=True, one_batch=True
+    )
+    assert isinstance(answers[0], InvalidRecordError)
+    assert isinstance(answers[2], InvalidRecordError)
+    assert [rule for rule, _ in answers[0].problems] == [f"{ID_COLUMN}:duplicated"]
+    assert answers[1] == predictor.predict(other, return_probabilities=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 
 class PurchasePredictionError(Exception):
     """Base class of the errors this project raises for bad input."""
@@ -12,7 +15,19 @@ class SessionsFileError(PurchasePredictionError, ValueError):
 
 
 class InvalidRecordError(PurchasePredictionError, ValueError):
-    """A single session record breaks the data contract."""
+    """A single session record breaks the data contract.
+
+    ``problems``: the ``(rule, reason)`` pairs of the contract's rules it
+    breaks, in column order; empty when it was refused before the rules (an
+    unknown key, not a record at all).
+    """
+
+    def __init__(self, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[tuple[str, str], ...] = tuple(problems)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self), self.problems)
 
 
 class ModelNotFoundError(PurchasePredictionError, FileNotFoundError):

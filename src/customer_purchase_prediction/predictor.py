@@ -429,6 +429,7 @@ class PurchasePredictor:
         return_probabilities: bool = False,
         passthrough: Collection[str] | str = (),
         explain: bool = False,
+        one_batch: bool = False,
     ) -> list[dict[str, Any] | InvalidRecordError]:
         """Each record answered exactly as ``predict(record)`` answers it, scored
         together: a prediction, or the ``InvalidRecordError`` it would raise.
@@ -440,11 +441,24 @@ class PurchasePredictor:
         arrive together this way (``serving/coalescing.py``). Probabilities are
         the same bits as one at a time (row-independent scoring).
 
+        With ``one_batch`` the records are one batch, as the rows of one file
+        or DataFrame are: the contract's duplicate rule applies across them, so
+        every record whose ``customer_id`` another one repeats is refused,
+        exactly as ``predict(DataFrame)`` rejects it (the REST batch endpoint).
+
+        Each refusal's ``problems`` holds its ``(rule, reason)`` pairs in the
+        contract's words and column order (empty for a record refused before the
+        rules, e.g. for an unknown key).
+
         Raises:
             ExplanationError: ``explain`` and the model cannot explain.
         """
         return self._predict_records(
-            records, return_probabilities, passthrough_names(passthrough), explain
+            records,
+            return_probabilities,
+            passthrough_names(passthrough),
+            explain,
+            unique=one_batch,
         )
 
     def _predict_record(
@@ -465,6 +479,8 @@ class PurchasePredictor:
         with_proba: bool,
         passthrough: tuple[str, ...] = (),
         explained: bool = False,
+        *,
+        unique: bool = False,
     ) -> list[dict[str, Any] | InvalidRecordError]:
         answers: list[dict[str, Any] | InvalidRecordError] = []
         kept: list[Record] = []  # the records whose keys are the contract's
@@ -483,12 +499,12 @@ class PurchasePredictor:
         if not kept:
             return answers
         typed, problems = check_columns(
-            column_arrays(kept), labelled=False, unique=False
+            column_arrays(kept), labelled=False, unique=unique
         )
         for row, pairs in problems.items():
             reasons = "; ".join(reason for _, reason in pairs)
             answers[slots[row]] = InvalidRecordError(
-                f"invalid session record: {reasons}"
+                f"invalid session record: {reasons}", problems=pairs
             )
         valid = [row for row in range(len(kept)) if row not in problems]
         if not valid:

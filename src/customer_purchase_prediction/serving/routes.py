@@ -18,14 +18,11 @@ import pandas as pd
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from customer_purchase_prediction.columns import (
-    SESSION_COLUMNS,
-    contract_table,
-)
+from customer_purchase_prediction.columns import SESSION_COLUMNS, contract_table
 from customer_purchase_prediction.contract import check_columns, count_reject_rules
 from customer_purchase_prediction.errors import ExplanationError, InvalidRecordError
 from customer_purchase_prediction.explain import REASON_COLUMNS
-from customer_purchase_prediction.records import one_value, with_exact_ids
+from customer_purchase_prediction.records import one_value
 from customer_purchase_prediction.serving.drift_window import observe_sessions
 from customer_purchase_prediction.serving.errors import (
     APIError,
@@ -166,35 +163,49 @@ def predict_batch(
         )
     records = [session.model_dump() for session in batch.sessions]
     try:
-        scored, rejected = request.app.state.predictor.predict(
-            sessions_frame(records), return_probabilities=True, explain=explain
+        # The sessions are one batch: an id sent twice is a duplicate (both
+        # rejected), as in a file; each answer is the predictor's.
+        answers = request.app.state.predictor.predict_records(
+            records, return_probabilities=True, explain=explain, one_batch=True
         )
     except ExplanationError as exc:
         raise _not_explained() from exc
-    predictions = scored.to_dict(orient="records")
-    if explain:
-        predictions = [with_reasons(prediction) for prediction in predictions]
-    rejects = rejected.to_dict(orient="records")
-    # A reject carries the session as it was sent (the frame's copy may have
-    # turned 1 into 1.0), with the contract's source_row, rule and reason.
-    answered = [
-        {
-            **records[int(reject["source_row"]) - 1],
-            "source_row": int(reject["source_row"]),
-            "reject_rule": str(reject["reject_rule"]),
-            "reject_reason": str(reject["reject_reason"]),
-        }
-        for reject in rejects
-    ]
-    rules = pd.DataFrame({"reject_rule": [r["reject_rule"] for r in answered]})
+    predictions: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    scores: list[float | None] = []
+    for row, answer in enumerate(answers):
+        if isinstance(answer, InvalidRecordError):
+            rejects.append(batch_reject(records[row], row, answer))
+            scores.append(None)
+        else:
+            predictions.append(with_reasons(answer) if explain else answer)
+            scores.append(answer["purchase_probability"])
+    rules = pd.DataFrame({"reject_rule": [r["reject_rule"] for r in rejects]})
     record_scores(
         request.app,
         [p["purchase_probability"] for p in predictions],
-        count_reject_rules(rules.astype("str")),
+        count_reject_rules(rules.astype("str")) if rejects else {},
     )
-    scores = window_scores(records, predictions, answered)
     observe_sessions(request.app, records, scores)
-    return json_answer({"predictions": predictions, "rejects": answered})
+    return json_answer({"predictions": predictions, "rejects": rejects})
+
+
+def batch_reject(
+    record: Mapping[str, Any], row: int, error: InvalidRecordError
+) -> dict[str, Any]:
+    """A refused session of a batch as sent, with its ``source_row`` (from 1)
+    and its rules and reasons joined as the batch pipeline's rejects file
+    joins them (``contract.validate_sessions``)."""
+    if not error.problems:  # refused before the rules: the whole request is bad
+        raise APIError(
+            422, [ErrorDetail(field=f"sessions[{row}]", value=None, rule=str(error))]
+        )
+    return {
+        **record,
+        "source_row": row + 1,
+        "reject_rule": ";".join(rule for rule, _ in error.problems),
+        "reject_reason": "; ".join(reason for _, reason in error.problems),
+    }
 
 
 def json_answer(payload: Mapping[str, Any]) -> Response:
@@ -209,22 +220,6 @@ def json_answer(payload: Mapping[str, Any]) -> Response:
     """
     body = json.dumps(payload, ensure_ascii=False, allow_nan=False)
     return Response(body.encode(), media_type="application/json")
-
-
-def window_scores(
-    records: Sequence[Any], predictions: Sequence[Any], rejects: Sequence[Any]
-) -> list[float | None]:
-    """Each session's probability, in input order (``None`` for a reject)."""
-    refused = {int(reject["source_row"]) - 1 for reject in rejects}
-    scored = iter(p["purchase_probability"] for p in predictions)
-    return [None if row in refused else next(scored) for row in range(len(records))]
-
-
-def sessions_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """A batch's sessions as a frame, each value exactly as sent (ids too:
-    ``records.with_exact_ids``), the columns inferred as a list of records'."""
-    frame = pd.DataFrame.from_records(records, columns=list(SESSION_COLUMNS))
-    return with_exact_ids(frame, records)
 
 
 def with_reasons(prediction: Mapping[str, Any]) -> dict[str, Any]:
