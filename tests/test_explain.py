@@ -492,16 +492,16 @@ def test_a_text_is_made_per_distinct_value_and_effect_as_per_row(
     # many rows: each row's text is what its own f-string gives.
     model = models["logistic_regression"]
     rng = np.random.default_rng(3)
-    given = rng.choice([0.0, -0.0, 1.5, 2.25, 1.005, np.nan], size=200)
-    imputed = np.where(np.isnan(given), 3.0, given)
-    raises = rng.random(200) < 0.5
-    texts = _phrases(TIME_SPENT, given, imputed, raises, model.features)
-    for text, value, was, up in zip(texts, imputed, given, raises, strict=True):
-        effect = "raises the chance" if up else "lowers the chance"
-        if np.isnan(was):
-            assert (
-                text == f"time spent not given (taken as {value:.2f} minutes), {effect}"
-            )
-        else:
-            assert text.startswith(f"time spent {value:.2f} minutes, ")
-            assert text.endswith(effect)
+    for size in (8, 200):  # a few rows' direct texts and a batch's table
+        given = rng.choice([0.0, -0.0, 1.5, 2.25, 1.005, np.nan], size=size)
+        imputed = np.where(np.isnan(given), 3.0, given)
+        raises = rng.random(size) < 0.5
+        texts = _phrases(TIME_SPENT, given, imputed, raises, model.features)
+        for text, value, was, up in zip(texts, imputed, given, raises, strict=True):
+            effect = "raises the chance" if up else "lowers the chance"
+            if np.isnan(was):
+                taken = f"taken as {value:.2f} minutes"
+                assert text == f"time spent not given ({taken}), {effect}"
+            else:
+                assert text.startswith(f"time spent {value:.2f} minutes, ")
+                assert text.endswith(effect)

@@ -292,17 +292,25 @@ def _phrases(
     words = name.replace("_", " ")
     unit = f" {column.unit}" if column.unit else ""
     numbers = np.asarray(value, dtype=float)
-    group, distinct = _distinct(numbers)
-    shown = formatted(distinct, 0 if column.is_integer else 2, prefix=f"{words} ")
-    table = np.stack(
-        [
-            shown
-            + _tails(name, distinct, np.full(len(distinct), side), features, unit=unit)
-            for side in (0, 1)
-        ],
-        axis=1,
-    )
-    texts = table[group, effect]
+    decimals = 0 if column.is_integer else 2
+    if len(numbers) <= _FEW_NUMBERS:  # a table costs more than a few rows
+        texts = formatted(numbers, decimals, prefix=f"{words} ") + _tails(
+            name, numbers, effect, features, unit=unit
+        )
+    else:
+        group, distinct = _distinct(numbers)
+        shown = formatted(distinct, decimals, prefix=f"{words} ")
+        table = np.stack(
+            [
+                shown
+                + _tails(
+                    name, distinct, np.full(len(distinct), side), features, unit=unit
+                )
+                for side in (0, 1)
+            ],
+            axis=1,
+        )
+        texts = table[group, effect]
     missing = np.flatnonzero(np.isnan(np.asarray(given, dtype=float)))
     if len(missing):
         spec = ".0f" if column.is_integer else ".2f"
@@ -322,8 +330,6 @@ def _phrases(
 def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each value's index into the distinct values, and those values (told
     apart by their bits, so ``-0.0`` and ``0.0`` stay two)."""
-    if len(values) <= _FEW_NUMBERS:
-        return np.arange(len(values)), values
     group, distinct = pd.factorize(np.ascontiguousarray(values).view(np.int64))
     return group, np.asarray(distinct).view(np.float64)
 
