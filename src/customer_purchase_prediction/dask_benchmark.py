@@ -152,14 +152,21 @@ def run_kedro(project: Path, arguments: list[str]) -> dict[str, Any]:
     process.wait()
     stop.set()
     seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        sys.stderr.write("".join(line for _, line in lines)[-4000:])
-        raise SystemExit(f"kedro run {' '.join(arguments)} failed")
-    return {
+    measured = {
         "wall_s": round(seconds, 2),
         "peak_rss_gib": round(peak[0] / 2**30, 3),
         "node_s": node_seconds(lines),
     }
+    if process.returncode != 0:
+        output = "".join(line for _, line in lines)
+        # The whole output (a failure's cause may be far from the end) and
+        # what was measured up to it.
+        log = project / "data/08_reporting/dask_benchmark_failed_run.log"
+        log.write_text(output)
+        sys.stderr.write(output[-4000:])
+        sys.stderr.write(json.dumps({"failed": arguments, **measured}) + "\n")
+        raise SystemExit(f"kedro run {' '.join(arguments)} failed; output in {log}")
+    return measured
 
 
 def bench_dask(project: Path, rows: int) -> dict[str, object]:

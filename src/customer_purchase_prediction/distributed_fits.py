@@ -18,12 +18,35 @@ import pandas as pd
 from sklearn.base import clone
 
 from customer_purchase_prediction.columns import LABEL_COLUMN
+from customer_purchase_prediction.errors import PurchasePredictionError
 from customer_purchase_prediction.features import SessionFeatures, session_columns
 
 logger = logging.getLogger(__name__)
 
 # XGBoost's default number of histogram bins (``max_bin``).
 DEFAULT_BINS = 256
+
+
+class DistributedFitError(PurchasePredictionError, RuntimeError):
+    """A distributed refit failed for a reason the run can name."""
+
+
+def lost_worker_message(rows: int, features: int, workers: dict[str, Any]) -> str:
+    """What to do when ``xgboost.dask`` lost a worker during a refit."""
+    share = rows * features * 4 / max(len(workers), 1) / 2**20
+    limits = sorted(
+        {f"{w.get('memory_limit', 0) / 2**30:.2f} GiB" for w in workers.values()}
+    )
+    return (
+        f"the xgboost.dask refit on {rows:,} training rows lost a Dask worker, "
+        "and xgboost.dask cannot recover one; most often a worker exceeded its "
+        f"memory: each of the {len(workers)} workers (memory limit "
+        f"{', '.join(limits) or 'unknown'}) holds about {share:,.0f} MiB of "
+        "float32 model matrix, plus XGBoost's copy of it and its own start-up "
+        "memory; give the workers more memory (dask.memory_limit, e.g. 2GiB) "
+        "or add workers (dask.n_workers, or a larger cluster at "
+        "dask.scheduler_address)"
+    )
 
 
 def model_matrix(part: pd.DataFrame, transformer: SessionFeatures) -> pd.DataFrame:
@@ -75,14 +98,24 @@ def boosted_dask_fit(estimator: Any, rows: Any, transformer: SessionFeatures) ->
         labels,
         max_bin=params.get("max_bin") or DEFAULT_BINS,
     )
-    trained = dxgb.train(client, params, train, num_boost_round=rounds)
+    rows_fitted = int(labels.shape[0].compute())
+    try:
+        trained = dxgb.train(client, params, train, num_boost_round=rounds)
+    except ValueError as exc:
+        # xgboost.dask's words when a worker died and another took its place.
+        if "worker" not in str(exc).lower():
+            raise
+        workers = client.scheduler_info().get("workers", {})
+        raise DistributedFitError(
+            lost_worker_message(rows_fitted, matrix.shape[1], workers)
+        ) from exc
     booster = trained["booster"]
     # The sample fit saw a bare matrix (no column names); so does the scorer.
     booster.feature_names = None
     refit = clone(estimator)
     refit.load_model(bytearray(booster.save_raw("ubj")))
     refit.best_n_estimators_ = rounds
-    refit.fitted_rows_ = int(labels.shape[0].compute())
+    refit.fitted_rows_ = rows_fitted
     logger.info(
         "Refitted %s on %d training rows with xgboost.dask (%d trees)",
         type(estimator).__name__,
@@ -96,19 +129,3 @@ def fitted_rows(estimator: Any) -> int | None:
     """Rows a distributed refit was fitted on, or None (a sample fit)."""
     rows = getattr(estimator, "fitted_rows_", None)
     return None if rows is None else int(np.asarray(rows))
-
-
-def out_of_fold_rows(
-    name: str, estimator: Any, out_of_fold: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """The out-of-fold probabilities of candidate ``name`` and their labels:
-    what its calibrator and threshold learn from besides the validation part.
-
-    None (two empty arrays) for a model refitted on every training row
-    (``fitted_rows``): those probabilities come from fold models fitted on
-    the sample, not from the model served, so its calibrator and threshold
-    learn from its own probabilities of the validation part alone.
-    """
-    if fitted_rows(estimator) is not None:
-        return np.empty(0), np.empty(0, dtype="int64")
-    return out_of_fold[name].to_numpy(), out_of_fold[LABEL_COLUMN].to_numpy()

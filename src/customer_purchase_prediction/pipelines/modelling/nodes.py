@@ -23,7 +23,7 @@ from customer_purchase_prediction.columns import (
     ID_COLUMN,
     LABEL_COLUMN,
 )
-from customer_purchase_prediction.distributed_fits import fitted_rows, out_of_fold_rows
+from customer_purchase_prediction.distributed_fits import fitted_rows
 from customer_purchase_prediction.evaluation import (
     choose_candidate,
     classification_metrics,
@@ -140,23 +140,23 @@ def calibrate_candidates(
     params: ModellingParams,
 ) -> dict[str, ProbabilityCalibrator]:
     """Fit each candidate's calibrator on rows no model saw: the training part's
-    out-of-fold probabilities and the refitted model's on the validation part
-    (the validation part alone for a model refitted on more rows than the
-    sample, ``out_of_fold_rows``)."""
-    y = validation_sessions[LABEL_COLUMN].to_numpy()
-    calibrators = {}
-    for name, pipeline in candidate_models.items():
-        proba, labels = out_of_fold_rows(
-            name, pipeline.named_steps["model"], out_of_fold
-        )
-        calibrators[name] = fit_calibrator(
+    out-of-fold probabilities and the refitted model's on the validation part."""
+    y = np.concatenate(
+        [out_of_fold[LABEL_COLUMN].to_numpy(), validation_sessions[LABEL_COLUMN]]
+    )
+    return {
+        name: fit_calibrator(
             params.calibration.method,
             np.concatenate(
-                [proba, pipeline_proba(name, pipeline, validation_sessions)]
+                [
+                    out_of_fold[name].to_numpy(),
+                    pipeline_proba(name, pipeline, validation_sessions),
+                ]
             ),
-            np.concatenate([labels, y]),
+            y,
         )
-    return calibrators
+        for name, pipeline in candidate_models.items()
+    }
 
 
 def select_model(
@@ -171,9 +171,7 @@ def select_model(
     """Tune each threshold; select by the CV selection metric.
 
     Thresholds are tuned on calibrated probabilities of the rows
-    ``modelling.threshold.tune_on`` names (the validation part alone for a
-    model refitted on more rows than the sample, ``out_of_fold_rows``).
-    Selection uses the cross-validated
+    ``modelling.threshold.tune_on`` names. Selection uses the cross-validated
     metrics (more rows than the validation part, so less noise), with
     ``evaluation.choose_candidate``'s rule.
     """
@@ -183,10 +181,10 @@ def select_model(
         calibrator = candidate_calibrators[name]
         proba = pipeline_proba(name, pipeline, validation_sessions, calibrator)
         rows_y, rows_proba = y, proba
-        oof, oof_y = out_of_fold_rows(name, pipeline.named_steps["model"], out_of_fold)
-        if params.threshold.tune_on == "out_of_fold_and_validation" and len(oof):
-            rows_y = np.concatenate([oof_y, y])
-            rows_proba = np.concatenate([calibrator.transform(oof), proba])
+        if params.threshold.tune_on == "out_of_fold_and_validation":
+            oof = calibrator.transform(out_of_fold[name].to_numpy())
+            rows_y = np.concatenate([out_of_fold[LABEL_COLUMN].to_numpy(), y])
+            rows_proba = np.concatenate([oof, proba])
         thresholds[name], _ = tune_threshold(
             rows_y, rows_proba, params.selection_metric, params.threshold, business
         )
@@ -322,23 +320,19 @@ def package_model(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
 def fitted_on(pipeline: Pipeline, sample_rows: int) -> dict[str, Any]:
     """Which rows the transformer and the model learned from, when the
     ``dask`` environment learned either on more than the training part
-    (``features_from_statistics``, ``distributed_fits``); nothing otherwise.
-    A refitted model's threshold was tuned on the validation part alone
-    (``out_of_fold_rows``), which ``threshold_tuned_on`` then says."""
+    (``features_from_statistics``, ``distributed_fits``); nothing otherwise."""
     statistics_rows = getattr(
         pipeline.named_steps["features"], "statistics_rows_", None
     )
     if statistics_rows is None:
         return {}
-    refit = fitted_rows(pipeline.named_steps["model"]) is not None
     return {
         "fitted_on": {
             "statistics_rows": int(statistics_rows),
             "model_rows": fitted_rows(pipeline.named_steps["model"]) or sample_rows,
-            "model_refit": refit,
+            "model_refit": fitted_rows(pipeline.named_steps["model"]) is not None,
             "sample_rows": sample_rows,
-        },
-        **({"threshold_tuned_on": "validation"} if refit else {}),
+        }
     }
 
 
