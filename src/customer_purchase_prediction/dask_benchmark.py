@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -129,12 +130,29 @@ def phase_seconds(nodes: dict[str, float]) -> dict[str, float]:
     return phases
 
 
+def exit_status(returncode: int) -> str:
+    """A process's return code in words: ``exit 1`` or ``killed by SIGKILL``."""
+    if returncode >= 0:
+        return f"exit {returncode}"
+    try:
+        return f"killed by {signal.Signals(-returncode).name}"
+    except ValueError:
+        return f"killed by signal {-returncode}"
+
+
 def run_kedro(project: Path, arguments: list[str]) -> dict[str, Any]:
     """``kedro run ARGUMENTS`` in ``project``: wall seconds, peak tree RSS and
     the seconds of each node (``node_seconds``)."""
     kedro = Path(sys.executable).with_name("kedro")
-    # A wide console, so that Kedro's rich log lines are not wrapped.
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "400"}
+    # A wide console, so that Kedro's rich log lines are not wrapped; a fatal
+    # signal in the kedro process (a crash in native code) prints its Python
+    # stacks instead of ending it without a word.
+    env = {
+        **os.environ,
+        "KEDRO_DISABLE_TELEMETRY": "1",
+        "COLUMNS": "400",
+        "PYTHONFAULTHANDLER": "1",
+    }
     started = time.perf_counter()
     process = psutil.Popen(
         [str(kedro), "run", *arguments],
@@ -158,6 +176,7 @@ def run_kedro(project: Path, arguments: list[str]) -> dict[str, Any]:
         "node_s": node_seconds(lines),
     }
     if process.returncode != 0:
+        measured["exit"] = exit_status(process.returncode)
         output = "".join(line for _, line in lines)
         # The whole output (a failure's cause may be far from the end) and
         # what was measured up to it.
@@ -165,7 +184,10 @@ def run_kedro(project: Path, arguments: list[str]) -> dict[str, Any]:
         log.write_text(output)
         sys.stderr.write(output[-4000:])
         sys.stderr.write(json.dumps({"failed": arguments, **measured}) + "\n")
-        raise SystemExit(f"kedro run {' '.join(arguments)} failed; output in {log}")
+        raise SystemExit(
+            f"kedro run {' '.join(arguments)} failed ({measured['exit']}); "
+            f"output in {log}"
+        )
     return measured
 
 

@@ -22,6 +22,7 @@ import functools
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -52,6 +53,9 @@ class DaskParams(BaseModel):
         host: The address the local cluster binds (loopback by default).
         dashboard_address: Where the local cluster serves its dashboard
             (``127.0.0.1:0`` a free loopback port, ``null`` no dashboard).
+        close_timeout: Seconds the run waits for the client, then for the
+            local cluster, to close at its end; one that does not close in
+            time (or fails to) is logged, and the run's outcome stands.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -63,6 +67,7 @@ class DaskParams(BaseModel):
     memory_limit: str = "1GiB"
     host: str = "127.0.0.1"
     dashboard_address: str | None = "127.0.0.1:0"
+    close_timeout: float = Field(default=30.0, gt=0)
 
 
 def dask_params(section: Any) -> DaskParams:
@@ -213,11 +218,38 @@ class DaskCluster:
         self.close()
 
     def close(self) -> None:
-        """Close the client and the cluster this hook started (idempotent)."""
+        """Close the client, then the cluster this hook started (idempotent).
+
+        Each is given ``dask.close_timeout`` seconds. Closing happens after the
+        pipeline's outputs are written, so a client or cluster that does not
+        close in time, or fails to, is logged as a warning and does not change
+        the run's outcome: a run that succeeded still exits 0, and a failed
+        run still raises its own error.
+        """
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
+        timeout = (self._params or DaskParams()).close_timeout
         if client is not None:
-            client.close()
+            close_quietly("client", client.close, timeout)
         if cluster is not None:
-            cluster.close()
-            logger.info("Dask: local cluster closed")
+            close_quietly("local cluster", cluster.close, timeout)
+
+
+def close_quietly(what: str, close: Callable[..., Any], timeout: float) -> None:
+    """``close(timeout=timeout)``, logged; a failure is a warning, not an error."""
+    logger.info("Dask: closing the %s (at most %.0f s)", what, timeout)
+    started = time.perf_counter()
+    try:
+        close(timeout=timeout)
+    except Exception as exc:  # the pipeline has ended: its outcome stands
+        logger.warning(
+            "Dask: the %s did not close cleanly after %.1f s (%s: %s); the "
+            "pipeline had ended, so the run's outcome stands; a local "
+            "cluster's worker processes end with this process",
+            what,
+            time.perf_counter() - started,
+            type(exc).__name__,
+            exc,
+        )
+        return
+    logger.info("Dask: %s closed in %.1f s", what, time.perf_counter() - started)

@@ -71,3 +71,11 @@ def test_node_seconds_are_the_gaps_between_completed_lines() -> None:
     assert phases["reporting"] == 1.0
     assert phases["refit"] == 0.0
     assert sum(phases.values()) == sum(nodes.values())
+
+
+def test_a_failed_run_says_how_it_ended() -> None:
+    from customer_purchase_prediction.dask_benchmark import exit_status
+
+    assert exit_status(1) == "exit 1"
+    assert exit_status(-9) == "killed by SIGKILL"
+    assert exit_status(-6) == "killed by SIGABRT"

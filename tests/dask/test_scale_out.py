@@ -70,6 +70,45 @@ def test_a_failed_run_closes_the_cluster_too() -> None:
     assert client.status == "closed"
 
 
+class Closing:
+    """A client or cluster stand-in that records its close, or fails it."""
+
+    def __init__(self, name: str, calls: list[tuple[str, float]], fail: bool) -> None:
+        self.name, self.calls, self.fail = name, calls, fail
+
+    def close(self, *, timeout: float) -> None:
+        self.calls.append((self.name, timeout))
+        if self.fail:
+            raise TimeoutError(f"{self.name} still closing after {timeout:g} s")
+
+
+@pytest.mark.parametrize("failing", [None, "client", "cluster"])
+def test_the_client_closes_first_then_the_cluster_and_a_close_failure_is_logged(
+    failing: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    hook = hook_with({**THREADS, "close_timeout": 7})
+    calls: list[tuple[str, float]] = []
+    hook._client = Closing("client", calls, fail=failing == "client")
+    hook._cluster = Closing("cluster", calls, fail=failing == "cluster")
+    with caplog.at_level("INFO", logger="customer_purchase_prediction.scale_out"):
+        hook.after_pipeline_run(DataCatalog())  # a succeeded run: no error
+    assert calls == [("client", 7), ("cluster", 7)]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    if failing is None:
+        assert warnings == []
+    else:
+        (warning,) = warnings
+        assert "did not close cleanly" in warning
+        assert f"{failing} still closing after 7 s" in warning
+    hook.close()  # idempotent: nothing left to close
+    assert len(calls) == 2
+
+
+def test_a_close_timeout_must_be_positive() -> None:
+    with pytest.raises(RunParameterError, match=r"dask\.close_timeout"):
+        dask_params({"close_timeout": 0})
+
+
 def test_the_hook_joins_a_running_scheduler_and_leaves_it_running(
     thread_cluster: Client,
 ) -> None:
