@@ -324,17 +324,27 @@ def validate_sessions(
     rejects = _writable(raw.iloc[rows]).assign(
         source_row=pd.Series(np.array(rows, dtype="int64") + 1, index=raw.index[rows]),
         reject_rule=pd.Series(
-            [";".join(rule for rule, _ in problems[i]) for i in rows],
+            [reject_rule(problems[i]) for i in rows],
             index=raw.index[rows],
             dtype="str",
         ),
         reject_reason=pd.Series(
-            ["; ".join(reason for _, reason in problems[i]) for i in rows],
+            [reject_reason(problems[i]) for i in rows],
             index=raw.index[rows],
             dtype="str",
         ),
     )
     return ValidationResult(valid=valid, rejects=rejects.reset_index(drop=True))
+
+
+def reject_rule(pairs: Sequence[tuple[str, str]]) -> str:
+    """A rejected row's ``reject_rule``: its broken rules joined by ``;``."""
+    return ";".join(rule for rule, _ in pairs)
+
+
+def reject_reason(pairs: Sequence[tuple[str, str]]) -> str:
+    """A rejected row's ``reject_reason``: the contract's words, joined by ``; ``."""
+    return "; ".join(reason for _, reason in pairs)
 
 
 def _writable(rows: pd.DataFrame) -> pd.DataFrame:

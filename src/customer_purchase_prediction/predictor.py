@@ -42,6 +42,7 @@ from customer_purchase_prediction.columns import (
 from customer_purchase_prediction.contract import (
     ValidationResult,
     check_columns,
+    reject_reason,
     validate_sessions,
 )
 from customer_purchase_prediction.datasets import (
@@ -502,9 +503,8 @@ class PurchasePredictor:
             column_arrays(kept), labelled=False, unique=unique
         )
         for row, pairs in problems.items():
-            reasons = "; ".join(reason for _, reason in pairs)
             answers[slots[row]] = InvalidRecordError(
-                f"invalid session record: {reasons}", problems=pairs
+                f"invalid session record: {reject_reason(pairs)}", problems=pairs
             )
         valid = [row for row in range(len(kept)) if row not in problems]
         if not valid:

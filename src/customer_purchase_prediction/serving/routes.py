@@ -19,7 +19,12 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from customer_purchase_prediction.columns import SESSION_COLUMNS, contract_table
-from customer_purchase_prediction.contract import check_columns, count_reject_rules
+from customer_purchase_prediction.contract import (
+    check_columns,
+    count_reject_rules,
+    reject_reason,
+    reject_rule,
+)
 from customer_purchase_prediction.errors import ExplanationError, InvalidRecordError
 from customer_purchase_prediction.explain import REASON_COLUMNS
 from customer_purchase_prediction.records import one_value
@@ -203,8 +208,8 @@ def batch_reject(
     return {
         **record,
         "source_row": row + 1,
-        "reject_rule": ";".join(rule for rule, _ in error.problems),
-        "reject_reason": "; ".join(reason for _, reason in error.problems),
+        "reject_rule": reject_rule(error.problems),
+        "reject_reason": reject_reason(error.problems),
     }
 
 
@@ -254,7 +259,7 @@ def contract_problems(
         )
         for rule, reason in pairs
     ]
-    rejects = pd.DataFrame({"reject_rule": [";".join(rule for rule, _ in pairs)]})
+    rejects = pd.DataFrame({"reject_rule": [reject_rule(pairs)]})
     return details, count_reject_rules(rejects.astype("str"))
 
 
