@@ -19,7 +19,6 @@ from customer_purchase_prediction.columns import (
 )
 from customer_purchase_prediction.errors import InvalidRecordError
 from customer_purchase_prediction.predictor import PurchasePredictor
-from customer_purchase_prediction.records import with_exact_ids
 from tests.strategies import any_value
 
 
@@ -114,10 +113,15 @@ def test_passthrough_keys_come_back_on_their_own_record(
 def frame_answers(predictor: PurchasePredictor, batch: list[dict[str, Any]]) -> Any:
     """What ``predict(DataFrame)`` makes of the batch: per input row, its
     prediction or its (reject_rule, reject_reason)."""
-    frame = pd.DataFrame.from_records(batch, columns=list(SESSION_COLUMNS))
-    scored, rejected = predictor.predict(
-        with_exact_ids(frame, batch), return_probabilities=True
+    # Object columns hold each value as sent (a frame built from records would
+    # turn an int beside a float into a float, and show it as one).
+    frame = pd.DataFrame(
+        {
+            name: pd.Series([record.get(name) for record in batch], dtype=object)
+            for name in SESSION_COLUMNS
+        }
     )
+    scored, rejected = predictor.predict(frame, return_probabilities=True)
     answers: list[Any] = [None] * len(batch)
     for reject in rejected.to_dict(orient="records"):
         answers[int(reject["source_row"]) - 1] = (
