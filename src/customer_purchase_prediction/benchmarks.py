@@ -212,6 +212,9 @@ def train_in_memory(rows: int, seed: int, overrides: Sequence[str] = ()) -> Any:
     from customer_purchase_prediction.pipelines.data_processing import (  # noqa: PLC0415
         nodes as processing,
     )
+    from customer_purchase_prediction.scale_out import (  # noqa: PLC0415
+        NotPartitioned,
+    )
 
     conf = OmegaConf.merge(
         *(
@@ -247,6 +250,8 @@ def train_in_memory(rows: int, seed: int, overrides: Sequence[str] = ()) -> Any:
                 FeatureParams.model_validate(params["feature_engineering"])
             ),
             "params:business": Kept(BusinessParams.model_validate(params["business"])),
+            # Read by the dask environment only (conf/base: NotPartitioned).
+            "training_rows": NotPartitioned(),
         }
     )
     SequentialRunner().run(pipeline, catalog)
