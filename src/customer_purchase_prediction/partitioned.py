@@ -40,6 +40,7 @@ import pandas as pd
 from kedro.io import AbstractDataset
 from sklearn.pipeline import Pipeline
 
+from customer_purchase_prediction.business import BusinessParams
 from customer_purchase_prediction.candidates import get_candidate
 from customer_purchase_prediction.columns import (
     ALLOWED_LABELS,
@@ -76,8 +77,16 @@ from customer_purchase_prediction.features import (
     session_columns,
 )
 from customer_purchase_prediction.model import PurchaseModel
-from customer_purchase_prediction.pipelines.inference.nodes import SCORE_QUANTILES
-from customer_purchase_prediction.targeting import DECILE, DECILES, PROBABILITY
+from customer_purchase_prediction.pipelines.inference.nodes import (
+    SCORE_QUANTILES,
+    select_contacts,
+)
+from customer_purchase_prediction.targeting import (
+    DECILE,
+    DECILES,
+    PROBABILITY,
+    TargetingParams,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -506,19 +515,23 @@ def build_contact_list(
     node: Any,
     sessions: dd.DataFrame,
     explained_sessions: dd.DataFrame,
-    *context: Any,
+    purchase_model: PurchaseModel,
+    business: BusinessParams,
+    targeting: TargetingParams,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The pandas contact list of each partition, merged pairwise, then whole.
+    """The contact list's candidates of each partition, merged pairwise, then
+    the pandas node on the last candidates.
 
     The list is a prefix of one order (expected profit, best first) cut by
     ``targeting.max_contacts`` and ``budget``, so the list of any group of
-    partitions holds every row of them that the whole list can take: lists
-    are merged two at a time (a tree), each merge holding at most two lists,
-    and the last one is the whole input's. ``context``: the model, business
-    and targeting parameters.
+    partitions holds every row of them that the whole list can take: each
+    partition's candidates are selected (``select_contacts``, the node's own
+    rule, without reasons) and merged two at a time (a tree), each merge
+    holding at most two selections. The node then lists the last selection,
+    the whole input's, and explains its rows once.
     """
     level = [
-        dask.delayed(_contact_candidates)(node, part, explained, *context)
+        dask.delayed(_contact_candidates)(part, explained, business, targeting)
         for part, explained in zip(
             sessions.to_delayed(), explained_sessions.to_delayed(), strict=True
         )
@@ -526,10 +539,11 @@ def build_contact_list(
     while len(level) > 1:
         pairs = [level[i : i + 2] for i in range(0, len(level), 2)]
         level = [
-            dask.delayed(_merged_candidates)(node, pair, *context) for pair in pairs
+            dask.delayed(_merged_candidates)(pair, business, targeting)
+            for pair in pairs
         ]
     rows, explained = level[0].compute()
-    contacts, summary = node(rows, explained, *context)
+    contacts, summary = node(rows, explained, purchase_model, business, targeting)
     # A decile is a customer's place among all scored rows, not the union's.
     return contacts.assign(
         **{DECILE: global_deciles(contacts, explained_sessions)}
@@ -569,28 +583,32 @@ def _rows_before(part: pd.DataFrame, keys: pd.DataFrame) -> tuple[np.ndarray, in
 
 
 def _merged_candidates(
-    node: Any, pair: list[tuple[pd.DataFrame, pd.DataFrame]], *context: Any
+    pair: list[tuple[pd.DataFrame, pd.DataFrame]],
+    business: BusinessParams,
+    targeting: TargetingParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     if len(pair) == 1:
         return pair[0]
     return _contact_candidates(
-        node,
         pd.concat([rows for rows, _ in pair], ignore_index=True),
         pd.concat([rows for _, rows in pair], ignore_index=True),
-        *context,
+        business,
+        targeting,
     )
 
 
 def _contact_candidates(
-    node: Any, sessions: pd.DataFrame, explained: pd.DataFrame, *context: Any
+    sessions: pd.DataFrame,
+    explained: pd.DataFrame,
+    business: BusinessParams,
+    targeting: TargetingParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of one partition or merge the contact list can take, no reasons."""
     sessions = sessions.reset_index(drop=True)
     explained = explained.reset_index(drop=True)
     if not len(sessions):
         return sessions, explained
-    contacts, _ = node(sessions, explained, *context)
-    keep = sessions[ID_COLUMN].isin(contacts[ID_COLUMN]).to_numpy()
-    return sessions[keep].reset_index(drop=True), explained[keep].reset_index(drop=True)
+    return select_contacts(sessions, explained, business, targeting)
 
 
 def explain_predictions(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
+import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,3 +94,46 @@ def test_with_explain_the_list_takes_the_predictions_reasons(
     assert not explained_rows  # no second explanation of anyone
     by_id = scored.set_index(ID_COLUMN).loc[contacts[ID_COLUMN]]
     assert (contacts["reason_1"].to_numpy() == by_id["reason_1"].to_numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{"max_contacts": 40}, {"budget": 25.0}, {"max_contacts": None}],
+)
+def test_on_partitions_each_listed_customer_is_explained_once(
+    trained_model: PurchaseModel,
+    sessions: pd.DataFrame,
+    explained_rows: list[pd.Series],
+    limits: dict[str, Any],
+) -> None:
+    """--env=dask: partitions and merges only select; one explain, of the list."""
+    scored = trained_model.score(sessions)
+    targeting_params = TargetingParams(**limits)
+    expected, expected_summary = build_contact_list(
+        sessions, scored, trained_model, BUSINESS, targeting_params
+    )
+    explained_rows.clear()
+    parts = {"npartitions": 5, "sort": False}
+    # One process, so the spy sees every call; the frames' own string dtype.
+    with dask.config.set(
+        {"scheduler": "synchronous", "dataframe.convert-string": False}
+    ):
+        contacts, summary = build_contact_list(
+            dd.from_pandas(sessions, **parts),
+            dd.from_pandas(scored, **parts),
+            trained_model,
+            BUSINESS,
+            targeting_params,
+        )
+    assert len(contacts) > 0
+    (explained,) = explained_rows  # one call, after the merges ...
+    pd.testing.assert_series_equal(  # ... of the listed customers only
+        explained, contacts[ID_COLUMN].reset_index(drop=True), check_names=False
+    )
+    # The pandas path's list: rows, order, probabilities' bits, reasons, deciles.
+    pd.testing.assert_frame_equal(contacts, expected, check_exact=True)
+    assert np.array_equal(
+        contacts["purchase_probability"].to_numpy().view(np.int64),
+        expected["purchase_probability"].to_numpy().view(np.int64),
+    )
+    assert summary == expected_summary

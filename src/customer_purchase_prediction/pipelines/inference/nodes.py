@@ -21,6 +21,7 @@ from customer_purchase_prediction.scale_out import on_partitions
 from customer_purchase_prediction.targeting import (
     TargetingParams,
     contact_list,
+    contact_rows,
     contact_summary,
 )
 
@@ -99,6 +100,24 @@ def build_contact_list(
         summary["expected_profit"],
     )
     return contacts, summary
+
+
+def select_contacts(
+    sessions: pd.DataFrame,
+    explained_sessions: pd.DataFrame,
+    business: BusinessParams,
+    targeting: TargetingParams,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sessions and scored rows the contact list would hold, in its order,
+    without reasons: ``targeting.contact_rows``, the rule ``build_contact_list``
+    applies. The list of these rows is the list of all of them, so a Dask run
+    (``partitioned.build_contact_list``) selects with it per partition and per
+    merge and explains only the last selection's rows, once."""
+    chosen = contact_rows(explained_sessions, business, targeting)
+    return (
+        sessions.iloc[chosen].reset_index(drop=True),
+        explained_sessions.iloc[chosen].reset_index(drop=True),
+    )
 
 
 @on_partitions  # a Dask frame: partitioned.rank_predictions (--env=dask)
