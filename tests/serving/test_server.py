@@ -172,3 +172,39 @@ def test_two_workers_serve_the_same_bits_and_sum_their_metrics(
     ]
     # One series, whichever worker answered each request.
     assert counted == [calls], metrics
+
+
+def test_workers_get_the_configured_time_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """uvicorn's 5 s health check killed workers still importing the project
+    on a busy machine, and every replacement: ``serving.worker_timeout`` is
+    what the supervisor waits."""
+    from types import SimpleNamespace
+
+    from customer_purchase_prediction.serving import server
+    from customer_purchase_prediction.serving.config import ServiceSettings
+
+    model = SimpleNamespace(name="ensemble", version="v1", artifact={})
+    monkeypatch.setattr(
+        server, "load_predictor", lambda _: SimpleNamespace(model=model)
+    )
+    started: list[Any] = []
+
+    class Supervisor:
+        def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
+            started.append(config)
+            for sock in sockets:
+                sock.close()
+
+        def run(self) -> None:
+            return None
+
+    monkeypatch.setattr(server, "Multiprocess", Supervisor)
+    # serve() hands the settings to the workers in os.environ: a copy here.
+    monkeypatch.setattr(os, "environ", dict(os.environ))
+    settings = ServiceSettings(worker_timeout=42)
+    server.serve(settings, port=free_port(), workers=2)
+    assert [config.timeout_worker_healthcheck for config in started] == [42]
+    assert [config.workers for config in started] == [2]
+    assert ServiceSettings().worker_timeout == 60

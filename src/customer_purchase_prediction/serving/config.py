@@ -66,6 +66,10 @@ class ServingParameters(BaseModel):
     # who configures an OpenTelemetry provider); off, a request does not ask
     # whether one is configured.
     opentelemetry: bool = False
+    # kedro serve --workers N: seconds a worker may take to start (import the
+    # project, load the model) and, once serving, to answer its supervisor's
+    # health check before it is replaced.
+    worker_timeout: int = Field(60, ge=1)
 
 
 class ServiceSettings(ServingParameters):

@@ -128,7 +128,15 @@ def serve(
     os.environ.update(pinned.to_environment())
     os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
     try:
-        config = NoDelayConfig(APP_FACTORY, factory=True, workers=workers, **options)
+        # uvicorn's default of 5 s killed workers still importing the project
+        # on a busy machine, and their replacements, over and over.
+        config = NoDelayConfig(
+            APP_FACTORY,
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=settings.worker_timeout,
+            **options,
+        )
         Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
