@@ -184,17 +184,21 @@ class RequestObserver:
         if access_logger.isEnabledFor(logging.INFO):
             predictor = getattr(self.owner.state, "predictor", None)
             version = getattr(getattr(predictor, "model", None), "version", None)
-            access_logger.info(
-                "%s",
-                json.dumps(
-                    {
-                        "method": method,
-                        "path": scope.get("path", ""),
-                        "status": status,
-                        "latency_ms": round(seconds * 1000, 3),
-                        "model_version": version,
-                    }
-                ),
+            line = json.dumps(
+                {
+                    "method": method,
+                    "path": scope.get("path", ""),
+                    "status": status,
+                    "latency_ms": round(seconds * 1000, 3),
+                    "model_version": version,
+                }
+            )
+            # The record made directly: ``info`` would also walk the stack for
+            # the caller's file and line, which every line would name the same.
+            access_logger.handle(
+                access_logger.makeRecord(
+                    access_logger.name, logging.INFO, __file__, 0, line, (), None
+                )
             )
 
     def _template(self, scope: Scope) -> str:

@@ -81,8 +81,10 @@ _EXPLAIN = Query(
 )
 
 
+# The health answers are async: trivial work, answered on the event loop
+# (a plain ``def`` would hop to the thread pool and back for each probe).
 @router.get("/health/live")
-def live() -> dict[str, str]:
+async def live() -> dict[str, str]:
     """The process answers."""
     return {"status": "live"}
 
@@ -93,7 +95,7 @@ def live() -> dict[str, str]:
         503: {"model": ErrorResponse, "description": "The model is not loaded yet."}
     },
 )
-def ready(request: Request) -> dict[str, str]:
+async def ready(request: Request) -> dict[str, str]:
     """The model is loaded and the service can score."""
     if request.app.state.predictor is None:
         raise HTTPException(status_code=503, detail="the model is not loaded yet")
