@@ -1,10 +1,15 @@
-"""Exact contributions: a batch explained by path signature keeps every bit."""
+"""Exact contributions: a batch explained by path signature, or a forest's
+batch on threads, keeps every bit."""
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import xgboost
+from scipy.special import expit
+from sklearn.ensemble import RandomForestClassifier
 
 from customer_purchase_prediction import contributions
 from customer_purchase_prediction.features import SessionFeatures
@@ -87,3 +92,80 @@ def test_missing_values_take_the_default_branch_as_the_booster_does(
     direct = _every_row(model, rows)
     assert np.array_equal(grouped.values, direct[:, :-1])
     assert np.array_equal(grouped.base, direct[:, -1])
+
+
+@pytest.fixture(scope="module")
+def forest_and_matrix() -> tuple[RandomForestClassifier, np.ndarray]:
+    """A small forest (30 trees) and 400 new rows."""
+    training = validated_sessions(500, seed=21)
+    features = SessionFeatures().fit(training)
+    forest = RandomForestClassifier(
+        n_estimators=30, min_samples_leaf=3, random_state=0, n_jobs=1
+    ).fit(features.transform(training), training["purchase"])
+    return forest, features.transform(validated_sessions(400, seed=22))
+
+
+def _tree_by_tree(forest: RandomForestClassifier, matrix: np.ndarray) -> np.ndarray:
+    """The forest's path contributions of every row at once, tree after tree
+    (no blocks, no threads): each row adds its trees in the forest's order."""
+    paths = contributions._path_forest(forest)
+    rows = np.ascontiguousarray(matrix, dtype=np.float32)
+    total = np.zeros((len(rows), rows.shape[1]))
+    for tree, table in zip(paths.trees, paths.tables, strict=True):
+        total += table[tree.apply(rows)]
+    return total / len(paths.trees)
+
+
+def test_a_forest_batch_on_threads_has_the_bits_of_one_thread(
+    forest_and_matrix: tuple[RandomForestClassifier, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forest, matrix = forest_and_matrix
+    pools: list[int] = []
+
+    class CountedPool(ThreadPoolExecutor):
+        def __init__(self, max_workers: int) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers=max_workers)
+
+    monkeypatch.setattr(contributions, "ThreadPoolExecutor", CountedPool)
+    monkeypatch.setattr(contributions, "_FOREST_BLOCK_ROWS", 70)  # 6 blocks
+    monkeypatch.setattr(contributions, "_batch_threads", lambda: 1)
+    serial = contributions.forest(forest, matrix)
+    assert pools == []
+    monkeypatch.setattr(contributions, "_batch_threads", lambda: 3)
+    threaded = contributions.forest(forest, matrix)
+    assert pools == [3]
+    direct = _tree_by_tree(forest, matrix)
+    for result in (serial, threaded):
+        assert np.array_equal(result.values, direct)
+        assert np.array_equal(result.base, serial.base)
+
+
+def test_a_few_rows_of_a_forest_stay_on_the_calling_thread(
+    forest_and_matrix: tuple[RandomForestClassifier, np.ndarray],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forest, matrix = forest_and_matrix
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a few rows must not start a thread pool")
+
+    monkeypatch.setattr(contributions, "ThreadPoolExecutor", no_pool)
+    monkeypatch.setattr(contributions, "_batch_threads", lambda: 2)
+    few = matrix[: contributions._SINGLE_THREAD_ROWS]
+    assert np.array_equal(
+        contributions.forest(forest, few).values, _tree_by_tree(forest, few)
+    )
+
+
+def test_to_probability_has_the_bits_of_rescaling_the_logistic_total() -> None:
+    rng = np.random.default_rng(3)
+    raw = rng.normal(size=(300, 9))
+    raw[:5, :8] = 0.0  # rows whose contributions add up to nothing
+    # As XGBoost's contributions come: a view without the last (base) column.
+    log_odds = contributions.Contributions(raw[:, :-1], raw[:, -1], "log-odds")
+    fast = log_odds.to_probability()
+    plain = log_odds.rescaled(expit(log_odds.total()), expit(log_odds.base))
+    assert np.array_equal(fast.values, plain.values)
+    assert np.array_equal(fast.base, plain.base)

@@ -29,7 +29,9 @@ of each candidate; ``explain.py`` turns the result into reasons.
 from __future__ import annotations
 
 import json
+import os
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -78,7 +80,9 @@ class Contributions:
         """The same contributions on the probability scale (exact totals)."""
         if self.scale == "probability":
             return self
-        return self.rescaled(expit(self.total()), self.probability_base())
+        # The row sums once: the total and the proportions both need them.
+        span = self.values.sum(axis=1)
+        return self._rescaled(expit(self.base + span), self.probability_base(), span)
 
     def probability_base(self) -> np.ndarray:
         """The base value on the probability scale (``to_probability().base``)."""
@@ -90,7 +94,11 @@ class Contributions:
         For a monotone map of the score (the logistic function, a calibrator),
         a contribution keeps its sign and its share of the change.
         """
-        span = self.values.sum(axis=1)
+        return self._rescaled(total, base, self.values.sum(axis=1))
+
+    def _rescaled(
+        self, total: np.ndarray, base: np.ndarray, span: np.ndarray
+    ) -> Contributions:
         change = np.asarray(total, dtype=float) - base
         factor = np.divide(change, span, out=np.zeros_like(change), where=span != 0)
         return Contributions(self.values * factor[:, None], base, "probability")
@@ -234,17 +242,47 @@ def forest(estimator: Any, matrix: np.ndarray) -> Contributions:
         picked = paths.stacked_tables[paths.leaves(rows).T + paths.roots[:, None]]
         values += np.add.reduce(picked, axis=0)
     else:
-        # Block by block of rows, so that the sums and each tree's gathered
-        # rows stay in cache; each row still adds its trees in their order.
-        for start in range(0, len(rows), _FOREST_BLOCK_ROWS):
-            block = rows[start : start + _FOREST_BLOCK_ROWS]
-            total = values[start : start + _FOREST_BLOCK_ROWS]
-            for tree, table in zip(paths.trees, paths.tables, strict=True):
-                total += table[tree.apply(block)]
+        _forest_blocks(paths, rows, values)
     count = len(paths.tables)
-    return Contributions(
-        values / count, np.full(len(rows), paths.base / count), "probability"
-    )
+    values /= count  # in place: the same bits as ``values / count``
+    return Contributions(values, np.full(len(rows), paths.base / count), "probability")
+
+
+def _forest_blocks(paths: _PathForest, rows: np.ndarray, values: np.ndarray) -> None:
+    """Add every tree's path rows into ``values``, block by block of rows.
+
+    Blocks keep the sums and each tree's gathered rows (one buffer) in cache.
+    They are independent (each row adds its trees in their order into its own
+    row of ``values``), so they run on all cores, as the forest's scoring step
+    does: a tree's ``apply`` and numpy's ``take`` and add release the GIL, and
+    the bits are those of one thread.
+    """
+
+    def add_block(start: int) -> None:
+        block = rows[start : start + _FOREST_BLOCK_ROWS]
+        total = values[start : start + _FOREST_BLOCK_ROWS]
+        picked = np.empty_like(total)
+        for tree, table in zip(paths.trees, paths.tables, strict=True):
+            # The tree's rows of its leaves (``table[leaves]``) into one buffer;
+            # "clip" skips the buffered bounds check (leaves are in range).
+            np.take(table, tree.apply(block), axis=0, out=picked, mode="clip")
+            total += picked
+
+    starts = range(0, len(rows), _FOREST_BLOCK_ROWS)
+    threads = min(_batch_threads(), len(starts))
+    if threads <= 1:
+        for start in starts:
+            add_block(start)
+        return
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        # list(): a block's exception is raised here, not lost.
+        list(pool.map(add_block, starts))
+
+
+def _batch_threads() -> int:
+    """Threads of a batch's explanation: every core (the scoring step's and
+    XGBoost's ``nthread=-1``)."""
+    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
