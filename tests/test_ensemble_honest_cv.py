@@ -14,6 +14,7 @@ from customer_purchase_prediction.columns import LABEL_COLUMN
 from customer_purchase_prediction.estimators import greedy_weights
 from customer_purchase_prediction.tuning import (
     TuningResult,
+    blend_weights,
     cross_fitted_blend,
     cv_folds,
     tune_blend,
@@ -94,7 +95,7 @@ def test_folds_that_do_not_cover_every_row_once_are_refused() -> None:
 
 
 def test_tune_blend_cross_validates_honest_probabilities_but_keeps_all_row_weights():
-    params = modelling_params()
+    params = modelling_params(ensemble={"weights": "greedy"})
     rng = np.random.default_rng(3)
     rows = 300
     truth = rng.random(rows)
@@ -115,3 +116,31 @@ def test_tune_blend_cross_validates_honest_probabilities_but_keeps_all_row_weigh
     np.testing.assert_array_equal(result.out_of_fold, honest)
     in_sample = sum(w * oof[m] for m, w in result.params["weights"].items())
     assert not np.allclose(result.out_of_fold, in_sample)  # the folds' weights differ
+
+
+def test_equal_weights_are_the_plain_average_on_every_fold() -> None:
+    rng = np.random.default_rng(3)
+    proba = _members(rng, 90, 3)
+    y = (rng.random(90) < 0.4).astype(int)
+    folds = _folds(90, 5, rng)
+    blended, weights = cross_fitted_blend(proba, y, folds, 25, method="equal")
+    assert weights == [dict.fromkeys(proba, 1.0 / 3)] * 5
+    assert blend_weights(proba, y, 25, method="equal") == dict.fromkeys(proba, 1.0 / 3)
+    np.testing.assert_allclose(blended, sum(proba.values()) / 3, rtol=0, atol=1e-15)
+    # The function's default method is still greedy selection.
+    assert blend_weights(proba, y, 7) == greedy_weights(proba, y, 7)
+
+
+def test_tune_blend_with_equal_weights_averages_every_fold_alike() -> None:
+    params = modelling_params()  # conf/base: ensemble.weights equal
+    assert params.ensemble.weights == "equal"
+    rng = np.random.default_rng(5)
+    train = pd.DataFrame({LABEL_COLUMN: (rng.random(200) < 0.3).astype(int)})
+    oof = _members(rng, 200, 2)
+    members = [
+        TuningResult(name, {}, 0.5, 0.0, {}, pd.DataFrame(), proba)
+        for name, proba in oof.items()
+    ]
+    result = tune_blend("ensemble", members, train, params)
+    assert result.params == {"weights": {"m0": 0.5, "m1": 0.5}}
+    np.testing.assert_array_equal(result.out_of_fold, 0.5 * oof["m0"] + 0.5 * oof["m1"])

@@ -124,6 +124,36 @@ def test_a_probability_tie_break_prefers_the_lowest_cv_brier_or_log_loss() -> No
     ) == ("xgboost", ["xgboost", "ensemble"])
 
 
+def test_the_ensemble_tie_break_takes_the_blend_when_it_is_a_contender() -> None:
+    # 0.02 / sqrt(4) = 0.01: ensemble (0.695) is within it of xgboost (0.70).
+    scores = {
+        "logistic_regression": {
+            **cv(0.60, 0.02, 0.90),
+            "brier": {"mean": 0.120, "std": 0.01},
+        },
+        "xgboost": {**cv(0.70, 0.02, 0.86), "brier": {"mean": 0.130, "std": 0.01}},
+        "random_forest": {
+            **cv(0.699, 0.02, 0.85),
+            "brier": {"mean": 0.128, "std": 0.01},
+        },
+        "ensemble": {**cv(0.695, 0.02, 0.85), "brier": {"mean": 0.134, "std": 0.01}},
+    }
+    contenders = ["xgboost", "random_forest", "ensemble"]
+    # Its CV Brier is the contenders' worst, yet it hedges: it is selected.
+    assert choose_candidate(
+        scores, "f1", 4, within_standard_error=True, tie_break="ensemble"
+    ) == ("ensemble", contenders)
+    # No blend among the contenders: the lowest CV Brier, as tie_break=brier.
+    behind = {**scores, "ensemble": {**scores["ensemble"], **cv(0.65, 0.02, 0.85)}}
+    assert choose_candidate(
+        behind, "f1", 4, within_standard_error=True, tie_break="ensemble"
+    ) == ("random_forest", ["xgboost", "random_forest"])
+    # Without contenders the best CV metric wins, the blend or not.
+    assert choose_candidate(
+        scores, "f1", 4, within_standard_error=False, tie_break="ensemble"
+    ) == ("xgboost", ["xgboost"])
+
+
 METRIC_MEANS = st.floats(0.0, 1.0, allow_nan=False)
 
 

@@ -255,7 +255,10 @@ def choose_candidate(
     of the best is a contender too, since CV cannot tell them apart on
     ``metric``; among contenders the best CV ``tie_break`` wins (the highest
     ROC AUC: ranking quality; the lowest Brier score or log-loss: probability
-    quality). Remaining ties go to the earlier (simpler) candidate.
+    quality). ``tie_break="ensemble"`` takes the blend (a registry entry that
+    blends) whenever it is a contender, a hedge where CV cannot tell the
+    contenders apart, and the lowest CV Brier otherwise. Remaining ties go to
+    the earlier (simpler) candidate.
 
     Returns:
         The selected candidate and the contenders it was chosen from.
@@ -267,6 +270,16 @@ def choose_candidate(
         return best, [best]
     margin = cv[best][metric]["std"] / math.sqrt(folds)
     contenders = [name for name in order if means[name] >= means[best] - margin]
+    if tie_break == "ensemble":
+        from customer_purchase_prediction.candidates import (  # noqa: PLC0415
+            registry,
+        )
+
+        known = registry()
+        blends = [n for n in contenders if n in known and known[n].blends]
+        if blends:
+            return blends[0], contenders
+        tie_break = "brier"
     sign = -1.0 if tie_break in PROBABILITY_METRICS else 1.0
     chosen = max(
         contenders,

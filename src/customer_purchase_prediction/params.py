@@ -150,14 +150,20 @@ class CalibrationParams(_Params):
 
 
 class EnsembleParams(_Params):
-    """Greedy ensemble selection of the ``ensemble`` candidate."""
+    """How the ``ensemble`` candidate weighs its members."""
 
+    weights: Literal["equal", "greedy"] = Field(
+        "equal",
+        description="equal: the plain average of the members (nothing fitted, so "
+        "no noise from a few hundred out-of-fold rows); greedy: greedy ensemble "
+        "selection with replacement on their out-of-fold probabilities.",
+    )
     rounds: int = Field(
         25,
         ge=1,
         le=1000,
-        description="Additions of greedy selection with replacement; a member's "
-        "weight is its additions over rounds.",
+        description="Additions of greedy selection with replacement (weights: "
+        "greedy); a member's weight is its additions over rounds.",
     )
 
 
@@ -188,8 +194,9 @@ class ModellingParams(_Params):
     ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
     class_weighting: bool = False
     tie_break_within_standard_error: bool = True
-    # Which CV metric chooses among the contenders (evaluation.choose_candidate).
-    tie_break: Literal["brier", "log_loss", "roc_auc"] = "brier"
+    # What chooses among the contenders (evaluation.choose_candidate): a CV
+    # metric, or ensemble (the blend when it is a contender, else CV Brier).
+    tie_break: Literal["ensemble", "brier", "log_loss", "roc_auc"] = "ensemble"
     cv_folds: int = Field(5, ge=2, le=20)
     min_training_rows: int = Field(
         100,

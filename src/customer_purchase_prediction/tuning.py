@@ -16,7 +16,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -267,9 +267,9 @@ def tune_blend(
     params: ModellingParams,
     business: BusinessParams | None = None,
 ) -> TuningResult:
-    """A blend's weights by greedy selection on its members' out-of-fold
-    probabilities, and how the blend cross-validates with weights it did not
-    choose on the rows it is scored on.
+    """A blend's weights (``modelling.ensemble.weights``: equal, or greedy
+    selection on its members' out-of-fold probabilities), and how the blend
+    cross-validates with weights it did not choose on the rows it is scored on.
 
     Its parameters are ``{"weights": {member: weight}}``, chosen on every
     out-of-fold row (the artifact's blend). Its out-of-fold probabilities, and
@@ -283,9 +283,10 @@ def tune_blend(
     sample = cv_sample(train, params)
     y = sample[LABEL_COLUMN].to_numpy()
     oof = {member.name: member.out_of_fold for member in members}
-    weights = greedy_weights(oof, y, params.ensemble.rounds)
+    method, rounds = params.ensemble.weights, params.ensemble.rounds
+    weights = blend_weights(oof, y, rounds, method=method)
     folds = cv_folds(sample, params)
-    raw, per_fold = cross_fitted_blend(oof, y, folds, params.ensemble.rounds)
+    raw, per_fold = cross_fitted_blend(oof, y, folds, rounds, method=method)
     threshold, score, cv_metrics = cross_validated(y, raw, folds, params, business)
     logger.info(
         "%s: weights %s (per CV fold %s); CV %s %.4f",
@@ -317,14 +318,32 @@ def tune_blend(
     )
 
 
+def blend_weights(
+    probabilities: dict[str, np.ndarray],
+    y: np.ndarray,
+    rounds: int,
+    *,
+    method: Literal["equal", "greedy"] = "greedy",
+) -> dict[str, float]:
+    """A blend's weights: ``equal`` (the plain average; nothing is fitted, so on
+    a few hundred rows no noise of chosen weights) or ``greedy``
+    (``greedy_weights``, ``rounds`` additions, on ``probabilities`` and ``y``)."""
+    if method == "equal":
+        return {name: 1.0 / len(probabilities) for name in probabilities}
+    return greedy_weights(probabilities, y, rounds)
+
+
 def cross_fitted_blend(
     probabilities: dict[str, np.ndarray],
     y: np.ndarray,
     folds: list[np.ndarray],
     rounds: int,
+    *,
+    method: Literal["equal", "greedy"] = "greedy",
 ) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Blended out-of-fold probabilities, each fold with weights chosen
-    (``greedy_weights``, ``rounds`` additions) on the other folds' rows only.
+    (``blend_weights``: ``method``, ``rounds`` additions) on the other folds'
+    rows only.
 
     Args:
         probabilities: Each member's out-of-fold probabilities, same rows.
@@ -348,10 +367,11 @@ def cross_fitted_blend(
     per_fold = []
     for test in folds:
         others = np.setdiff1d(np.arange(len(y)), test)
-        weights = greedy_weights(
+        weights = blend_weights(
             {name: proba[others] for name, proba in probabilities.items()},
             y[others],
             rounds,
+            method=method,
         )
         for member, weight in weights.items():
             blended[test] += weight * probabilities[member][test]

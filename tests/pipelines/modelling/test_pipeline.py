@@ -17,7 +17,6 @@ from customer_purchase_prediction.calibration import (
     fit_calibrator,
 )
 from customer_purchase_prediction.columns import LABEL_COLUMN
-from customer_purchase_prediction.estimators import greedy_weights
 from customer_purchase_prediction.evaluation import tune_threshold
 from customer_purchase_prediction.model import PurchaseModel, pipeline_proba
 from customer_purchase_prediction.params import ThresholdParams
@@ -25,6 +24,7 @@ from customer_purchase_prediction.pipelines.feature_engineering.nodes import (
     split_sessions,
 )
 from customer_purchase_prediction.tuning import (
+    blend_weights,
     cross_fitted_blend,
     cv_folds,
     cv_sample,
@@ -150,10 +150,38 @@ def test_selection_follows_the_selection_metric(small_sessions: pd.DataFrame) ->
     assert model.metadata["validation"]["recall"] >= 0.5
 
 
-def test_contenders_are_told_apart_by_their_cv_brier_score(
+def test_the_ensemble_is_selected_when_it_is_a_contender(
     kept: tuple[PurchaseModel, DataCatalog],
 ) -> None:
     model, catalog = kept
+    selection = catalog.load("model_selection")
+    tuning = catalog.load("candidate_tuning")
+    assert selection.tie_break == model.metadata["tie_break"] == "ensemble"
+    assert model.metadata["ensemble_weights"] == "equal"
+    if "ensemble" in selection.contenders:
+        assert model.name == "ensemble"
+    else:
+        briers = {n: tuning[n].cv_dict()["brier"]["mean"] for n in selection.contenders}
+        assert model.name == min(briers, key=briers.get)
+
+
+def test_the_default_ensemble_is_the_plain_average_of_the_candidates(
+    kept: tuple[PurchaseModel, DataCatalog],
+) -> None:
+    _, catalog = kept
+    weights = catalog.load("candidate_tuning")["ensemble"].params["weights"]
+    searched = modelling_params().searched_candidates()
+    assert list(weights) == searched
+    assert all(w == 1.0 / len(searched) for w in weights.values())
+    blend = catalog.load("candidate_models")["ensemble"].named_steps["model"]
+    assert [name for name, _ in blend.estimators_] == searched
+    np.testing.assert_allclose(blend.weights_, 1.0 / len(searched), rtol=1e-15)
+
+
+def test_contenders_are_told_apart_by_their_cv_brier_score(
+    small_sessions: pd.DataFrame,
+) -> None:
+    model, catalog = train_kept(small_sessions, tie_break="brier")
     selection = catalog.load("model_selection")
     tuning = catalog.load("candidate_tuning")
     assert selection.tie_break == model.metadata["tie_break"] == "brier"
@@ -163,6 +191,11 @@ def test_contenders_are_told_apart_by_their_cv_brier_score(
 
 def test_the_tie_break_is_a_typed_parameter() -> None:
     assert modelling_params(tie_break="log_loss").tie_break == "log_loss"
+    assert modelling_params(ensemble={"weights": "greedy"}).ensemble.weights == (
+        "greedy"
+    )
+    with pytest.raises(ValueError, match="weights"):
+        modelling_params(ensemble={"weights": "stacked"})
     with pytest.raises(ValueError, match="tie_break"):
         modelling_params(tie_break="f1")
 
@@ -305,9 +338,10 @@ def test_the_ensemble_blends_the_other_fitted_candidates(
     sample = cv_sample(catalog.load("train_sessions"), params)
     members = {n: oof[n].to_numpy() for n in weights}
     y = oof[LABEL_COLUMN].to_numpy()
-    assert weights == greedy_weights(members, y, params.ensemble.rounds)
+    method, rounds = params.ensemble.weights, params.ensemble.rounds
+    assert weights == blend_weights(members, y, rounds, method=method)
     blended, _ = cross_fitted_blend(
-        members, y, cv_folds(sample, params), params.ensemble.rounds
+        members, y, cv_folds(sample, params), rounds, method=method
     )
     np.testing.assert_allclose(oof["ensemble"].to_numpy(), blended, atol=1e-12)
     test = catalog.load("test_sessions")

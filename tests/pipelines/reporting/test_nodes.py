@@ -270,6 +270,17 @@ def test_selection_summary_names_a_probability_tie_break() -> None:
     assert "ranks customers best" not in text
 
 
+def test_selection_summary_names_the_ensemble_hedge() -> None:
+    text = nodes.build_model_comparison(model_metrics(tie_break="ensemble"))[1]
+    assert "Logistic regression and XGBoost were within one standard error" in text
+    assert (
+        "the ensemble is selected whenever it is one of them, as a hedge: rather "
+        "than bet on one of several candidates CV cannot tell apart, it averages "
+        "them (`modelling.tie_break: ensemble`; otherwise the contender with the "
+        "lowest CV Brier score is)." in text
+    )
+
+
 def test_wrong_business_parameter_names_the_key() -> None:
     with pytest.raises(ValidationError, match="contact_cost"):
         BusinessParams.model_validate({"contact_cost": -1})

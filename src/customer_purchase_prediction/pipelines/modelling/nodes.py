@@ -297,6 +297,7 @@ def package_model(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
         "selection_scores": model_selection.selection_scores,
         "contenders": model_selection.contenders,
         "tie_break": model_selection.tie_break,
+        "ensemble_weights": params.ensemble.weights,
         "threshold": threshold,
         "threshold_tuned_on": params.threshold.tune_on,
         "calibration": calibrator.describe(),

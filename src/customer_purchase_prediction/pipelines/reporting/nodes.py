@@ -98,6 +98,7 @@ def compile_model_metrics(
         bootstrap=Bootstrap(method="percentile", **params.bootstrap.model_dump()),
         calibration=calibration_summary(rows, params.calibration_bins),
         calibration_method=purchase_model.metadata.get("calibration", {}).get("method"),
+        ensemble_weights=purchase_model.metadata.get("ensemble_weights"),
         threshold_tuned_on=purchase_model.metadata.get(
             "threshold_tuned_on", "validation"
         ),

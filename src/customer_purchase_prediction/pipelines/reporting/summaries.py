@@ -95,7 +95,8 @@ class ModelMetrics(_Summary):
     calibration: Calibration
     calibration_method: str | None = None  # sigmoid, isotonic, none; None: unknown
     threshold_tuned_on: str = "validation"
-    tie_break: str = "roc_auc"  # the CV metric that chose among the contenders
+    tie_break: str = "roc_auc"  # what chose among the contenders (ensemble, a metric)
+    ensemble_weights: str | None = None  # equal or greedy; None: unknown (older)
     models: dict[str, CandidateMetrics]
 
     @property
