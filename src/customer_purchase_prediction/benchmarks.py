@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 QUALITY_METRICS = ("brier", "log_loss", "ece", "average_precision", "f1", "roc_auc")
 # The rules that can choose among selection's contenders (modelling.tie_break).
-TIE_BREAKS = ("roc_auc", "brier", "log_loss")
+TIE_BREAKS = ("ensemble", "brier", "log_loss", "roc_auc")
 
 
 def bench_quality(
