@@ -9,15 +9,19 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import expit, logit
 
 from customer_purchase_prediction.columns import LABEL_COLUMN
 from customer_purchase_prediction.estimators import greedy_weights
 from customer_purchase_prediction.tuning import (
     TuningResult,
     blend_weights,
+    choose_weighting,
     cross_fitted_blend,
+    cross_validated,
     cv_folds,
     tune_blend,
+    weighting_metric,
 )
 from tests.conftest import modelling_params
 
@@ -132,8 +136,7 @@ def test_equal_weights_are_the_plain_average_on_every_fold() -> None:
 
 
 def test_tune_blend_with_equal_weights_averages_every_fold_alike() -> None:
-    params = modelling_params()  # conf/base: ensemble.weights equal
-    assert params.ensemble.weights == "equal"
+    params = modelling_params(ensemble={"weights": "equal"})
     rng = np.random.default_rng(5)
     train = pd.DataFrame({LABEL_COLUMN: (rng.random(200) < 0.3).astype(int)})
     oof = _members(rng, 200, 2)
@@ -144,3 +147,100 @@ def test_tune_blend_with_equal_weights_averages_every_fold_alike() -> None:
     result = tune_blend("ensemble", members, train, params)
     assert result.params == {"weights": {"m0": 0.5, "m1": 0.5}}
     np.testing.assert_array_equal(result.out_of_fold, 0.5 * oof["m0"] + 0.5 * oof["m1"])
+
+
+def _blend(oof: dict[str, np.ndarray], y: np.ndarray, **overrides: object):
+    train = pd.DataFrame({LABEL_COLUMN: y})
+    members = [
+        TuningResult(name, {}, 0.5, 0.0, {}, pd.DataFrame(), proba)
+        for name, proba in oof.items()
+    ]
+    return tune_blend("ensemble", members, train, modelling_params(**overrides))
+
+
+def _labelled(seed: int, rows: int = 300) -> tuple[np.random.Generator, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    truth = expit(rng.normal(-1.0, 1.5, rows))
+    return rng, truth
+
+
+def test_auto_keeps_equal_weights_when_greedy_ones_cross_validate_worse() -> None:
+    rng, truth = _labelled(1)
+    y = (rng.random(len(truth)) < truth).astype(int)
+    # Three members equally noisy around the truth: averaging cancels their
+    # noise, while weights fitted to 200 rows chase it.
+    oof = {
+        f"m{j}": expit(logit(truth) + rng.normal(0.0, 1.0, len(truth)))
+        for j in range(3)
+    }
+    result = _blend(oof, y)
+    weighting = result.params["weighting"]
+    honest = weighting["honest_cv"]
+    assert modelling_params().ensemble.weights == "auto"  # conf/base
+    assert weighting["setting"] == "auto"
+    assert weighting["metric"] == "brier"
+    assert weighting["chosen"] == "equal"
+    assert honest["equal"] < honest["greedy"]
+    assert result.params["weights"] == dict.fromkeys(oof, 1.0 / 3)
+    # Each honest value is that weighting's own cross-fitted CV Brier score.
+    params = modelling_params()
+    folds = cv_folds(pd.DataFrame({LABEL_COLUMN: y}), params)
+    for method in ("equal", "greedy"):
+        blended, _ = cross_fitted_blend(oof, y, folds, 25, method=method)
+        cv = cross_validated(y, blended, folds, params, None)[2]
+        assert honest[method] == cv["brier"]["mean"]
+    # The same blend, to the last bit, as asking for equal weights.
+    equal = _blend(oof, y, ensemble={"weights": "equal"})
+    assert equal.params == {"weights": result.params["weights"]}
+    assert equal.cv_metrics == result.cv_metrics
+    assert equal.cv_threshold == result.cv_threshold
+    np.testing.assert_array_equal(equal.out_of_fold, result.out_of_fold)
+
+
+def test_auto_takes_greedy_weights_when_they_cross_validate_better() -> None:
+    rng, truth = _labelled(0)
+    y = (rng.random(len(truth)) < truth).astype(int)
+    # One member knows the truth; the others know nothing: an average drags
+    # it to 0.5, greedy selection (on the other folds too) keeps it alone.
+    oof = {
+        "good": truth,
+        **{f"noise{j}": rng.uniform(0.02, 0.98, len(truth)) for j in range(2)},
+    }
+    result = _blend(oof, y)
+    weighting = result.params["weighting"]
+    assert weighting["chosen"] == "greedy"
+    assert weighting["honest_cv"]["greedy"] < weighting["honest_cv"]["equal"]
+    assert result.params["weights"] == greedy_weights(oof, y, 25)
+    assert result.params["weights"]["good"] > 0.9
+    greedy = _blend(oof, y, ensemble={"weights": "greedy"})
+    assert greedy.params == {"weights": result.params["weights"]}
+    assert greedy.cv_metrics == result.cv_metrics
+    np.testing.assert_array_equal(greedy.out_of_fold, result.out_of_fold)
+
+
+def test_auto_compares_on_the_tie_breaks_probability_metric() -> None:
+    rng, truth = _labelled(0)
+    y = (rng.random(len(truth)) < truth).astype(int)
+    oof = {"good": truth, "noise": rng.uniform(0.02, 0.98, len(truth))}
+    result = _blend(oof, y, tie_break="log_loss")
+    assert result.params["weighting"]["metric"] == "log_loss"
+    assert (
+        result.params["weighting"]["honest_cv"]["greedy"]
+        == (result.cv_metrics["log_loss"]["mean"])
+    )
+    assert weighting_metric(modelling_params(tie_break="ensemble")) == "brier"
+    assert weighting_metric(modelling_params(tie_break="roc_auc")) == "brier"
+    assert weighting_metric(modelling_params(tie_break="brier")) == "brier"
+
+
+def test_an_exact_tie_goes_to_equal_weights() -> None:
+    assert choose_weighting({"equal": 0.13, "greedy": 0.13}) == "equal"
+    assert choose_weighting({"greedy": 0.13, "equal": 0.13}) == "equal"
+    assert choose_weighting({"equal": 0.131, "greedy": 0.13}) == "greedy"
+    assert choose_weighting({"greedy": 0.2}) == "greedy"
+
+
+def test_blend_weights_refuse_auto() -> None:
+    proba = {"a": np.full(4, 0.3), "b": np.full(4, 0.6)}
+    with pytest.raises(ValueError, match="'auto' chooses between them"):
+        blend_weights(proba, np.array([0, 1, 0, 1]), 5, method="auto")  # type: ignore[arg-type]

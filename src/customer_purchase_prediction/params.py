@@ -152,18 +152,21 @@ class CalibrationParams(_Params):
 class EnsembleParams(_Params):
     """How the ``ensemble`` candidate weighs its members."""
 
-    weights: Literal["equal", "greedy"] = Field(
-        "equal",
-        description="equal: the plain average of the members (nothing fitted, so "
-        "no noise from a few hundred out-of-fold rows); greedy: greedy ensemble "
-        "selection with replacement on their out-of-fold probabilities.",
+    weights: Literal["auto", "equal", "greedy"] = Field(
+        "auto",
+        description="auto: equal or greedy, whichever has the lower honest "
+        "(cross-fitted) CV score on the tie-break's probability metric (Brier "
+        "unless tie_break is log_loss; an exact tie goes to equal); equal: the "
+        "plain average of the members (nothing fitted, so no noise from a few "
+        "hundred out-of-fold rows); greedy: greedy ensemble selection with "
+        "replacement on their out-of-fold probabilities.",
     )
     rounds: int = Field(
         25,
         ge=1,
         le=1000,
         description="Additions of greedy selection with replacement (weights: "
-        "greedy); a member's weight is its additions over rounds.",
+        "greedy, or auto); a member's weight is its additions over rounds.",
     )
 
 

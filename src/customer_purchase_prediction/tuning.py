@@ -51,6 +51,9 @@ from customer_purchase_prediction.results import TuningSummary
 
 logger = logging.getLogger(__name__)
 
+# How a blend weighs its members (``modelling.ensemble.weights`` but ``auto``).
+BlendMethod = Literal["equal", "greedy"]
+
 SEARCH_SCORES: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "roc_auc": roc_auc_score,
     "average_precision": average_precision_score,
@@ -267,8 +270,9 @@ def tune_blend(
     params: ModellingParams,
     business: BusinessParams | None = None,
 ) -> TuningResult:
-    """A blend's weights (``modelling.ensemble.weights``: equal, or greedy
-    selection on its members' out-of-fold probabilities), and how the blend
+    """A blend's weights (``modelling.ensemble.weights``: equal, greedy
+    selection on its members' out-of-fold probabilities, or auto: whichever of
+    the two cross-validates better), and how the blend
     cross-validates with weights it did not choose on the rows it is scored on.
 
     Its parameters are ``{"weights": {member: weight}}``, chosen on every
@@ -279,18 +283,51 @@ def tune_blend(
     candidate's rather than flattered by weights fitted to the same rows. (The
     members' hyperparameters were searched on every fold, for them as for the
     blend.)
+
+    With ``weights: auto`` both equal and greedy weights are cross-fitted so,
+    and the one with the lower honest CV value of ``weighting_metric`` is
+    kept (``choose_weighting``); its parameters then also hold
+    ``"weighting"``: the setting, the choice, the metric and both honest CV
+    values. With few rows greedy weights are noise and the honest CV shows it;
+    with many they are reliable.
     """
     sample = cv_sample(train, params)
     y = sample[LABEL_COLUMN].to_numpy()
     oof = {member.name: member.out_of_fold for member in members}
-    method, rounds = params.ensemble.weights, params.ensemble.rounds
-    weights = blend_weights(oof, y, rounds, method=method)
+    setting, rounds = params.ensemble.weights, params.ensemble.rounds
     folds = cv_folds(sample, params)
-    raw, per_fold = cross_fitted_blend(oof, y, folds, rounds, method=method)
-    threshold, score, cv_metrics = cross_validated(y, raw, folds, params, business)
+    methods: tuple[BlendMethod, ...] = (
+        ("equal", "greedy") if setting == "auto" else (setting,)
+    )
+    honest = {}  # per weighting: cross-fitted probabilities, fold weights, CV
+    for method in methods:
+        blended, fold_weights = cross_fitted_blend(oof, y, folds, rounds, method=method)
+        cv = cross_validated(y, blended, folds, params, business)
+        honest[method] = (blended, fold_weights, cv)
+    metric = weighting_metric(params)
+    scores = {m: cv[2][metric]["mean"] for m, (_, _, cv) in honest.items()}
+    chosen = choose_weighting(scores)
+    raw, per_fold, (threshold, score, cv_metrics) = honest[chosen]
+    weights = blend_weights(oof, y, rounds, method=chosen)
+    chosen_params: dict[str, Any] = {"weights": weights}
+    if setting == "auto":
+        chosen_params["weighting"] = {
+            "setting": setting,
+            "chosen": chosen,
+            "metric": metric,
+            "honest_cv": scores,
+        }
     logger.info(
-        "%s: weights %s (per CV fold %s); CV %s %.4f",
+        "%s: %s weights%s %s (per CV fold %s); CV %s %.4f",
         name,
+        chosen,
+        (
+            f" (weights: auto, honest CV {metric} "
+            + ", ".join(f"{m} {v:.4f}" for m, v in scores.items())
+            + ")"
+        )
+        if setting == "auto"
+        else "",
         weights,
         per_fold,
         params.selection_metric,
@@ -309,7 +346,7 @@ def tune_blend(
     )
     return TuningResult(
         name,
-        {"weights": weights},
+        chosen_params,
         threshold,
         cv_metrics[params.selection_metric]["mean"],
         cv_metrics,
@@ -318,19 +355,38 @@ def tune_blend(
     )
 
 
+def weighting_metric(params: ModellingParams) -> str:
+    """The probability metric ``ensemble.weights: auto`` compares the weightings
+    on: the tie-break's when it is a probability metric (brier, log_loss), else
+    the Brier score (``tie_break: ensemble`` falls back to it, too)."""
+    return params.tie_break if params.tie_break in {"brier", "log_loss"} else "brier"
+
+
+def choose_weighting(honest_cv: dict[BlendMethod, float]) -> BlendMethod:
+    """The weighting with the lowest honest CV value (lower is better); an
+    exact tie goes to the simpler, ``equal``."""
+    order = [m for m in ("equal", "greedy") if m in honest_cv]
+    return min(order, key=lambda method: honest_cv[method])
+
+
 def blend_weights(
     probabilities: dict[str, np.ndarray],
     y: np.ndarray,
     rounds: int,
     *,
-    method: Literal["equal", "greedy"] = "greedy",
+    method: BlendMethod = "greedy",
 ) -> dict[str, float]:
     """A blend's weights: ``equal`` (the plain average; nothing is fitted, so on
     a few hundred rows no noise of chosen weights) or ``greedy``
     (``greedy_weights``, ``rounds`` additions, on ``probabilities`` and ``y``)."""
     if method == "equal":
         return {name: 1.0 / len(probabilities) for name in probabilities}
-    return greedy_weights(probabilities, y, rounds)
+    if method == "greedy":
+        return greedy_weights(probabilities, y, rounds)
+    raise ValueError(
+        f"blend weights are 'equal' or 'greedy' ('auto' chooses between them in "
+        f"tune_blend); got {method!r}"
+    )
 
 
 def cross_fitted_blend(
@@ -339,7 +395,7 @@ def cross_fitted_blend(
     folds: list[np.ndarray],
     rounds: int,
     *,
-    method: Literal["equal", "greedy"] = "greedy",
+    method: BlendMethod = "greedy",
 ) -> tuple[np.ndarray, list[dict[str, float]]]:
     """Blended out-of-fold probabilities, each fold with weights chosen
     (``blend_weights``: ``method``, ``rounds`` additions) on the other folds'

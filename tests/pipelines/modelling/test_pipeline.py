@@ -26,6 +26,7 @@ from customer_purchase_prediction.pipelines.feature_engineering.nodes import (
 from customer_purchase_prediction.tuning import (
     blend_weights,
     cross_fitted_blend,
+    cross_validated,
     cv_folds,
     cv_sample,
 )
@@ -157,7 +158,8 @@ def test_the_ensemble_is_selected_when_it_is_a_contender(
     selection = catalog.load("model_selection")
     tuning = catalog.load("candidate_tuning")
     assert selection.tie_break == model.metadata["tie_break"] == "ensemble"
-    assert model.metadata["ensemble_weights"] == "equal"
+    assert model.metadata["ensemble_weights"] in {"equal", "greedy"}
+    assert model.metadata["ensemble_weights_setting"] == "auto"
     if "ensemble" in selection.contenders:
         assert model.name == "ensemble"
     else:
@@ -165,17 +167,61 @@ def test_the_ensemble_is_selected_when_it_is_a_contender(
         assert model.name == min(briers, key=briers.get)
 
 
-def test_the_default_ensemble_is_the_plain_average_of_the_candidates(
+def test_the_default_ensemble_weights_are_the_better_honest_cv_weighting(
     kept: tuple[PurchaseModel, DataCatalog],
 ) -> None:
-    _, catalog = kept
-    weights = catalog.load("candidate_tuning")["ensemble"].params["weights"]
+    model, catalog = kept
+    params = modelling_params()
+    tuning = catalog.load("candidate_tuning")["ensemble"]
+    weighting = tuning.params["weighting"]
+    assert weighting["setting"] == params.ensemble.weights == "auto"
+    assert weighting["metric"] == "brier"
+    honest = weighting["honest_cv"]
+    assert set(honest) == {"equal", "greedy"}
+    chosen = "greedy" if honest["greedy"] < honest["equal"] else "equal"
+    assert weighting["chosen"] == chosen
+    # The kept weighting's honest CV is the ensemble's CV.
+    assert honest[chosen] == tuning.cv_dict()["brier"]["mean"]
+    # Both honest values are their weighting's own cross-fitted CV.
+    oof = catalog.load("out_of_fold_predictions")
+    sample = cv_sample(catalog.load("train_sessions"), params)
+    searched = params.searched_candidates()
+    members = {n: oof[n].to_numpy() for n in searched}
+    y = oof[LABEL_COLUMN].to_numpy()
+    folds = cv_folds(sample, params)
+    for method in ("equal", "greedy"):
+        blended, _ = cross_fitted_blend(members, y, folds, 25, method=method)
+        cv = cross_validated(y, blended, folds, params, BusinessParams())[2]
+        assert honest[method] == cv["brier"]["mean"]
+    weights = tuning.params["weights"]
+    assert weights == blend_weights(members, y, 25, method=chosen)
+    # The artifact says which weights and why; its hyperparameters stay weights.
+    assert model.metadata["ensemble_weights"] == chosen
+    assert model.metadata["ensemble_weights_cv"] == {"metric": "brier", **honest}
+    if model.name == "ensemble":
+        assert model.metadata["hyperparameters"] == {"weights": weights}
+    blend = catalog.load("candidate_models")["ensemble"].named_steps["model"]
+    assert [name for name, _ in blend.estimators_] == [
+        n for n, w in weights.items() if w
+    ]
+
+
+def test_equal_weights_are_the_plain_average_of_the_candidates(
+    small_sessions: pd.DataFrame,
+) -> None:
+    model, catalog = train_kept(small_sessions, ensemble={"weights": "equal"})
+    tuning = catalog.load("candidate_tuning")["ensemble"]
+    assert tuning.params == {"weights": tuning.params["weights"]}  # no weighting
+    weights = tuning.params["weights"]
     searched = modelling_params().searched_candidates()
     assert list(weights) == searched
     assert all(w == 1.0 / len(searched) for w in weights.values())
     blend = catalog.load("candidate_models")["ensemble"].named_steps["model"]
     assert [name for name, _ in blend.estimators_] == searched
     np.testing.assert_allclose(blend.weights_, 1.0 / len(searched), rtol=1e-15)
+    assert model.metadata["ensemble_weights"] == "equal"
+    assert model.metadata["ensemble_weights_setting"] == "equal"
+    assert model.metadata["ensemble_weights_cv"] is None
 
 
 def test_contenders_are_told_apart_by_their_cv_brier_score(
@@ -338,7 +384,8 @@ def test_the_ensemble_blends_the_other_fitted_candidates(
     sample = cv_sample(catalog.load("train_sessions"), params)
     members = {n: oof[n].to_numpy() for n in weights}
     y = oof[LABEL_COLUMN].to_numpy()
-    method, rounds = params.ensemble.weights, params.ensemble.rounds
+    rounds = params.ensemble.rounds
+    method = catalog.load("candidate_tuning")["ensemble"].params["weighting"]["chosen"]
     assert weights == blend_weights(members, y, rounds, method=method)
     blended, _ = cross_fitted_blend(
         members, y, cv_folds(sample, params), rounds, method=method

@@ -198,6 +198,13 @@ def test_metrics_report_has_the_documented_keys(reports: dict[str, Any]) -> None
     }
     assert metrics["calibration_method"] == "sigmoid"
     assert metrics["threshold_tuned_on"] == "out_of_fold_and_validation"
+    # Which weights the ensemble uses, and why (ensemble.weights: auto).
+    assert metrics["ensemble_weights_setting"] == "auto"
+    honest = metrics["ensemble_weights_cv"]
+    assert honest["metric"] == "brier"
+    better = "greedy" if honest["greedy"] < honest["equal"] else "equal"
+    assert metrics["ensemble_weights"] == better
+    assert honest[better] == metrics["models"]["ensemble"]["cv"]["brier"]["mean"]
     for entry in metrics["models"].values():
         assert set(REPORTED_METRICS) <= set(entry["test"])
         assert {"brier", "log_loss", "ece", "profit"} <= set(entry["test"])

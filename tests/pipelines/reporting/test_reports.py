@@ -131,6 +131,53 @@ def test_roc_auc_selection_says_the_threshold_was_tuned_for_f1(
     assert "tuned for F1 on the validation part" in chart[1].layout.title.text
 
 
+def test_card_says_which_ensemble_weights_auto_chose_and_why(
+    impact: BusinessImpact,
+) -> None:
+    def sentence(**metrics: Any) -> str:
+        text = card(impact, **metrics)
+        return next(s for s in text.splitlines() if s.startswith("Every candidate"))
+
+    equal = sentence(
+        ensemble_weights="equal",
+        ensemble_weights_setting="auto",
+        ensemble_weights_cv={"metric": "brier", "equal": 0.13161, "greedy": 0.13204},
+    )
+    assert (
+        "the ensemble averages them with equal weights (`modelling.ensemble."
+        "weights: auto` chose equal weights over greedy ones on honest "
+        "cross-fitted CV Brier score (each fold's weights chosen on the other "
+        "folds), 0.1316 against 0.1320: fitted weights did worse on rows they "
+        "were not chosen on). Selected:" in equal
+    )
+    greedy = sentence(
+        ensemble_weights="greedy",
+        ensemble_weights_setting="auto",
+        ensemble_weights_cv={"metric": "brier", "equal": 0.12841, "greedy": 0.12802},
+    )
+    assert (
+        "the ensemble blends them with weights chosen on their out-of-fold "
+        "probabilities (`modelling.ensemble.weights: auto` chose greedy weights "
+        "over equal ones on honest cross-fitted CV Brier score (each fold's "
+        "weights chosen on the other folds), 0.1280 against 0.1284: fitted "
+        "weights did better on rows they were not chosen on)." in greedy
+    )
+    tie = sentence(
+        ensemble_weights="equal",
+        ensemble_weights_setting="auto",
+        ensemble_weights_cv={"metric": "log_loss", "equal": 0.41, "greedy": 0.41},
+    )
+    assert "CV Log-loss (each fold's weights chosen on the other folds), " in tie
+    assert "0.4100 against 0.4100: a tie goes to the simpler equal weights)." in tie
+    fixed = sentence(ensemble_weights="equal", ensemble_weights_setting="equal")
+    assert "(`modelling.ensemble.weights: equal`: no weights are fitted" in fixed
+    assert "auto" not in fixed
+    chosen = sentence(ensemble_weights="greedy", ensemble_weights_setting="greedy")
+    assert "(greedy selection, `modelling.ensemble.weights: greedy`)." in chosen
+    older = sentence()  # an older artifact: its weighting unknown
+    assert "with weights chosen on their out-of-fold probabilities. Selected:" in older
+
+
 def test_profit_selection_says_so_and_names_the_business_figures(
     impact: BusinessImpact,
 ) -> None:

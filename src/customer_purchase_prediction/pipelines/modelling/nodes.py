@@ -283,10 +283,13 @@ def package_model(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
     estimator = pipeline.named_steps["model"]
     threshold = model_selection.thresholds[name]
     calibrator = candidate_calibrators[name]
+    weighting = ensemble_weighting(candidate_tuning, params)
     metadata = {
         "model_name": name,
         "estimator": type(estimator).__name__,
-        "hyperparameters": candidate_tuning[name].params,
+        "hyperparameters": {
+            k: v for k, v in candidate_tuning[name].params.items() if k != "weighting"
+        },
         "trees": get_candidate(name).tree_count(estimator),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "training_rows": len(train_sessions),
@@ -297,7 +300,13 @@ def package_model(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
         "selection_scores": model_selection.selection_scores,
         "contenders": model_selection.contenders,
         "tie_break": model_selection.tie_break,
-        "ensemble_weights": params.ensemble.weights,
+        "ensemble_weights": weighting["chosen"],
+        "ensemble_weights_setting": weighting["setting"],
+        "ensemble_weights_cv": (
+            {"metric": weighting["metric"], **weighting["honest_cv"]}
+            if "honest_cv" in weighting
+            else None
+        ),
         "threshold": threshold,
         "threshold_tuned_on": params.threshold.tune_on,
         "calibration": calibrator.describe(),
@@ -316,6 +325,19 @@ def package_model(  # noqa: PLR0913, PLR0917 - a node takes its catalog inputs
         calibrator=calibrator,
         reference_profile=reference_profile,
     )
+
+
+def ensemble_weighting(
+    candidate_tuning: CandidateTuning, params: ModellingParams
+) -> dict[str, Any]:
+    """Which weights the ensemble uses (``chosen``: equal or greedy) under which
+    ``modelling.ensemble.weights`` (``setting``) and, when auto chose, why: the
+    probability metric and both weightings' honest CV values (``honest_cv``)."""
+    for name, tuning in candidate_tuning.items():
+        if get_candidate(name).blends and "weighting" in tuning.params:
+            return dict(tuning.params["weighting"])
+    setting = params.ensemble.weights
+    return {"setting": setting, "chosen": setting}
 
 
 def fitted_on(pipeline: Pipeline, sample_rows: int) -> dict[str, Any]:

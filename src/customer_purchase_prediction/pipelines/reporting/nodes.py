@@ -99,6 +99,10 @@ def compile_model_metrics(
         calibration=calibration_summary(rows, params.calibration_bins),
         calibration_method=purchase_model.metadata.get("calibration", {}).get("method"),
         ensemble_weights=purchase_model.metadata.get("ensemble_weights"),
+        ensemble_weights_setting=purchase_model.metadata.get(
+            "ensemble_weights_setting"
+        ),
+        ensemble_weights_cv=purchase_model.metadata.get("ensemble_weights_cv"),
         threshold_tuned_on=purchase_model.metadata.get(
             "threshold_tuned_on", "validation"
         ),

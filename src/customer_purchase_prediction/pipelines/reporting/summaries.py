@@ -97,6 +97,10 @@ class ModelMetrics(_Summary):
     threshold_tuned_on: str = "validation"
     tie_break: str = "roc_auc"  # what chose among the contenders (ensemble, a metric)
     ensemble_weights: str | None = None  # equal or greedy; None: unknown (older)
+    # modelling.ensemble.weights (auto, equal, greedy); None: unknown (older)
+    ensemble_weights_setting: str | None = None
+    # auto's reason: {"metric": "brier", "equal": honest CV, "greedy": honest CV}
+    ensemble_weights_cv: dict[str, float | str] | None = None
     models: dict[str, CandidateMetrics]
 
     @property
