@@ -550,7 +550,7 @@ def test_the_operations_carry_examples_and_the_rules(openapi: dict[str, Any]) ->
         st.text(max_size=12),
         st.sampled_from(sorted(NA_TOKENS)),
         st.tuples(
-            st.sampled_from(["", " ", "\t", "\n "]),
+            st.sampled_from(["", " ", "\t", "\n ", "\ufeff", "\x1c", "\u3000"]),
             st.sampled_from(
                 [level for c in CATEGORICAL_COLUMNS for level in BY_NAME[c].levels]
             ),

@@ -94,8 +94,9 @@ def create_app(
     install_observability(app, settings)
     install_drift_window(app, settings.drift_window)  # GET /v1/monitoring/drift
     install_api(app)  # one error shape; exact bounds and max_batch in OpenAPI
-    app.include_router(router, responses=SECURITY_RESPONSES)
-    app.include_router(drift_router, responses=SECURITY_RESPONSES)
+    # On the app itself, not as included routers (serving/route_table.py).
+    router.install(app, responses=SECURITY_RESPONSES)
+    drift_router.install(app, responses=SECURITY_RESPONSES)
     document_api_key(app, settings)
     return app
 

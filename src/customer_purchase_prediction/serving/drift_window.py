@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field
@@ -38,10 +38,11 @@ from customer_purchase_prediction.drift import (
     drift_report,
     project_monitoring,
 )
+from customer_purchase_prediction.serving.route_table import RouteTable
 
 STATUS_VALUES = {NOT_JUDGED: -1, "ok": 0, "warn": 1, "alert": 2}
 
-router = APIRouter()
+router = RouteTable()  # installed on the app by create_app
 
 
 class DriftWindow:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from customer_purchase_prediction.columns import SESSION_COLUMNS, contract_table
@@ -35,6 +35,7 @@ from customer_purchase_prediction.serving.errors import (
     install_error_handlers,
 )
 from customer_purchase_prediction.serving.observability import record_scores
+from customer_purchase_prediction.serving.route_table import RouteTable
 from customer_purchase_prediction.serving.schemas import (
     BatchRequest,
     BatchResponse,
@@ -48,7 +49,7 @@ from customer_purchase_prediction.serving.schemas import (
 
 __all__ = ["install_api", "router"]
 
-router = APIRouter()
+router = RouteTable()  # installed on the app by create_app
 
 NOT_EXPLAINED = (
     "the served model cannot explain its scores: its candidate declares no "

@@ -80,13 +80,38 @@ def label_pattern(column: Column) -> str:
     """A regular expression of the text the contract reads in a label column.
 
     An allowed label in any case, or a missing-value marker (``NA_TOKENS``,
-    read as missing and imputed), with surrounding spaces. Letters are written
+    read as missing and imputed), with surrounding spaces (``SPACE``). Letters are written
     as ``[Mm]`` classes, so the pattern needs no flags (ECMA 262 and Python
     read it alike).
     """
     levels = ["".join(_either_case(char) for char in level) for level in column.levels]
     missing = ["".join(_escaped(char) for char in token) for token in sorted(NA_TOKENS)]
-    return rf"^\s*({'|'.join(levels)}|{'|'.join(token for token in missing if token)})?\s*$"
+    text = "|".join([*levels, *(token for token in missing if token)])
+    return rf"^{SPACE}*({text})?{SPACE}*$"
+
+
+def _space_class() -> str:
+    """The characters ``str.strip()`` removes, as one class of ``\\uXXXX`` ranges.
+
+    Not ``\\s``: ECMA 262's includes U+FEFF, which Python keeps, and the Rust
+    regex engine pydantic uses leaves out U+001C-U+001F, which Python strips;
+    an explicit class reads the same in all three.
+    """
+    codes = [code for code in range(0x10000) if chr(code).isspace()]
+    ranges: list[tuple[int, int]] = []
+    for code in codes:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    parts = (
+        f"\\u{low:04x}" if low == high else f"\\u{low:04x}-\\u{high:04x}"
+        for low, high in ranges
+    )
+    return f"[{''.join(parts)}]"
+
+
+SPACE = _space_class()
 
 
 def _either_case(char: str) -> str:
