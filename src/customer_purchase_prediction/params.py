@@ -195,11 +195,11 @@ class ModellingParams(_Params):
     threshold: ThresholdParams = Field(default_factory=ThresholdParams)
     calibration: CalibrationParams = Field(default_factory=CalibrationParams)
     ensemble: EnsembleParams = Field(default_factory=EnsembleParams)
-    class_weighting: bool = False
+    class_weighting: bool = True
     tie_break_within_standard_error: bool = True
     # What chooses among the contenders (evaluation.choose_candidate): a CV
     # metric, or ensemble (the blend when it is a contender, else CV Brier).
-    tie_break: Literal["ensemble", "brier", "log_loss", "roc_auc"] = "ensemble"
+    tie_break: Literal["ensemble", "brier", "log_loss", "roc_auc"] = "brier"
     cv_folds: int = Field(5, ge=2, le=20)
     min_training_rows: int = Field(
         100,

@@ -151,20 +151,17 @@ def test_selection_follows_the_selection_metric(small_sessions: pd.DataFrame) ->
     assert model.metadata["validation"]["recall"] >= 0.5
 
 
-def test_the_ensemble_is_selected_when_it_is_a_contender(
+def test_the_default_tie_break_takes_the_contender_with_the_lowest_cv_brier(
     kept: tuple[PurchaseModel, DataCatalog],
 ) -> None:
     model, catalog = kept
     selection = catalog.load("model_selection")
     tuning = catalog.load("candidate_tuning")
-    assert selection.tie_break == model.metadata["tie_break"] == "ensemble"
+    assert selection.tie_break == model.metadata["tie_break"] == "brier"
     assert model.metadata["ensemble_weights"] in {"equal", "greedy"}
     assert model.metadata["ensemble_weights_setting"] == "auto"
-    if "ensemble" in selection.contenders:
-        assert model.name == "ensemble"
-    else:
-        briers = {n: tuning[n].cv_dict()["brier"]["mean"] for n in selection.contenders}
-        assert model.name == min(briers, key=briers.get)
+    briers = {n: tuning[n].cv_dict()["brier"]["mean"] for n in selection.contenders}
+    assert model.name == min(briers, key=briers.get)
 
 
 def test_the_default_ensemble_weights_are_the_better_honest_cv_weighting(
