@@ -359,3 +359,20 @@ def test_html_report_places_each_figure_once(trained_model: PurchaseModel) -> No
     assert "<table>" in text  # the Markdown tables became HTML tables
     assert "http://" not in text
     assert "https://" not in text
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        ("brier", "for its lowest CV Brier score"),
+        ("log_loss", "for its lowest CV Log-loss"),
+        ("roc_auc", "for its ranking quality"),
+        ("ensemble", "as the hedge of averaging them"),
+    ],
+)
+def test_card_says_which_tie_break_chose_among_the_contenders(
+    impact: BusinessImpact, rule: str, reason: str
+) -> None:
+    text = card(impact, tie_break=rule)
+    line = next(s for s in text.splitlines() if "Cross-validation cannot tell" in s)
+    assert f"was chosen {reason} (`modelling.tie_break: {rule}`)" in line
