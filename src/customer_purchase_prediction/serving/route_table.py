@@ -5,7 +5,8 @@ request matches twice (once to choose the router, once to choose the route
 inside it): about 10 µs a request on this machine, a sixth of the bare
 ``GET /health/live``. A ``RouteTable`` records the same decorator arguments and
 adds each route to the app with ``add_api_route``, so the app's own router
-matches it once. The OpenAPI document is the same (``tests/serving``).
+matches it once. The OpenAPI document came out byte for byte the same as
+with ``include_router`` when this replaced it (``71e2b0d``).
 """
 
 from __future__ import annotations
