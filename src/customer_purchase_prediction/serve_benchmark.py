@@ -332,7 +332,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--loops", nargs="+", choices=["uvloop", "asyncio"], default=["uvloop"]
     )
     parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32, 128])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="*",
+        default=[100, 1000],
+        help="sessions per batch request (none: single records and the bare route only)",
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
     parser.add_argument(
         "--warmup", type=float, default=1.0, help="seconds per request kind"

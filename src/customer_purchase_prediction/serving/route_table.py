@@ -32,7 +32,8 @@ class RouteTable:
         return self._declare("GET", path, options)
 
     def post(self, path: str, **options: Any) -> Callable[[Endpoint], Endpoint]:
-        """Declare ``POST path`` (``FastAPI.post``'s options)."""
+        """Declare ``POST path`` (``APIRouter.add_api_route``'s options, so
+        ``route_class_override`` too)."""
         return self._declare("POST", path, options)
 
     def _declare(
@@ -51,7 +52,9 @@ class RouteTable:
         (as ``include_router(..., responses=...)`` would: the route's own
         entries win)."""
         for method, path, endpoint, options in self.routes:
-            app.add_api_route(
+            # The app's router itself (FastAPI.add_api_route forwards to it but
+            # does not pass route_class_override on: serving/plain_route.py).
+            app.router.add_api_route(
                 path,
                 endpoint,
                 methods=[method],

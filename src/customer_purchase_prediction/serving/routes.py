@@ -35,6 +35,7 @@ from customer_purchase_prediction.serving.errors import (
     install_error_handlers,
 )
 from customer_purchase_prediction.serving.observability import record_scores
+from customer_purchase_prediction.serving.plain_route import PlainJSONRoute
 from customer_purchase_prediction.serving.route_table import RouteTable
 from customer_purchase_prediction.serving.schemas import (
     BatchRequest,
@@ -115,6 +116,9 @@ def model_info(request: Request) -> dict[str, Any]:
     response_model_exclude_unset=True,
     responses=_ERRORS,
     description=f"One session in, one prediction out.\n\n{_RULES}",
+    # The plainest requests skip FastAPI's general machinery; anything else,
+    # and every error, is FastAPI's own (serving/plain_route.py).
+    route_class_override=PlainJSONRoute,
 )
 async def predict(
     request: Request, session: Session, explain: bool = _EXPLAIN
