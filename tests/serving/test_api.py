@@ -432,6 +432,33 @@ def test_rejects_match_their_published_schema(
         jsonschema.validate(found, row)
 
 
+def test_a_batch_row_with_infinity_is_a_reject_not_a_500(
+    client: TestClient, openapi: dict[str, Any]
+) -> None:
+    # Python's JSON reader (FastAPI's) takes the tokens Infinity and NaN; the
+    # rejected row is echoed with null, as a 422 echoes such a value.
+    body = (
+        '{"sessions": [{"customer_id": 1, "basket_value": Infinity},'
+        ' {"customer_id": 2, "time_spent": -Infinity, "pages_viewed": NaN},'
+        ' {"customer_id": 3}]}'
+    )
+    response = client.post(
+        "/v1/predict/batch", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [p[ID_COLUMN] for p in answer["predictions"]] == [3]
+    first, second = answer["rejects"]
+    assert first["basket_value"] is None
+    assert first["reject_reason"] == "basket_value must be finite; got inf"
+    assert second[TIME_SPENT] is None
+    assert second[PAGES_VIEWED] is None  # NaN: a missing value, as sent
+    assert second["reject_reason"] == f"{TIME_SPENT} must be finite; got -inf"
+    row = {**openapi["components"]["schemas"]["Reject"], **openapi}
+    for found in answer["rejects"]:
+        jsonschema.validate(found, row)
+
+
 def test_an_empty_batch_is_an_empty_answer(client: TestClient) -> None:
     response = client.post("/v1/predict/batch", json={"sessions": []})
     assert response.json() == {"predictions": [], "rejects": []}
