@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,7 @@ from customer_purchase_prediction.columns import (
 )
 from customer_purchase_prediction.errors import InvalidRecordError
 from customer_purchase_prediction.predictor import PurchasePredictor
+from customer_purchase_prediction.records import column_arrays, one_value
 from tests.strategies import any_value
 
 
@@ -59,6 +61,26 @@ def test_every_record_is_answered_as_it_would_be_alone(
     for record, answer in zip(batch, answers, strict=True):
         expected = alone(predictor, record, return_probabilities=with_proba)
         assert same(answer, expected), (record, answer, expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(records, min_size=1, max_size=12))
+def test_the_columns_hold_each_value_as_one_value_holds_it_alone(
+    batch: list[dict[str, Any]],
+) -> None:
+    columns = column_arrays(batch)
+    for name in SESSION_COLUMNS:
+        alone = [one_value(record.get(name)) for record in batch]
+        column = columns[name]
+        plain = all(part.dtype == float for part in alone)
+        assert column.dtype == (float if plain else object)
+        assert len(column) == len(batch)
+        for record, got, held in zip(batch, column, alone, strict=True):
+            if held.dtype == float:  # a plain number: the same float64 bits
+                assert type(got) is np.float64
+                assert got.tobytes() == held[0].tobytes()
+            else:  # anything else: the very value sent
+                assert got is record.get(name)
 
 
 def test_the_same_customer_twice_is_two_predictions_not_duplicates(

@@ -50,29 +50,33 @@ _EXPECTED = (
 def one_value(value: Any) -> np.ndarray:
     """A record's value as a one-element column, as a DataFrame would hold it:
     float for a plain number (the contract's fast path), else an object."""
-    if type(value) in (int, float) and abs(value) <= MAX_INTEGER:
+    if _plain_number(value):
         return np.array([value], dtype=float)
     column = np.empty(1, dtype=object)
     column[0] = value  # a list or a tuple stays one value, not a row of them
     return column
 
 
+def _plain_number(value: Any) -> bool:
+    return type(value) in (int, float) and abs(value) <= MAX_INTEGER
+
+
 def column_arrays(records: Sequence[Record]) -> dict[str, np.ndarray]:
     """Independent records' contract columns, one array each, every value as
     ``one_value`` holds it alone: a float column when all are plain numbers,
-    else an object column of the same values (so the contract reads each
-    record as it would read it by itself)."""
+    else an object column of the same values, a plain number in it as the
+    float64 ``one_value`` gives (so the contract reads each record as it would
+    read it by itself)."""
     columns: dict[str, np.ndarray] = {}
     for name in SESSION_COLUMNS:
-        parts = [one_value(record.get(name)) for record in records]
-        if len(parts) == 1:
-            columns[name] = parts[0]
-        elif all(part.dtype == float for part in parts):
-            columns[name] = np.concatenate(parts)
-        else:
-            column = np.empty(len(parts), dtype=object)
-            column[:] = [part[0] for part in parts]
-            columns[name] = column
+        values = [record.get(name) for record in records]
+        if all(map(_plain_number, values)):
+            columns[name] = np.array(values, dtype=float)
+            continue
+        column = np.empty(len(values), dtype=object)
+        for row, value in enumerate(values):  # a list stays one value
+            column[row] = np.float64(value) if _plain_number(value) else value
+        columns[name] = column
     return columns
 
 
