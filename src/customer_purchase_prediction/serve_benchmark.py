@@ -42,6 +42,8 @@ from customer_purchase_prediction.columns import ID_COLUMN, example_record
 
 WRK = "wrk"
 START_TIMEOUT = 120.0
+IDLE_TIMEOUT = 60.0  # seconds a cell's backlog may take to drain
+IDLE_ANSWER = 0.005  # seconds: a bare answer this quick means nothing is queued
 # wrk prints this line from its done() callback; the rest of its output is
 # human-readable only.
 RESULT_PREFIX = "RESULT "
@@ -255,7 +257,29 @@ def bench_serve(project: Path, sweep: Sweep) -> list[dict[str, Any]]:
                             }
                             rows.append(row)
                             _print_row(row)
+                            wait_idle(url)
     return rows
+
+
+def wait_idle(url: str, *, timeout: float = IDLE_TIMEOUT) -> None:
+    """Return once the server answers the bare endpoint at once, twice running.
+
+    wrk stops sending when its time is up, but the server still answers the
+    requests it has queued (seconds of them after 128 connections of 1,000-
+    session batches); the next cell must not measure that backlog.
+    """
+    deadline = time.monotonic() + timeout
+    quick = 0
+    while quick < 2 and time.monotonic() < deadline:  # noqa: PLR2004
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(f"{url}/health/live", timeout=timeout):  # noqa: S310
+                pass
+        except (urllib.error.URLError, OSError):
+            quick = 0
+            time.sleep(0.1)
+            continue
+        quick = quick + 1 if time.perf_counter() - start < IDLE_ANSWER else 0
 
 
 def targets(rows: list[dict[str, Any]]) -> list[str]:
