@@ -43,7 +43,8 @@ from customer_purchase_prediction.columns import ID_COLUMN, example_record
 WRK = "wrk"
 START_TIMEOUT = 120.0
 IDLE_TIMEOUT = 60.0  # seconds a cell's backlog may take to drain
-IDLE_ANSWER = 0.005  # seconds: a bare answer this quick means nothing is queued
+IDLE_ANSWER = 0.005  # seconds: a bare answer this quick ...
+IDLE_SPELL = 1.0  # ... for this long means nothing is queued
 # wrk prints this line from its done() callback; the rest of its output is
 # human-readable only.
 RESULT_PREFIX = "RESULT "
@@ -213,10 +214,12 @@ class Sweep:
 def bench_serve(project: Path, sweep: Sweep) -> list[dict[str, Any]]:
     """Every cell of the matrix, ``sweep.rounds`` times; one row each.
 
-    At each number of connections the request kinds run one after the other
-    (the bare endpoint just before single records), so each ratio compares
-    figures taken seconds apart: this machine's speed drifts by up to 2x
-    between minutes. Each round repeats the whole sweep.
+    At each number of connections the bare endpoint runs just before single
+    records, so each ratio compares figures taken seconds apart (this
+    machine's speed drifts by up to 2x between minutes); each round repeats
+    that sweep. The batches follow, in rounds of their own: after 128
+    connections of 1,000-session batches the bare endpoint at one connection
+    ran at a fifth of its speed, with stalls of up to 60 ms.
     """
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cpp-serve-bench-") as folder:
@@ -234,52 +237,64 @@ def bench_serve(project: Path, sweep: Sweep) -> list[dict[str, Any]]:
                 loop,
                 log=Path(folder) / f"serve-{loop}-{count}.log",
             ) as url:
-                for load, script in scripts:
-                    run_wrk(
-                        url + load.path, script, connections=8, duration=sweep.warmup
-                    )
-                for number in range(1, sweep.rounds + 1):
-                    for connection_count in sweep.connections:
-                        for load, script in scripts:
-                            figures = run_wrk(
-                                url + load.path,
-                                script,
-                                connections=connection_count,
-                                duration=sweep.duration,
-                            )
-                            row = {
-                                "loop": loop,
-                                "workers": count,
-                                "request": load.name,
-                                "connections": connection_count,
-                                "round": number,
-                                **figures,
-                            }
-                            rows.append(row)
-                            _print_row(row)
-                            wait_idle(url)
+                # Single records and the bare endpoint first, on a server that
+                # has not yet held a batch's objects, then the batches.
+                for group in (scripts[:2], scripts[2:]):
+                    for load, script in group:
+                        run_wrk(
+                            url + load.path,
+                            script,
+                            connections=8,
+                            duration=sweep.warmup,
+                        )
+                    for number in range(1, sweep.rounds + 1):
+                        for connection_count in sweep.connections:
+                            for load, script in group:
+                                figures = run_wrk(
+                                    url + load.path,
+                                    script,
+                                    connections=connection_count,
+                                    duration=sweep.duration,
+                                )
+                                row = {
+                                    "loop": loop,
+                                    "workers": count,
+                                    "request": load.name,
+                                    "connections": connection_count,
+                                    "round": number,
+                                    **figures,
+                                }
+                                rows.append(row)
+                                _print_row(row)
+                                wait_idle(url)
     return rows
 
 
 def wait_idle(url: str, *, timeout: float = IDLE_TIMEOUT) -> None:
-    """Return once the server answers the bare endpoint at once, twice running.
+    """Return once the server has answered the bare endpoint at once for a
+    whole ``IDLE_SPELL``.
 
     wrk stops sending when its time is up, but the server still answers the
     requests it has queued (seconds of them after 128 connections of 1,000-
-    session batches); the next cell must not measure that backlog.
+    session batches: the bare endpoint measured 169 req/s right after such a
+    cell, 5,082 ten seconds later). A probe can slip in between two queued
+    batches, so one quick answer proves nothing; a spell of them does.
     """
     deadline = time.monotonic() + timeout
-    quick = 0
-    while quick < 2 and time.monotonic() < deadline:  # noqa: PLR2004
+    spell_start = time.monotonic()
+    while time.monotonic() < deadline:
         start = time.perf_counter()
         try:
             with urllib.request.urlopen(f"{url}/health/live", timeout=timeout):  # noqa: S310
                 pass
         except (urllib.error.URLError, OSError):
-            quick = 0
             time.sleep(0.1)
+            spell_start = time.monotonic()
             continue
-        quick = quick + 1 if time.perf_counter() - start < IDLE_ANSWER else 0
+        if time.perf_counter() - start >= IDLE_ANSWER:
+            spell_start = time.monotonic()
+        elif time.monotonic() - spell_start >= IDLE_SPELL:
+            return
 
 
 def targets(rows: list[dict[str, Any]]) -> list[str]:
