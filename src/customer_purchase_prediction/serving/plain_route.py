@@ -35,6 +35,8 @@ __all__ = ["PlainJSONRoute"]
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
+# The one Content-Type the plain path reads (as FastAPI writes JSON); any other,
+# parameters such as charset included, goes to FastAPI's handler.
 JSON_MEDIA_TYPE = b"application/json"
 _VALUES = {b"true": True, b"false": False}
 

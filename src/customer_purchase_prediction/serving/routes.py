@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic_core import to_json
 
 from customer_purchase_prediction.columns import SESSION_COLUMNS, contract_table
@@ -52,7 +52,6 @@ __all__ = ["install_api", "router"]
 
 router = RouteTable()  # installed on the app by create_app
 
-JSON_TYPE = "application/json"
 NOT_EXPLAINED = (
     "the served model cannot explain its scores: its candidate declares no "
     "contributions; ask without explain=true for the prediction"
@@ -234,7 +233,9 @@ def json_answer(payload: Mapping[str, Any]) -> Response:
     session, echoed as sent) as null, as the 422 answers echo it; the
     reject's reason states the value.
     """
-    return Response(to_json(payload, inf_nan_mode="null"), media_type=JSON_TYPE)
+    return Response(
+        to_json(payload, inf_nan_mode="null"), media_type=JSONResponse.media_type
+    )
 
 
 def with_reasons(prediction: Mapping[str, Any]) -> dict[str, Any]:
