@@ -73,6 +73,7 @@ BODIES = {
     "malformed": b'{"customer_id": 1,',
     "not UTF-8": b'{"customer_id": "\xff"}',
     "UTF-16": json.dumps(RECORD).encode("utf-16"),
+    "nested too deep": b"[" * 100_000 + b"]" * 100_000,
 }
 
 

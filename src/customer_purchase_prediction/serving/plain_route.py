@@ -126,8 +126,8 @@ class PlainJSONRoute(APIRoute):
                 ) from exc
             try:
                 document = json.loads(body) if body else None
-            except ValueError:  # not JSON, not UTF-8: FastAPI's errors
-                return await standard(request)
+            except Exception:  # not JSON, not UTF-8, nested too deep:
+                return await standard(request)  # FastAPI's own answer for each
             if document is None:  # no body, or null: FastAPI's errors
                 return await standard(request)
             value, errors = body_field.validate(document, {}, loc=("body",))
