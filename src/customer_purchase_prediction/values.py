@@ -274,14 +274,13 @@ def label_codes(values: ArrayLike, allowed: Sequence[str]) -> np.ndarray:
     # One slot per unique value, plus a last one that code -1 (missing) picks.
     mapping = np.full(len(uniques) + 1, MISSING_CODE, dtype=np.int8)
     for position, unique in enumerate(uniques):
-        key = str(unique).strip()
-        if key not in NA_TOKENS:
-            mapping[position] = lookup.get(key.casefold(), UNKNOWN_CODE)
+        mapping[position] = _label_code(unique, lookup)
     return mapping[codes]
 
 
 def _label_code(value: Any, lookup: Mapping[str, int]) -> int:
-    """One value's code, as ``label_codes`` maps each unique value."""
+    """One value's code: missing (``None``, NaN, a missing marker), its
+    position in the allowed labels ignoring case and outer spaces, or unknown."""
     if _is_missing(value):
         return MISSING_CODE
     key = str(value).strip()
