@@ -1,10 +1,12 @@
-"""``values.label_codes``: a few labels coded one by one read as many do."""
+"""``values``: a few labels coded one by one read as many do; numbers beyond
+any float; text UTF-8 cannot encode."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +15,9 @@ from customer_purchase_prediction.values import (
     MISSING_CODE,
     NA_TOKENS,
     UNKNOWN_CODE,
+    encodable,
     label_codes,
+    parse_numbers,
 )
 from tests.strategies import any_value
 
@@ -75,3 +79,26 @@ def test_levels_tokens_and_other_values_get_their_codes() -> None:
         UNKNOWN_CODE,
         UNKNOWN_CODE,
     ]
+
+
+def test_an_integer_beyond_any_float_reads_as_infinite() -> None:
+    numbers, missing, not_number = parse_numbers(
+        as_objects([10**309, -(10**400), 7, True])
+    )
+    assert numbers[:3].tolist() == [np.inf, -np.inf, 7.0]
+    assert missing.tolist() == [False] * 4
+    assert not_number.tolist() == [False, False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Mobile", "Mobile"),
+        ("M\u00f3vil \U0001f600", "M\u00f3vil \U0001f600"),
+        ("\ud800", "\\ud800"),
+        ("a\udfffb", "a\\udfffb"),
+    ],
+)
+def test_encodable_escapes_only_what_utf8_cannot_hold(text: str, expected: str) -> None:
+    assert encodable(text) == expected
+    encodable(text).encode("utf-8")  # never raises

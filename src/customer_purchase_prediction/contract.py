@@ -12,6 +12,7 @@ The checks work on plain column arrays so that a single record (the
 from __future__ import annotations
 
 import difflib
+import numbers
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -410,6 +411,21 @@ _LIMITS = {
 }
 
 
+def _beyond_float_as_given(
+    raw: ArrayLike, values: np.ndarray, infinite: np.ndarray
+) -> np.ndarray:
+    """The infinite ``values`` to show, an integer beyond any float (a JSON
+    ``1`` followed by 309 zeros, read as inf) as it was given."""
+    if not (isinstance(raw, np.ndarray) and raw.dtype == object):
+        return values
+    shown = values.astype(object)
+    for index in np.flatnonzero(infinite):
+        given = raw[index]
+        if isinstance(given, numbers.Integral) and not isinstance(given, bool):
+            shown[index] = given
+    return shown
+
+
 def check_columns(
     columns: Mapping[str, ArrayLike],
     *,
@@ -491,7 +507,7 @@ def check_columns(
             infinite[row],
             f"{name}:not_finite",
             lambda value, name=name: f"{name} must be finite; got {show_value(value)}",
-            values,
+            _beyond_float_as_given(raw, values, infinite[row]),
         )
         report(
             fractional[row],

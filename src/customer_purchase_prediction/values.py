@@ -140,8 +140,8 @@ def _number(value: Any) -> float | None:
     if isinstance(value, numbers.Real):  # int, numpy numbers, Fraction
         try:
             return float(value)
-        except OverflowError:  # an int beyond any float
-            return math.copysign(math.inf, value)
+        except OverflowError:  # an int beyond any float (10**309)
+            return math.inf if value > 0 else -math.inf
     return None
 
 
@@ -410,6 +410,17 @@ def shorten(text: str) -> str:
     or an ANSI escape in one must not act on it.
     """
     return printable(_cut(text))
+
+
+def encodable(text: str) -> str:
+    """``text`` as UTF-8 can carry it: each lone surrogate (which JSON's
+    ``\\uD800`` escape and Python's ``surrogateescape`` can make, and no
+    file, Arrow array or JSON answer can hold) as its escape, ``\\ud800``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def printable(text: str) -> str:

@@ -459,6 +459,92 @@ def test_a_batch_row_with_infinity_is_a_reject_not_a_500(
         jsonschema.validate(found, row)
 
 
+LONE_SURROGATE = "\\ud800"  # JSON text for a UTF-16 half: no character
+HUGE = "1" + "0" * 309  # a JSON integer beyond any float
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/v1/predict",
+            f'{{"customer_id": 1, "device_type": "{LONE_SURROGATE}"}}',
+            DEVICE,
+        ),
+        ("/v1/predict", f'{{"customer_id": 1, "{LONE_SURROGATE}": 1}}', None),
+        (
+            "/v1/predict/batch",
+            f'{{"sessions": [{{"customer_id": 1, "device_type": "{LONE_SURROGATE}"}}]}}',
+            DEVICE,
+        ),
+    ],
+)
+def test_a_lone_surrogate_is_refused_and_echoed_as_sent(
+    predictor: PurchasePredictor, path: str, body: str, field: str | None
+) -> None:
+    # Python's JSON reader takes "\ud800", which UTF-8 cannot encode: the
+    # answer escapes it, so it reads back as exactly the text sent, and the
+    # drift window and the metrics keep working after it.
+    app = create_app(predictor, settings=ServiceSettings(max_batch=MAX_BATCH))
+    with TestClient(app) as client:
+        response = client.post(
+            path, content=body.encode(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code in (200, 422), response.text
+        answer = response.json()
+        if path.endswith("batch"):
+            (reject,) = answer["rejects"]
+            assert reject[DEVICE] == "\ud800"
+            assert reject["reject_rule"] == f"{DEVICE}:unknown_label"
+        else:
+            (problem,) = answer["detail"]
+            assert problem["field"] == field
+            assert problem["value"] == "\ud800"
+        assert client.post("/v1/predict", json=example_record()).status_code == 200
+        assert client.get("/metrics").status_code == 200
+        drift = client.get("/v1/monitoring/drift")
+        assert drift.status_code == 200, drift.text
+        assert drift.json()["window"]["sessions"] == 1 + (field is not None)
+
+
+@pytest.mark.parametrize("name", [ID_COLUMN, TIME_SPENT, PAGES_VIEWED])
+def test_an_integer_beyond_any_float_is_refused_not_a_500(
+    client: TestClient, name: str
+) -> None:
+    body = f'{{"customer_id": 1, "{name}": {HUGE}}}'
+    response = client.post(
+        "/v1/predict", content=body, headers={"Content-Type": "application/json"}
+    )
+    (problem,) = problems(response)
+    assert problem["field"] == name
+    assert problem["rule"] == f"{name} must be finite; got {HUGE[:37]}..."
+    batch = f'{{"sessions": [{body}, {{"customer_id": 2}}]}}'
+    response = client.post(
+        "/v1/predict/batch", content=batch, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert [p[ID_COLUMN] for p in answer["predictions"]] == [2]
+    assert [r["reject_rule"] for r in answer["rejects"]] == [f"{name}:not_finite"]
+
+
+@pytest.mark.parametrize("path", ["/v1/predict", "/v1/predict/batch"])
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (b"", "the body is missing: send a JSON object"),
+        (b"null", "the body must be a JSON object; got null"),
+    ],
+)
+def test_a_missing_body_is_named(
+    client: TestClient, path: str, body: bytes, rule: str
+) -> None:
+    response = client.post(
+        path, content=body, headers={"Content-Type": "application/json"}
+    )
+    assert problems(response) == [{"field": None, "value": None, "rule": rule}]
+
+
 def test_an_empty_batch_is_an_empty_answer(client: TestClient) -> None:
     response = client.post("/v1/predict/batch", json={"sessions": []})
     assert response.json() == {"predictions": [], "rejects": []}

@@ -39,6 +39,7 @@ from customer_purchase_prediction.drift import (
     project_monitoring,
 )
 from customer_purchase_prediction.serving.route_table import RouteTable
+from customer_purchase_prediction.values import encodable
 
 STATUS_VALUES = {NOT_JUDGED: -1, "ok": 0, "warn": 1, "alert": 2}
 
@@ -74,8 +75,16 @@ class DriftWindow:
         """The window's drift report against ``model``'s reference profile."""
         with self._lock:
             entries = list(self._sessions)
+        # Text as sent, but a lone surrogate (JSON's \uD800) as its escape:
+        # pandas, Arrow and the report's JSON take only text UTF-8 encodes.
         records = [
-            {**record, ID_COLUMN: position + 1}
+            {
+                **{
+                    name: encodable(value) if isinstance(value, str) else value
+                    for name, value in record.items()
+                },
+                ID_COLUMN: position + 1,
+            }
             for position, (record, _) in enumerate(entries)
         ]
         frame = pd.DataFrame.from_records(records, columns=list(SESSION_COLUMNS))

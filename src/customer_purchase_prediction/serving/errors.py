@@ -15,12 +15,12 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from customer_purchase_prediction.columns import BY_NAME, SESSION_COLUMNS
 from customer_purchase_prediction.contract import check_known_names
 from customer_purchase_prediction.errors import InvalidRecordError
+from customer_purchase_prediction.serving.encoding import ServiceJSONResponse
 from customer_purchase_prediction.serving.schemas import ErrorDetail, ErrorResponse
 from customer_purchase_prediction.values import shorten
 
@@ -46,10 +46,12 @@ class APIError(HTTPException):
         )
 
 
-def error_response(status_code: int, details: Sequence[ErrorDetail]) -> JSONResponse:
+def error_response(
+    status_code: int, details: Sequence[ErrorDetail]
+) -> ServiceJSONResponse:
     """The JSON answer for ``details``."""
     body = ErrorResponse(detail=list(details)).model_dump(mode="json")
-    return JSONResponse(body, status_code=status_code)
+    return ServiceJSONResponse(body, status_code=status_code)
 
 
 def echo(value: Any) -> Any:
@@ -111,8 +113,13 @@ def request_problem(error: dict[str, Any]) -> ErrorDetail:
         )
     if kind == "extra_forbidden":
         return ErrorDetail(field=field, value=echo(value), rule=_unknown_key(str(key)))
-    if kind == "missing":
-        return ErrorDetail(field=field, value=None, rule=f"{field} is required")
+    if kind == "missing":  # a field, or with no field the body itself
+        rule = (
+            f"{field} is required"
+            if field
+            else "the body is missing: send a JSON object"
+        )
+        return ErrorDetail(field=field, value=None, rule=rule)
     if key in SESSION_COLUMNS and kind.endswith("_type"):
         return ErrorDetail(
             field=field,
@@ -149,7 +156,7 @@ def _json_type(value: Any) -> str:
     return f"{shown(value)}"
 
 
-async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> ServiceJSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it
     problems = [request_problem(error) for error in exc.errors()]
     # One problem per field: a union type reports each member's refusal.
@@ -157,10 +164,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, list(unique.values()))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> ServiceJSONResponse:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it
     if isinstance(exc, APIError):
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return ServiceJSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     rule = str(exc.detail)
     if exc.status_code == 400 and request.method == "POST":  # noqa: PLR2004
         # FastAPI's words when the body is not even text (not UTF-8)
@@ -172,7 +179,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> ServiceJSONResponse:
     logger.exception(
         "Unexpected error answering %s %s", request.method, request.url.path
     )

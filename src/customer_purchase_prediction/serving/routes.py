@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic_core import to_json
 
 from customer_purchase_prediction.columns import SESSION_COLUMNS, contract_table
 from customer_purchase_prediction.contract import (
@@ -29,6 +28,7 @@ from customer_purchase_prediction.errors import ExplanationError, InvalidRecordE
 from customer_purchase_prediction.explain import REASON_COLUMNS
 from customer_purchase_prediction.records import one_value
 from customer_purchase_prediction.serving.drift_window import observe_sessions
+from customer_purchase_prediction.serving.encoding import json_bytes
 from customer_purchase_prediction.serving.errors import (
     APIError,
     echo,
@@ -231,11 +231,10 @@ def json_answer(payload: Mapping[str, Any]) -> Response:
     floats as the shortest text that reads back as the same float64, and a
     value JSON has no number for (``Infinity`` or ``NaN`` in a rejected
     session, echoed as sent) as null, as the 422 answers echo it; the
-    reject's reason states the value.
+    reject's reason states the value. Text UTF-8 cannot encode (a lone
+    surrogate) is escaped (``serving/encoding.py``).
     """
-    return Response(
-        to_json(payload, inf_nan_mode="null"), media_type=JSONResponse.media_type
-    )
+    return Response(json_bytes(payload), media_type=JSONResponse.media_type)
 
 
 def with_reasons(prediction: Mapping[str, Any]) -> dict[str, Any]:
