@@ -70,17 +70,25 @@ def test_simultaneous_requests_share_calls_and_get_their_own_answers(
     assert app.state.coalescer.calls >= len(sessions()) // 5
 
 
-def test_a_failing_call_fails_only_its_own_requests(
+def test_a_record_that_breaks_the_call_fails_only_its_own_request(
     predictor: PurchasePredictor,
 ) -> None:
-    class Flaky(PurchasePredictor):
+    poison = 666  # scoring it raises, as a bug one input provokes would
+
+    class Fragile(PurchasePredictor):
         def predict_records(self, records: Any, **options: Any) -> Any:
-            if len(records) > 1:
+            if any(record.get(ID_COLUMN) == poison for record in records):
                 raise RuntimeError("boom")
             return super().predict_records(records, **options)
 
-    app = create_app(Flaky(predictor.model), settings=ServiceSettings(coalesce=64))
-    together = asyncio.run(post_together(app, sessions()[:3]))
-    assert [response.status_code for response in together] == [500] * 3
+    app = create_app(Fragile(predictor.model), settings=ServiceSettings(coalesce=64))
+    bodies = [*sessions()[:2], {**example_record(), ID_COLUMN: poison}, sessions()[2]]
+    together = asyncio.run(post_together(app, bodies))
+    assert [response.status_code for response in together] == [200, 200, 500, 200]
+    alone = answers_alone(predictor)
+    assert [response.json() for response in together[:2]] == [a for _, a in alone[:2]]
+    assert together[3].json() == alone[2][1]
+    # One call for the four, then each again alone.
+    assert app.state.coalescer.calls == 1 + len(bodies)
     (later,) = asyncio.run(post_together(app, sessions()[:1]))
     assert later.status_code == 200

@@ -102,6 +102,30 @@ def test_unknown_paths_share_one_series(client: TestClient) -> None:
     )
 
 
+def test_a_made_up_method_adds_no_series(client: TestClient) -> None:
+    # Anyone may call /health/live: a method per request must not grow the
+    # metrics without bound.
+    for method in ("X0", "X1", "BREW"):
+        client.request(method, "/health/live")
+    found = samples(client)
+    methods = {
+        dict(labels)["method"]
+        for name, labels in found
+        if name == "purchase_http_requests_total"
+    }
+    assert methods == {"other"}
+    assert (
+        value(
+            found,
+            "purchase_http_requests_total",
+            method="other",
+            route="/health/live",
+            status="405",
+        )
+        == 3
+    )
+
+
 def test_refused_requests_are_counted_under_their_route(
     predictor: PurchasePredictor,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -168,10 +169,27 @@ def test_a_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
     (problem,) = response.json()["detail"]
     assert problem["field"] == "body"
     assert problem["value"] > 4096
-    assert problem["rule"].startswith(
-        "request body too large: more than that, the limit is 4,096 bytes "
-        "(serving.max_body_bytes)"
+    assert problem["rule"] == (
+        f"request body too large: {problem['value']:,} bytes and more, the limit "
+        "is 4,096 bytes (serving.max_body_bytes); send fewer sessions per request"
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "status"),
+    [("text/plain", "application/json", 415), ("application/json", "text/plain", 200)],
+)
+def test_a_repeated_content_type_is_read_as_the_app_reads_it(
+    client: TestClient, first: str, then: str, status: int
+) -> None:
+    # The guard and FastAPI both read the first of repeated headers, so what
+    # the guard lets through is what the app parses.
+    response = client.post(
+        "/v1/predict",
+        content=json.dumps(example_record()).encode(),
+        headers=[("X-API-Key", KEY), ("Content-Type", first), ("Content-Type", then)],
+    )
+    assert response.status_code == status, response.text
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,9 @@ everything queued by then (at most ``serving.coalesce`` records) with
 ``predict(record)`` would: its prediction, or the contract's error for it.
 Nothing waits for company: a request alone is scored on the next turn of the
 loop, so coalescing adds no latency, only shares the work when there is some to
-share. Probabilities are the same bits (scoring is row-independent).
+share. Probabilities are the same bits (scoring is row-independent). Should a
+call fail unexpectedly, each record is scored again alone, so only the request
+whose record fails gets the error.
 """
 
 from __future__ import annotations
@@ -67,15 +69,15 @@ class Coalescer:
 
     def score(self, group: list[Pending], *, explain: bool) -> None:
         """Answer each waiting request of ``group`` (one explain setting)."""
-        self.calls += 1
         try:
-            answers: list[Any] = self.predictor().predict_records(
-                [record for record, _, _ in group],
-                return_probabilities=True,
-                explain=explain,
+            answers = self._answers(group, explain)
+        except Exception as exc:
+            # A fault one record provokes must not fail the requests that
+            # happened to arrive with it: each is scored alone, and only the
+            # record that raises gets the error (a 500; a 501 comes to all).
+            answers = (
+                [exc] if len(group) == 1 else [self._alone(e, explain) for e in group]
             )
-        except Exception as exc:  # each waiting request gets it (a 500 or 501)
-            answers = [exc] * len(group)
         for (_, _, future), answer in zip(group, answers, strict=True):
             if future.done():  # the client went away
                 continue
@@ -83,3 +85,20 @@ class Coalescer:
                 future.set_exception(answer)
             else:
                 future.set_result(answer)
+
+    def _answers(self, group: list[Pending], explain: bool) -> list[Any]:
+        """The predictor's answers to ``group``'s records, in one call."""
+        self.calls += 1
+        return self.predictor().predict_records(
+            [record for record, _, _ in group],
+            return_probabilities=True,
+            explain=explain,
+        )
+
+    def _alone(self, entry: Pending, explain: bool) -> Any:
+        """One record's answer, or the exception scoring it raises."""
+        try:
+            (answer,) = self._answers([entry], explain)
+        except Exception as exc:  # that request's 500 or 501
+            return exc
+        return answer

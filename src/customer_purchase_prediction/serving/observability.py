@@ -2,7 +2,8 @@
 
 Each app has its own ``CollectorRegistry`` (tests build several apps). Requests
 are counted and timed per route template (``/v1/predict``, not the raw path;
-a path no route matches is ``unmatched``), method and status; the routes call
+a path no route matches is ``unmatched``), method (a method HTTP does not
+define is ``other``) and status; the routes call
 ``record_scores`` with each request's probabilities and rejects by rule.
 
 With several uvicorn workers each worker counts its own requests; ``kedro serve
@@ -44,6 +45,11 @@ access_logger = logging.getLogger("customer_purchase_prediction.serving.access")
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_PATH = "/metrics"
 UNMATCHED = "unmatched"
+OTHER = "other"
+# The methods HTTP defines (RFC 9110 and PATCH); the metrics' method label.
+HTTP_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
+)
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 )  # fmt: skip
@@ -178,7 +184,8 @@ class RequestObserver:
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None) or self._template(scope)
         method = scope.get("method", "")
-        labels = (method, route, str(status))
+        # Any method a client makes up is "other": no request adds a series.
+        labels = (method if method in HTTP_METHODS else OTHER, route, str(status))
         self.metrics.requests.labels(*labels).inc()
         self.metrics.latency.labels(*labels).observe(seconds)
         if access_logger.isEnabledFor(logging.INFO):

@@ -160,11 +160,13 @@ class RequestGuard:
                 )
         return None
 
-    def _too_large(self, size: int | None) -> str:
-        got = "more than that" if size is None else f"{size:,} bytes"
+    def _too_large(self, size: int, *, more: bool = False) -> str:
+        """The 413's rule for ``size`` bytes (``more``: a chunked body, cut off
+        once it passed the limit)."""
+        got = f"{size:,} bytes" + (" and more" if more else "")
+        limit = f"{self.max_body_bytes:,} bytes (serving.max_body_bytes)"
         return (
-            f"request body too large: {got}, the limit is "
-            f"{self.max_body_bytes:,} bytes (serving.max_body_bytes); send fewer "
+            f"request body too large: {got}, the limit is {limit}; send fewer "
             "sessions per request"
         )
 
@@ -184,7 +186,13 @@ class RequestGuard:
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
                     refused = True
-                    await _send_json(send, 413, "body", received, self._too_large(None))
+                    await _send_json(
+                        send,
+                        413,
+                        "body",
+                        received,
+                        self._too_large(received, more=True),
+                    )
                     return {"type": "http.disconnect"}
             return message
 
@@ -196,7 +204,10 @@ class RequestGuard:
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
-    return {name.lower(): value for name, value in scope.get("headers", [])}
+    """The request's headers by lower-case name; a repeated header's first
+    value, as Starlette and FastAPI read it (the guard checks what the app
+    will use)."""
+    return {name.lower(): value for name, value in reversed(scope.get("headers", []))}
 
 
 async def _send_json(
