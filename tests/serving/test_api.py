@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +35,11 @@ from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.serving import create_app, routes
 from customer_purchase_prediction.serving.config import ServiceSettings
 from customer_purchase_prediction.serving.routes import NOT_EXPLAINED, install_api
-from customer_purchase_prediction.serving.schemas import label_pattern, maximum
+from customer_purchase_prediction.serving.schemas import (
+    CASEFOLD_EXTRAS,
+    label_pattern,
+    maximum,
+)
 from customer_purchase_prediction.synthetic import generate_sessions
 from customer_purchase_prediction.values import (
     MAX_EXACT_INTEGER,
@@ -674,8 +679,7 @@ def test_the_operations_carry_examples_and_the_rules(openapi: dict[str, Any]) ->
 )
 def test_the_label_pattern_allows_what_the_contract_reads(name: str, text: str) -> None:
     """Text the published pattern allows is text the contract accepts, and an
-    allowed label in any case and spaces is allowed (a letter such as the
-    Kelvin sign, which casefolds to k, is the contract's alone)."""
+    allowed label in any case and spaces is allowed."""
     column = BY_NAME[name]
     allowed = re.search(label_pattern(column), text) is not None
     code = label_codes(np.array([text], dtype=object), column.levels)[0]
@@ -685,3 +689,19 @@ def test_the_label_pattern_allows_what_the_contract_reads(name: str, text: str) 
         level.casefold() for level in column.levels
     }:
         assert allowed
+
+
+def test_the_letters_that_casefold_to_ascii_are_in_the_pattern() -> None:
+    # The contract folds case with str.casefold: the Kelvin sign reads as k,
+    # the long s as s; a client generated from the schema must allow them too.
+    found: dict[str, str] = {}
+    for code in range(0x80, sys.maxunicode + 1):
+        folded = chr(code).casefold()
+        if len(folded) == 1 and folded.isascii():
+            found[folded] = found.get(folded, "") + chr(code)
+    assert found == CASEFOLD_EXTRAS
+    for text in ("Des\u212aTop", "De\u017fktop"):
+        assert re.search(label_pattern(BY_NAME[DEVICE]), text)
+        assert (
+            label_codes(np.array([text], dtype=object), BY_NAME[DEVICE].levels)[0] >= 0
+        )

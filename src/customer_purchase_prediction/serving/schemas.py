@@ -114,10 +114,18 @@ def _space_class() -> str:
 SPACE = _space_class()
 
 
+# The letters other than an ASCII letter's two cases that casefold to it, as
+# the contract's label matching folds them (``values._label_code``): the Kelvin
+# sign to k, the long s to s. ``tests/serving/test_api.py`` checks this
+# against every code point of the running Python's Unicode database.
+CASEFOLD_EXTRAS = {"k": "\u212a", "s": "\u017f"}
+
+
 def _either_case(char: str) -> str:
     if char.lower() == char.upper():
         return _escaped(char)
-    return f"[{char.upper()}{char.lower()}]"
+    extra = CASEFOLD_EXTRAS.get(char.casefold(), "")
+    return f"[{char.upper()}{char.lower()}{extra}]"
 
 
 def _escaped(char: str) -> str:
