@@ -100,7 +100,7 @@ def test_duplicated_ids_reject_every_copy_since_none_can_be_preferred() -> None:
     assert result.valid["customer_id"].tolist() == [8]
     assert result.rejects["source_row"].tolist() == [1, 3]
     assert set(result.rejects["reject_reason"]) == {
-        "customer_id 7 is duplicated (2 rows in the file)"
+        "customer_id 7 is duplicated (2 rows in the input)"
     }
 
 

@@ -247,7 +247,7 @@ def test_a_gap_in_a_nullable_id_column_does_not_round_the_others() -> None:
 
 def test_a_large_duplicated_id_is_shown_exactly() -> None:
     found = reasons(sessions(3, customer_id=[str(BIG), str(BIG), str(BIG + 1)]))
-    assert found == [f"customer_id {BIG} is duplicated (2 rows in the file)"] * 2
+    assert found == [f"customer_id {BIG} is duplicated (2 rows in the input)"] * 2
 
 
 @pytest.mark.parametrize(

@@ -606,7 +606,8 @@ def _report_duplicates(
     problems: Problems,
     total: pd.Series | None = None,
 ) -> None:
-    """Reject every row whose value of ``name`` appears more than once in the file.
+    """Reject every row whose value of ``name`` appears more than once in the input (a file, a
+    DataFrame, a batch of records).
 
     Only ``present`` values are compared (finite, whole, in range): a missing or
     unreadable value is already a reject of its own. ``total``, when given,
@@ -628,7 +629,7 @@ def _report_duplicates(
             (
                 f"{name}:duplicated",
                 f"{name} {show_value(_plain(value))} is duplicated "
-                f"({int(counts[value])} rows in the file)",
+                f"({int(counts[value])} rows in the input)",
             )
         )
 

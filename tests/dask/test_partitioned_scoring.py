@@ -84,7 +84,7 @@ def test_partitioned_scoring_matches_the_pandas_path_bit_for_bit(
     # Ids repeated across partitions are rejected as within one file.
     duplicated = rejects_dd[rejects_dd["reject_rule"].str.contains("duplicated")]
     assert duplicated[SOURCE_FILE].nunique() == 3
-    assert "(3 rows in the file)" in " ".join(duplicated["reject_reason"])
+    assert "(3 rows in the input)" in " ".join(duplicated["reject_reason"])
     assert reject_keys(rejects_dd) == reject_keys(rejects_pd)
     # The contract's typed rows, and the model's bits.
     pd.testing.assert_frame_equal(by_id(valid_dd), by_id(valid_pd))

@@ -99,8 +99,8 @@ def test_kedro_run_writes_sessions_rejects_and_report(project_dir: Path) -> None
     assert rejects["reject_reason"].tolist() == [
         "time_spent must be >= 0; got -1",
         "time_spent must be a number; got 'abc'",
-        "customer_id 4 is duplicated (2 rows in the file)",
-        "customer_id 4 is duplicated (2 rows in the file); purchase must be 0 or 1; got 'yes'",
+        "customer_id 4 is duplicated (2 rows in the input)",
+        "customer_id 4 is duplicated (2 rows in the input); purchase must be 0 or 1; got 'yes'",
     ]
 
 
