@@ -250,17 +250,37 @@ def test_a_body_that_is_no_session_is_422_in_the_same_shape(
     assert found["rule"].startswith(rule)
 
 
-def test_a_body_that_is_not_text_is_a_documented_400(
-    client: TestClient, openapi: dict[str, Any]
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"\xff\xfe{", "it is not UTF-8 text (compressed? send it uncompressed)"),
+        (
+            b"\x1f\x8b\x08\x00\x00",
+            "it is not UTF-8 text (compressed? send it uncompressed)",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "its arrays or objects are nested too deep"),
+        (
+            b'{"customer_id": ' + b"1" * 5000 + b"}",
+            "it holds a number with more digits than Python reads (4,300)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/predict", "/v1/predict/batch"])
+def test_a_body_json_cannot_read_is_a_documented_400_saying_why(
+    client: TestClient, openapi: dict[str, Any], path: str, body: bytes, why: str
 ) -> None:
     response = client.post(
-        "/v1/predict",
-        content=b"\xff\xfe{",
-        headers={"Content-Type": "application/json"},
+        path, content=body, headers={"Content-Type": "application/json"}
     )
-    assert response.status_code == 400
-    assert "cannot be read as JSON text" in response.json()["detail"][0]["rule"]
-    assert "400" in openapi["paths"]["/v1/predict"]["post"]["responses"]
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"] == [
+        {
+            "field": None,
+            "value": None,
+            "rule": f"the body cannot be read as JSON: {why}",
+        }
+    ]
+    assert "400" in openapi["paths"][path]["post"]["responses"]
 
 
 def test_explain_adds_the_predictors_reasons_and_changes_no_probability(
@@ -516,7 +536,8 @@ def test_a_lone_surrogate_is_refused_and_echoed_as_sent(
 def test_an_integer_beyond_any_float_is_refused_not_a_500(
     client: TestClient, name: str
 ) -> None:
-    body = f'{{"customer_id": 1, "{name}": {HUGE}}}'
+    other = "" if name == ID_COLUMN else '"customer_id": 1, '
+    body = f'{{{other}"{name}": {HUGE}}}'
     response = client.post(
         "/v1/predict", content=body, headers={"Content-Type": "application/json"}
     )
@@ -705,3 +726,49 @@ def test_the_letters_that_casefold_to_ascii_are_in_the_pattern() -> None:
         assert (
             label_codes(np.array([text], dtype=object), BY_NAME[DEVICE].levels)[0] >= 0
         )
+
+
+def test_an_unknown_key_of_the_batch_request_is_named_as_the_requests(
+    client: TestClient,
+) -> None:
+    response = client.post(
+        "/v1/predict/batch", json={"sessions": [example_record()], "limit": 3}
+    )
+    assert problems(response) == [
+        {
+            "field": "limit",
+            "value": 3,
+            "rule": "key 'limit' is not a field of the request; expected keys: sessions",
+        }
+    ]
+    inside = client.post(
+        "/v1/predict/batch", json={"sessions": [{**example_record(), "limit": 3}]}
+    )
+    (problem,) = problems(inside)
+    assert problem["field"] == "sessions[0].limit"
+    assert problem["rule"].startswith("unknown key 'limit' in the session")
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/health/ready", "/v1/model"])
+def test_a_get_route_answers_head_without_a_body_or_an_operation(
+    client: TestClient, openapi: dict[str, Any], path: str
+) -> None:
+    got = client.get(path)
+    head = client.head(path)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["content-length"]) == len(got.content)
+    assert list(openapi["paths"][path]) == ["get"]
+
+
+def test_a_trailing_slash_is_404_not_a_redirect_to_the_clients_host(
+    client: TestClient,
+) -> None:
+    response = client.post(
+        "/v1/predict/",
+        json=example_record(),
+        headers={"Host": "evil.example"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 404
+    assert "location" not in response.headers

@@ -9,7 +9,6 @@ from typing import Any
 import fastapi.routing
 import pytest
 from fastapi import FastAPI, Header, Request, Response
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from customer_purchase_prediction.columns import SESSION_COLUMNS, example_record
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.serving import create_app
+from customer_purchase_prediction.serving.json_reader import StrictJSONRoute
 from customer_purchase_prediction.serving.plain_route import PlainJSONRoute
 from customer_purchase_prediction.serving.schemas import Session
 
@@ -25,10 +25,13 @@ JSON = "application/json"
 
 @pytest.fixture(scope="module")
 def clients(trained_model: Any) -> Iterator[tuple[TestClient, TestClient]]:
-    """The service as it is, and the same service with FastAPI's own handler."""
+    """The service as it is, and the same service with FastAPI's own handler
+    (reading JSON with the service's reader, as the batch endpoint does)."""
     plain = create_app(PurchasePredictor(trained_model))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(PlainJSONRoute, "get_route_handler", APIRoute.get_route_handler)
+        patch.setattr(
+            PlainJSONRoute, "get_route_handler", StrictJSONRoute.get_route_handler
+        )
         standard = create_app(PurchasePredictor(trained_model))
     with TestClient(plain) as fast, TestClient(standard) as slow:
         yield fast, slow
@@ -64,6 +67,8 @@ BODIES = {
     "a number as text": encoded({**RECORD, "time_spent": "12.5"}),
     "a whole float": encoded({**RECORD, "pages_viewed": 131072.0}),
     "a huge id": encoded({**RECORD, "customer_id": 2**64}),
+    "an id as a whole float above 2**53": b'{"customer_id": 9007199254740993.0}',
+    "a key twice": b'{"customer_id": 1, "time_spent": -1, "time_spent": 3}',
     "an unknown key": encoded({**RECORD, "coupon": 1}),
     "an unknown label": encoded({**RECORD, "device_type": "Watch"}),
     "a list": encoded([RECORD]),

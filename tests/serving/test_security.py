@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,6 +174,29 @@ def test_a_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
         f"request body too large: {problem['value']:,} bytes and more, the limit "
         "is 4,096 bytes (serving.max_body_bytes); send fewer sessions per request"
     )
+
+
+def test_a_compressed_body_is_415_naming_the_encoding(client: TestClient) -> None:
+    response = client.post(
+        "/v1/predict",
+        content=gzip.compress(json.dumps(example_record()).encode()),
+        headers={"X-API-Key": KEY, **JSON, "Content-Encoding": "gzip"},
+    )
+    assert response.status_code == 415
+    assert response.json()["detail"] == [
+        {
+            "field": "Content-Encoding",
+            "value": "gzip",
+            "rule": "Content-Encoding 'gzip' is not supported: send the body "
+            "uncompressed",
+        }
+    ]
+    identity = client.post(
+        "/v1/predict",
+        json=example_record(),
+        headers={"X-API-Key": KEY, "Content-Encoding": "identity"},
+    )
+    assert identity.status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -208,3 +208,27 @@ def test_workers_get_the_configured_time_to_start(
     assert [config.timeout_worker_healthcheck for config in started] == [42]
     assert [config.workers for config in started] == [2]
     assert ServiceSettings().worker_timeout == 60
+
+
+@pytest.mark.parametrize(
+    ("given", "bound"), [(" 127.0.0.1 ", "127.0.0.1"), ("[::1]", "::1")]
+)
+def test_the_address_checked_is_the_address_bound(
+    monkeypatch: pytest.MonkeyPatch, given: str, bound: str
+) -> None:
+    from types import SimpleNamespace
+
+    from customer_purchase_prediction.serving import server
+    from customer_purchase_prediction.serving.config import ServiceSettings
+
+    model = SimpleNamespace(name="ensemble", version="v1", artifact={})
+    monkeypatch.setattr(
+        server, "load_predictor", lambda _: SimpleNamespace(model=model)
+    )
+    monkeypatch.setattr(server, "create_app", lambda *_, **__: None)
+    hosts: list[str] = []
+    monkeypatch.setattr(
+        server.uvicorn, "run", lambda _app, **options: hosts.append(options["host"])
+    )
+    server.serve(ServiceSettings(), host=given, port=free_port())
+    assert hosts == [bound]

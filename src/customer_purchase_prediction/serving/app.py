@@ -77,6 +77,9 @@ def create_app(
         version=__version__,
         summary="How likely each browsing session is to end in a purchase.",
         lifespan=lifespan,
+        # /v1/predict/ is a 404, not a 307 to a Location built from the
+        # client's Host header.
+        redirect_slashes=False,
         # Off unless asked for: FastAPI would otherwise ask on every request
         # whether an OpenTelemetry provider is configured (/metrics is the
         # service's own Prometheus text either way).

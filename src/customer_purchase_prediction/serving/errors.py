@@ -95,8 +95,14 @@ def _json_kind(name: str) -> str:
     return kind if column.required else f"{kind} or null"
 
 
-def request_problem(error: dict[str, Any]) -> ErrorDetail:
-    """One pydantic (FastAPI) validation error in the service's words."""
+def request_problem(
+    error: dict[str, Any], body_keys: Sequence[str] | None = None
+) -> ErrorDetail:
+    """One pydantic (FastAPI) validation error in the service's words.
+
+    ``body_keys``: the keys of a body that is not itself a session (a batch's
+    ``sessions``), so an unknown key at its top is named as the request's.
+    """
     location = tuple(error.get("loc", ()))
     if len(location) > 1 and location[-1] in _UNION_TAGS:  # int | float
         location = location[:-1]
@@ -112,7 +118,14 @@ def request_problem(error: dict[str, Any]) -> ErrorDetail:
             rule=f"the body is not valid JSON: {reason} (at character {key})",
         )
     if kind == "extra_forbidden":
-        return ErrorDetail(field=field, value=echo(value), rule=_unknown_key(str(key)))
+        if body_keys is not None and len(location) == 2:  # noqa: PLR2004 - (body, key)
+            rule = (
+                f"key '{shorten(str(key))}' is not a field of the request; expected "
+                f"keys: {', '.join(body_keys)}"
+            )
+        else:
+            rule = _unknown_key(str(key))
+        return ErrorDetail(field=field, value=echo(value), rule=rule)
     if kind == "missing":  # a field, or with no field the body itself
         rule = (
             f"{field} is required"
@@ -156,9 +169,19 @@ def _json_type(value: Any) -> str:
     return f"{shown(value)}"
 
 
+def _body_keys(request: Request) -> list[str] | None:
+    """The keys of the route's body model when that body is not a session."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    fields = getattr(model, "model_fields", None)
+    if fields is None or set(fields) <= set(SESSION_COLUMNS):
+        return None
+    return list(fields)
+
+
 async def _validation_error(request: Request, exc: Exception) -> ServiceJSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it
-    problems = [request_problem(error) for error in exc.errors()]
+    problems = [request_problem(error, _body_keys(request)) for error in exc.errors()]
     # One problem per field: a union type reports each member's refusal.
     unique = {(problem.field, problem.rule): problem for problem in problems}
     return error_response(422, list(unique.values()))
@@ -170,13 +193,26 @@ async def _http_error(request: Request, exc: Exception) -> ServiceJSONResponse:
         return ServiceJSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     rule = str(exc.detail)
     if exc.status_code == 400 and request.method == "POST":  # noqa: PLR2004
-        # FastAPI's words when the body is not even text (not UTF-8)
-        rule = f"the body cannot be read as JSON text (UTF-8): {rule.lower()}"
+        # FastAPI's 400 when its JSON reader fails otherwise than on syntax
+        rule = unreadable_body(exc.__cause__, rule)
     response = error_response(
         exc.status_code, [ErrorDetail(field=None, value=None, rule=rule)]
     )
     response.headers.update(exc.headers or {})
     return response
+
+
+def unreadable_body(cause: BaseException | None, detail: str) -> str:
+    """Why Python's JSON reader could not read a body that is no syntax error."""
+    if isinstance(cause, UnicodeDecodeError):
+        what = "it is not UTF-8 text (compressed? send it uncompressed)"
+    elif isinstance(cause, RecursionError):
+        what = "its arrays or objects are nested too deep"
+    elif isinstance(cause, ValueError) and "digits" in str(cause):
+        what = "it holds a number with more digits than Python reads (4,300)"
+    else:
+        what = detail.lower()
+    return f"the body cannot be read as JSON: {what}"
 
 
 async def _unexpected(request: Request, exc: Exception) -> ServiceJSONResponse:

@@ -22,14 +22,17 @@ OpenAPI document is FastAPI's, from the endpoint's signature.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
-from fastapi.routing import APIRoute
 from fastapi.telemetry import get_telemetry_data
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+
+from customer_purchase_prediction.serving.json_reader import (
+    StrictJSONRoute,
+    read_request,
+)
 
 __all__ = ["PlainJSONRoute"]
 
@@ -41,7 +44,7 @@ JSON_MEDIA_TYPE = b"application/json"
 _VALUES = {b"true": True, b"false": False}
 
 
-class PlainJSONRoute(APIRoute):
+class PlainJSONRoute(StrictJSONRoute):
     """An ``APIRoute`` (use as ``route_class_override``) for an ``async``
     endpoint that takes the ``Request``, one JSON body and boolean query flags,
     depends on nothing else, and returns a ``Response``.
@@ -52,7 +55,8 @@ class PlainJSONRoute(APIRoute):
     """
 
     def get_route_handler(self) -> Handler:
-        """FastAPI's handler, and in front of it the plain path."""
+        """FastAPI's handler (reading JSON strictly), and in front of it the
+        plain path."""
         standard = super().get_route_handler()
         dependant = self.dependant
         flags = {field.alias: field for field in dependant.query_params}
@@ -116,7 +120,9 @@ class PlainJSONRoute(APIRoute):
             ):
                 return await standard(request)
             try:
-                body = await request.body()
+                # The service's JSON reader (a key twice is a 422), its
+                # document kept for FastAPI's handler (serving/json_reader.py).
+                document = await read_request(request)
             except HTTPException:
                 raise
             except Exception as exc:  # the client went away mid-body
@@ -124,11 +130,9 @@ class PlainJSONRoute(APIRoute):
                 raise HTTPException(
                     status_code=400, detail="There was an error parsing the body"
                 ) from exc
-            try:
-                document = json.loads(body) if body else None
-            except Exception:  # not JSON, not UTF-8, nested too deep:
-                return await standard(request)  # FastAPI's own answer for each
-            if document is None:  # no body, or null: FastAPI's errors
+            # No body, null, or not JSON (not UTF-8, nested too deep...):
+            # FastAPI's own answer for each.
+            if document is None:
                 return await standard(request)
             value, errors = body_field.validate(document, {}, loc=("body",))
             if errors:

@@ -6,7 +6,9 @@ inside it): about 10 µs a request on this machine, a sixth of the bare
 ``GET /health/live``. A ``RouteTable`` records the same decorator arguments and
 adds each route to the app with ``add_api_route``, so the app's own router
 matches it once. The OpenAPI document came out byte for byte the same as
-with ``include_router`` when this replaced it (``71e2b0d``).
+with ``include_router`` when this replaced it (``71e2b0d``). Each ``GET``
+route answers ``HEAD`` as well (undocumented, as Starlette's own routes do),
+for load balancers that probe with it.
 """
 
 from __future__ import annotations
@@ -63,3 +65,7 @@ class RouteTable:
                     "responses": {**responses, **options.get("responses", {})},
                 },
             )
+            if method == "GET":  # load balancers probe with HEAD too
+                app.router.add_api_route(
+                    path, endpoint, methods=["HEAD"], include_in_schema=False
+                )

@@ -34,6 +34,7 @@ from customer_purchase_prediction.serving.errors import (
     echo,
     install_error_handlers,
 )
+from customer_purchase_prediction.serving.json_reader import StrictJSONRoute
 from customer_purchase_prediction.serving.observability import record_scores
 from customer_purchase_prediction.serving.plain_route import PlainJSONRoute
 from customer_purchase_prediction.serving.route_table import RouteTable
@@ -59,7 +60,10 @@ NOT_EXPLAINED = (
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": ErrorResponse,
-        "description": "The body cannot be read as text (it is not UTF-8).",
+        "description": (
+            "The body cannot be read as JSON: not UTF-8 text (or compressed), "
+            "nested too deep, or a number of more than 4,300 digits."
+        ),
     },
     422: {
         "model": ErrorResponse,
@@ -153,6 +157,7 @@ async def predict(
         "reject_rule and reject_reason; the answer is 200 all the same. The "
         f"service's max_batch limits the number of sessions.\n\n{_RULES}"
     ),
+    route_class_override=StrictJSONRoute,  # serving/json_reader.py
 )
 def predict_batch(
     request: Request, batch: BatchRequest, explain: bool = _EXPLAIN

@@ -7,7 +7,8 @@ runs:
   compared in constant time, never echoed or logged);
 - a body larger than ``max_body_bytes`` (413), by its ``Content-Length`` or, for
   a chunked body, as soon as the bytes received pass the limit;
-- a ``POST`` to ``/v1/*`` whose ``Content-Type`` is not JSON (415).
+- a ``POST`` to ``/v1/*`` whose ``Content-Type`` is not JSON, or whose body is
+  compressed (``Content-Encoding``) (415).
 
 ``is_loopback`` tells ``kedro serve`` which addresses it may bind without a key.
 """
@@ -43,7 +44,10 @@ SECURITY_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     415: {
         "model": ErrorResponse,
-        "description": "The body is not sent as JSON (Content-Type application/json).",
+        "description": (
+            "The body is not sent as JSON (Content-Type application/json), or "
+            "is compressed (Content-Encoding)."
+        ),
     },
 }
 
@@ -149,6 +153,16 @@ class RequestGuard:
             if int(length) > self.max_body_bytes:
                 return 413, "body", int(length), self._too_large(int(length))
         if protected and scope.get("method") == "POST":
+            coding = headers.get(b"content-encoding", b"identity").strip().lower()
+            if coding not in (b"", b"identity"):
+                shown = coding.decode("latin-1")[:60]
+                return (
+                    415,
+                    "Content-Encoding",
+                    shown,
+                    f"Content-Encoding {shown!r} is not supported: send the body "
+                    "uncompressed",
+                )
             media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
             if media.decode("latin-1") not in JSON_TYPES:
                 shown = media.decode("latin-1")[:60]

@@ -99,6 +99,9 @@ def serve(
         ServiceConfigError: the binding is refused (see ``check_binding``).
         PurchasePredictionError: the model is missing or not the recorded file.
     """
+    # The address as checked is the address bound: " 127.0.0.1" or "[::1]"
+    # would pass the loopback check and then fail in uvicorn.
+    host = host.strip().removeprefix("[").removesuffix("]")
     check_binding(host, settings, insecure=insecure)
     predictor = load_predictor(settings)
     model = predictor.model

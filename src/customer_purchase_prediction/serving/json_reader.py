@@ -1,0 +1,134 @@
+"""The service's one JSON reader: Python's, stricter in two places.
+
+- **A key given twice in one object is refused.** Python's reader keeps the
+  last value silently, so ``{"time_spent": -1, "time_spent": 3}`` would be
+  scored with 3 and the value that breaks the contract never seen.
+- **A whole number written as a float above 2**53 keeps its digits.**
+  ``9007199254740993.0`` is an integer to JSON Schema (the published
+  ``customer_id`` is one); read as a float it would arrive as
+  ``9007199254740992``, another customer. Such a number (up to 2**64 in
+  size) is read exactly, as an int; every other float as Python reads it.
+
+``StrictJSONRoute`` reads each request's body with it and leaves the result
+where Starlette's ``Request.json()`` caches its own (``request._json``), so
+FastAPI's handler validates the very document the plain path reads
+(``serving/plain_route.py``); ``tests/serving/test_json_reader.py`` fails if
+a Starlette upgrade stops reading that cache.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Any
+
+from fastapi import HTTPException, Request, Response
+from fastapi.routing import APIRoute
+
+from customer_purchase_prediction.serving.errors import APIError
+from customer_purchase_prediction.serving.schemas import ErrorDetail
+from customer_purchase_prediction.values import MAX_INTEGER, shorten
+
+__all__ = ["DuplicateKeyError", "StrictJSONRoute", "read_json", "read_request"]
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+_EXACT_LIMIT = 2**64  # beyond any id; larger floats stay floats
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names one key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"key {key!r} is given twice in one object")
+        self.key = key
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return document
+
+
+def _float(text: str) -> float | int:
+    number = float(text)
+    if MAX_INTEGER < abs(number) <= _EXACT_LIMIT and number.is_integer():
+        exact = Decimal(text)
+        if exact == exact.to_integral_value():
+            return int(exact)
+    return number
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_float)
+
+
+def read_json(body: bytes | str) -> Any:
+    """``json.loads(body)``, refusing a repeated key and reading whole floats
+    above 2**53 exactly.
+
+    Raises:
+        DuplicateKeyError: an object names a key twice.
+        ValueError: what ``json.loads`` raises (not JSON, not UTF-8...).
+    """
+    text = body if isinstance(body, str) else json.detect_encoding(body)
+    if not isinstance(body, str):
+        text = body.decode(text, "surrogatepass")
+    return _DECODER.decode(text)
+
+
+async def read_request(request: Request) -> Any:
+    """The request's body as ``read_json`` reads it, kept as Starlette's
+    ``request.json()`` (so FastAPI reads the same); None when there is no
+    body or it is not JSON (FastAPI's handler then answers as it would).
+
+    Raises:
+        APIError: a 422 naming a key given twice.
+    """
+    if hasattr(request, "_json"):
+        return request._json  # Starlette's JSON cache
+    body = await request.body()
+    if not body:
+        return None
+    try:
+        document = read_json(body)
+    except DuplicateKeyError as exc:
+        raise APIError(
+            422,
+            [
+                ErrorDetail(
+                    field=shorten(exc.key),
+                    value=None,
+                    rule=f"{shorten(exc.key)} is given twice in one object: "
+                    "send each key once",
+                )
+            ],
+        ) from exc
+    except (ValueError, RecursionError):
+        return None  # FastAPI's handler reads it and answers (400 or 422)
+    request._json = document  # Starlette's JSON cache, which json() reads
+    return document
+
+
+class StrictJSONRoute(APIRoute):
+    """An ``APIRoute`` whose JSON bodies are read by ``read_json``."""
+
+    def get_route_handler(self) -> Handler:
+        """FastAPI's handler, after the body is read strictly."""
+        standard = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                await read_request(request)
+            except HTTPException:
+                raise
+            except Exception:  # noqa: S110 - the body cannot be read at all:
+                pass  # FastAPI's handler tries again and answers (a 400)
+            return await standard(request)
+
+        return handler
