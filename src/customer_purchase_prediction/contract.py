@@ -411,15 +411,17 @@ _LIMITS = {
 }
 
 
-def _beyond_float_as_given(
-    raw: ArrayLike, values: np.ndarray, infinite: np.ndarray
+def _integers_as_given(
+    raw: ArrayLike, values: np.ndarray, broken: np.ndarray
 ) -> np.ndarray:
-    """The infinite ``values`` to show, an integer beyond any float (a JSON
-    ``1`` followed by 309 zeros, read as inf) as it was given."""
+    """The ``values`` to show for the ``broken`` rows, each integer as it was
+    given: one beyond any float (a JSON ``1`` followed by 309 zeros, read as
+    inf) or beyond a float's exact range (-9007199254740993, read as
+    -9007199254740992.0)."""
     if not (isinstance(raw, np.ndarray) and raw.dtype == object):
         return values
     shown = values.astype(object)
-    for index in np.flatnonzero(infinite):
+    for index in np.flatnonzero(broken):
         given = raw[index]
         if isinstance(given, numbers.Integral) and not isinstance(given, bool):
             shown[index] = given
@@ -507,7 +509,7 @@ def check_columns(
             infinite[row],
             f"{name}:not_finite",
             lambda value, name=name: f"{name} must be finite; got {show_value(value)}",
-            _beyond_float_as_given(raw, values, infinite[row]),
+            _integers_as_given(raw, values, infinite[row]),
         )
         report(
             fractional[row],
@@ -531,7 +533,7 @@ def check_columns(
             lambda value, name=name: (
                 f"{name} must be >= {BY_NAME[name].minimum:g}; got {show_value(value)}"
             ),
-            values,
+            _integers_as_given(raw, values, negative[row]),
         )
     typed: dict[str, np.ndarray] = dict(zip(names, numbers, strict=True))
     typed.update(exact)

@@ -79,9 +79,22 @@ def as_floats(value: Any) -> Any:
         '[{"x": 0}, {"a": 1, "b": 2, "a": 3}]',
     ],
 )
-def test_a_key_given_twice_is_refused(text: str) -> None:
-    with pytest.raises(DuplicateKeyError, match="key 'a' is given twice"):
+def test_a_key_given_twice_is_refused_naming_its_place(text: str) -> None:
+    with pytest.raises(DuplicateKeyError, match="key 'a' is given twice") as caught:
         read_json(text.encode())
+    assert (
+        caught.value.location
+        == {
+            '{"a": 1, "a": 2}': ("a",),
+            '{"b": {"a": 1, "a": 1}}': ("b", "a"),
+            '[{"x": 0}, {"a": 1, "b": 2, "a": 3}]': (1, "a"),
+        }[text]
+    )
+
+
+def test_utf8_that_encodes_a_surrogate_is_no_text() -> None:
+    with pytest.raises(UnicodeDecodeError):
+        read_json(b'{"device_type": "\xed\xa0\x80"}')
 
 
 @pytest.mark.parametrize(
@@ -131,10 +144,10 @@ def test_a_repeated_key_is_a_422_naming_it(client: TestClient, query: str) -> No
             "rule": f"{TIME_SPENT} is given twice in one object: send each key once",
         }
     ]
-    batch = f'{{"sessions": [{body}]}}'
+    batch = f'{{"sessions": [{{"customer_id": 2}}, {body}]}}'
     response = client.post("/v1/predict/batch", content=batch, headers=JSON)
     assert response.status_code == 422, response.text
-    assert response.json()["detail"][0]["field"] == TIME_SPENT
+    assert response.json()["detail"][0]["field"] == f"sessions[1].{TIME_SPENT}"
 
 
 @pytest.mark.parametrize("query", ["", "?explain=1"])
@@ -153,3 +166,25 @@ def test_an_id_written_as_a_whole_float_is_read_exactly(
     answer = response.json()
     assert answer["rejects"] == []
     assert [p[ID_COLUMN] for p in answer["predictions"]] == [BIG, BIG - 1]
+
+
+@pytest.mark.parametrize("path", ["/v1/predict", "/v1/predict?explain=1"])
+def test_utf8_that_encodes_a_surrogate_is_a_400(client: TestClient, path: str) -> None:
+    body = b'{"customer_id": 1, "device_type": "\xed\xa0\x80"}'
+    response = client.post(path, content=body, headers=JSON)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"][0]["rule"].startswith(
+        "the body cannot be read as JSON: it is not UTF-8 text"
+    )
+
+
+def test_a_refused_exact_id_is_shown_as_read(client: TestClient) -> None:
+    body = f'{{"customer_id": -{BIG}.0}}'
+    response = client.post("/v1/predict", content=body, headers=JSON)
+    assert response.json()["detail"] == [
+        {
+            "field": ID_COLUMN,
+            "value": -BIG,
+            "rule": f"{ID_COLUMN} must be >= 0; got -{BIG}",
+        }
+    ]

@@ -245,3 +245,9 @@ def test_one_access_line_per_request_without_session_contents(
     assert KEY not in text
     assert "987654" not in text
     assert "explain" not in text
+
+
+def test_a_scraper_may_probe_metrics_with_head(client: TestClient) -> None:
+    head = client.head("/metrics")
+    assert head.status_code == 200
+    assert head.content == b""

@@ -197,6 +197,14 @@ def test_a_compressed_body_is_415_naming_the_encoding(client: TestClient) -> Non
         headers={"X-API-Key": KEY, "Content-Encoding": "identity"},
     )
     assert identity.status_code == 200
+    for codings in (["identity", "gzip"], ["identity, br"]):
+        repeated = client.post(
+            "/v1/predict",
+            content=json.dumps(example_record()).encode(),
+            headers=[("X-API-Key", KEY), *JSON.items()]
+            + [("Content-Encoding", coding) for coding in codings],
+        )
+        assert repeated.status_code == 415, (codings, repeated.text)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
 """The service's one JSON reader: Python's, stricter in two places.
 
-- **A key given twice in one object is refused.** Python's reader keeps the
+- **Text is UTF-8 (or UTF-16, -32, as ``json.loads`` detects) strictly**: bytes
+  that encode a lone surrogate are a 400, as other bytes that are no text.
+- **A key given twice in one object is refused**, named by its place
+  (``sessions[0].time_spent``). Python's reader keeps the
   last value silently, so ``{"time_spent": -1, "time_spent": 3}`` would be
   scored with 3 and the value that breaks the contract never seen.
 - **A whole number written as a float above 2**53 keeps its digits.**
@@ -26,7 +29,7 @@ from typing import Any
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
-from customer_purchase_prediction.serving.errors import APIError
+from customer_purchase_prediction.serving.errors import APIError, field_name
 from customer_purchase_prediction.serving.schemas import ErrorDetail
 from customer_purchase_prediction.values import MAX_INTEGER, shorten
 
@@ -38,22 +41,49 @@ _EXACT_LIMIT = 2**64  # beyond any id; larger floats stay floats
 
 
 class DuplicateKeyError(ValueError):
-    """A JSON object names one key twice."""
+    """A JSON object names one key twice; ``location`` is where, from the top
+    (``("sessions", 0, "time_spent")``)."""
 
-    def __init__(self, key: str) -> None:
-        super().__init__(f"key {key!r} is given twice in one object")
-        self.key = key
+    def __init__(self, location: tuple[str | int, ...]) -> None:
+        super().__init__(f"key {location[-1]!r} is given twice in one object")
+        self.location = location
+
+
+class _Repeated(dict[str, Any]):
+    """An object that names ``key`` twice (found after decoding, with its place)."""
+
+    key: str
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document = dict(pairs)
-    if len(document) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise DuplicateKeyError(key)
-            seen.add(key)
-    return document
+    if len(document) == len(pairs):
+        return document
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            repeated = _Repeated(document)
+            repeated.key = key
+            return repeated
+        seen.add(key)
+    return document  # pragma: no cover - a shorter dict has a repeated key
+
+
+def _first_repeated(value: Any, location: tuple[str | int, ...] = ()) -> Any:
+    """The location of the first object naming a key twice, or None."""
+    if isinstance(value, _Repeated):
+        return (*location, value.key)
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    for place, item in items:
+        if isinstance(item, dict | list):
+            found = _first_repeated(item, (*location, place))
+            if found is not None:
+                return found
+    return None
 
 
 def _float(text: str) -> float | int:
@@ -76,10 +106,14 @@ def read_json(body: bytes | str) -> Any:
         DuplicateKeyError: an object names a key twice.
         ValueError: what ``json.loads`` raises (not JSON, not UTF-8...).
     """
-    text = body if isinstance(body, str) else json.detect_encoding(body)
-    if not isinstance(body, str):
-        text = body.decode(text, "surrogatepass")
-    return _DECODER.decode(text)
+    # As json.loads detects UTF-8, -16 or -32, but strictly: UTF-8 bytes that
+    # encode a surrogate are no text (json.loads would let them through).
+    text = body if isinstance(body, str) else body.decode(json.detect_encoding(body))
+    document = _DECODER.decode(text)
+    repeated = _first_repeated(document)
+    if repeated is not None:
+        raise DuplicateKeyError(repeated)
+    return document
 
 
 async def read_request(request: Request) -> Any:
@@ -98,16 +132,20 @@ async def read_request(request: Request) -> Any:
     try:
         document = read_json(body)
     except DuplicateKeyError as exc:
+        key = shorten(str(exc.location[-1]))
         raise APIError(
             422,
             [
                 ErrorDetail(
-                    field=shorten(exc.key),
+                    field=field_name(("body", *exc.location)),
                     value=None,
-                    rule=f"{shorten(exc.key)} is given twice in one object: "
-                    "send each key once",
+                    rule=f"{key} is given twice in one object: send each key once",
                 )
             ],
+        ) from exc
+    except UnicodeDecodeError as exc:  # FastAPI's 400, which says why
+        raise HTTPException(
+            status_code=400, detail="There was an error parsing the body"
         ) from exc
     except (ValueError, RecursionError):
         return None  # FastAPI's handler reads it and answers (400 or 422)

@@ -116,7 +116,7 @@ def install_observability(app: FastAPI, settings: ServiceSettings) -> None:
     metrics = create_metrics()
     app.state.metrics = metrics
 
-    @app.get(METRICS_PATH, include_in_schema=False)
+    @app.api_route(METRICS_PATH, methods=["GET", "HEAD"], include_in_schema=False)
     def prometheus_metrics() -> Response:
         """The metrics in Prometheus' text format."""
         return Response(metrics_text(metrics), media_type=CONTENT_TYPE_LATEST)

@@ -153,8 +153,8 @@ class RequestGuard:
             if int(length) > self.max_body_bytes:
                 return 413, "body", int(length), self._too_large(int(length))
         if protected and scope.get("method") == "POST":
-            coding = headers.get(b"content-encoding", b"identity").strip().lower()
-            if coding not in (b"", b"identity"):
+            coding = _content_coding(scope)
+            if coding is not None:
                 shown = coding.decode("latin-1")[:60]
                 return (
                     415,
@@ -215,6 +215,18 @@ class RequestGuard:
                 await send(message)
 
         return limited_receive, guarded_send
+
+
+def _content_coding(scope: Scope) -> bytes | None:
+    """The first content coding other than ``identity`` in any of the request's
+    Content-Encoding headers (a list, and the header may repeat), else None."""
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-encoding":
+            for part in value.split(b","):
+                coding = part.strip().lower()
+                if coding not in (b"", b"identity"):
+                    return coding
+    return None
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
