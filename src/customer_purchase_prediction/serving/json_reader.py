@@ -1,11 +1,11 @@
-"""The service's one JSON reader: Python's, stricter in two places.
+"""The service's one JSON reader: Python's, stricter in three places.
 
 - **Text is UTF-8 (or UTF-16, -32, as ``json.loads`` detects) strictly**: bytes
   that encode a lone surrogate are a 400, as other bytes that are no text.
 - **A key given twice in one object is refused**, named by its place
-  (``sessions[0].time_spent``). Python's reader keeps the
-  last value silently, so ``{"time_spent": -1, "time_spent": 3}`` would be
-  scored with 3 and the value that breaks the contract never seen.
+  (``sessions[0].time_spent``). Python's reader keeps the last value
+  silently: a session naming a field twice, first with a value that breaks the
+  contract, would be scored with the second and the first never seen.
 - **A whole number written as a float above 2**53 keeps its digits.**
   ``9007199254740993.0`` is an integer to JSON Schema (the published
   ``customer_id`` is one); read as a float it would arrive as
@@ -42,7 +42,7 @@ _EXACT_LIMIT = 2**64  # beyond any id; larger floats stay floats
 
 class DuplicateKeyError(ValueError):
     """A JSON object names one key twice; ``location`` is where, from the top
-    (``("sessions", 0, "time_spent")``)."""
+    (``("sessions", 0, "pages")``)."""
 
     def __init__(self, location: tuple[str | int, ...]) -> None:
         super().__init__(f"key {location[-1]!r} is given twice in one object")
