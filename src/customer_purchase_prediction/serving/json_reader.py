@@ -49,6 +49,10 @@ class DuplicateKeyError(ValueError):
         self.location = location
 
 
+class _Repeat(Exception):  # a signal inside read_json, not an error
+    """An object named a key twice (the fast decode stops; a second one finds it)."""
+
+
 class _Repeated(dict[str, Any]):
     """An object that names ``key`` twice (found after decoding, with its place)."""
 
@@ -56,6 +60,13 @@ class _Repeated(dict[str, Any]):
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise _Repeat
+    return document
+
+
+def _marked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document = dict(pairs)
     if len(document) == len(pairs):
         return document
@@ -96,6 +107,8 @@ def _float(text: str) -> float | int:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_float)
+# Only for a body with a repeated key: marks the object so its place is found.
+_LOCATOR = json.JSONDecoder(object_pairs_hook=_marked, parse_float=_float)
 
 
 def read_json(body: bytes | str) -> Any:
@@ -109,11 +122,11 @@ def read_json(body: bytes | str) -> Any:
     # As json.loads detects UTF-8, -16 or -32, but strictly: UTF-8 bytes that
     # encode a surrogate are no text (json.loads would let them through).
     text = body if isinstance(body, str) else body.decode(json.detect_encoding(body))
-    document = _DECODER.decode(text)
-    repeated = _first_repeated(document)
-    if repeated is not None:
-        raise DuplicateKeyError(repeated)
-    return document
+    try:
+        return _DECODER.decode(text)
+    except _Repeat:
+        # Rare: decoded again, marking objects, to name the key's place.
+        raise DuplicateKeyError(_first_repeated(_LOCATOR.decode(text))) from None
 
 
 async def read_request(request: Request) -> Any:
