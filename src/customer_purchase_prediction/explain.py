@@ -291,7 +291,9 @@ def _phrases(
         return texts
     words = name.replace("_", " ")
     unit = f" {column.unit}" if column.unit else ""
-    numbers = np.asarray(value, dtype=float)
+    # + 0.0 turns -0.0 (which the contract accepts as >= 0) into 0.0: a
+    # reason says "time spent 0.00 minutes", not "-0.00".
+    numbers = np.asarray(value, dtype=float) + 0.0
     decimals = 0 if column.is_integer else 2
     if len(numbers) <= _FEW_NUMBERS:  # a table costs more than a few rows
         texts = formatted(numbers, decimals, prefix=f"{words} ") + _tails(

@@ -496,40 +496,59 @@ HUGE = "1" + "0" * 309  # a JSON integer beyond any float
             f'{{"customer_id": 1, "device_type": "{LONE_SURROGATE}"}}',
             DEVICE,
         ),
-        ("/v1/predict", f'{{"customer_id": 1, "{LONE_SURROGATE}": 1}}', None),
         (
             "/v1/predict/batch",
             f'{{"sessions": [{{"customer_id": 1, "device_type": "{LONE_SURROGATE}"}}]}}',
             DEVICE,
         ),
+        # A key that is a lone surrogate is an unknown key, named by its place.
+        ("/v1/predict", f'{{"customer_id": 1, "{LONE_SURROGATE}": 1}}', "\ud800"),
+        (
+            "/v1/predict/batch",
+            f'{{"sessions": [{{"customer_id": 1, "{LONE_SURROGATE}": 1}}]}}',
+            "sessions[0].\ud800",
+        ),
+        ("/v1/predict/batch", f'{{"sessions": [], "{LONE_SURROGATE}": 1}}', "\ud800"),
     ],
 )
 def test_a_lone_surrogate_is_refused_and_echoed_as_sent(
-    predictor: PurchasePredictor, path: str, body: str, field: str | None
+    predictor: PurchasePredictor, path: str, body: str, field: str
 ) -> None:
     # Python's JSON reader takes "\ud800", which UTF-8 cannot encode: the
     # answer escapes it, so it reads back as exactly the text sent, and the
     # drift window and the metrics keep working after it.
     app = create_app(predictor, settings=ServiceSettings(max_batch=MAX_BATCH))
+    in_a_value = field == DEVICE
     with TestClient(app) as client:
         response = client.post(
             path, content=body.encode(), headers={"Content-Type": "application/json"}
         )
         assert response.status_code in (200, 422), response.text
         answer = response.json()
-        if path.endswith("batch"):
+        if path.endswith("batch") and in_a_value:
             (reject,) = answer["rejects"]
             assert reject[DEVICE] == "\ud800"
             assert reject["reject_rule"] == f"{DEVICE}:unknown_label"
-        else:
+        elif in_a_value:
             (problem,) = answer["detail"]
             assert problem["field"] == field
             assert problem["value"] == "\ud800"
+        else:
+            assert response.status_code == 422
+            (problem,) = answer["detail"]
+            assert problem["field"] == field
+            at_top = field == "\ud800" and path.endswith("batch")
+            assert problem["rule"] == (
+                "key '\\ud800' is not a field of the request; expected keys: sessions"
+                if at_top
+                else "unknown key '\\ud800' in the session: not a column of the "
+                f"data contract; expected keys: {', '.join(SESSION_COLUMNS)}"
+            )
         assert client.post("/v1/predict", json=example_record()).status_code == 200
         assert client.get("/metrics").status_code == 200
         drift = client.get("/v1/monitoring/drift")
         assert drift.status_code == 200, drift.text
-        assert drift.json()["window"]["sessions"] == 1 + (field is not None)
+        assert drift.json()["window"]["sessions"] == 1 + in_a_value
 
 
 @pytest.mark.parametrize("name", [ID_COLUMN, TIME_SPENT, PAGES_VIEWED])

@@ -110,6 +110,18 @@ def request_problem(
     key = location[-1] if location else None
     value = error.get("input")
     kind = error.get("type", "")
+    if (
+        kind == "string_unicode"
+        and isinstance(value, str)
+        and (len(location) <= 1 or isinstance(location[-1], int))
+    ):
+        # A key that is not text (a lone surrogate, JSON "\\ud800"): pydantic
+        # names the object holding it, with the key as the input. It is an
+        # unknown key, named like any other.
+        return request_problem(
+            {"type": "extra_forbidden", "loc": (*location, value), "input": None},
+            body_keys,
+        )
     if kind == "json_invalid":
         reason = (error.get("ctx") or {}).get("error", "malformed JSON")
         return ErrorDetail(
