@@ -103,6 +103,7 @@ def request_problem(
     ``body_keys``: the keys of a body that is not itself a session (a batch's
     ``sessions``), so an unknown key at its top is named as the request's.
     """
+    error = _untextual_key_as_unknown(error)
     location = tuple(error.get("loc", ()))
     if len(location) > 1 and location[-1] in _UNION_TAGS:  # int | float
         location = location[:-1]
@@ -110,18 +111,6 @@ def request_problem(
     key = location[-1] if location else None
     value = error.get("input")
     kind = error.get("type", "")
-    if (
-        kind == "string_unicode"
-        and isinstance(value, str)
-        and (len(location) <= 1 or isinstance(location[-1], int))
-    ):
-        # A key that is not text (a lone surrogate, JSON "\\ud800"): pydantic
-        # names the object holding it, with the key as the input. It is an
-        # unknown key, named like any other.
-        return request_problem(
-            {"type": "extra_forbidden", "loc": (*location, value), "input": None},
-            body_keys,
-        )
     if kind == "json_invalid":
         reason = (error.get("ctx") or {}).get("error", "malformed JSON")
         return ErrorDetail(
@@ -158,6 +147,21 @@ def request_problem(
             rule=f"the body must be a JSON object; got {_json_type(value)}",
         )
     return ErrorDetail(field=field, value=echo(value), rule=str(error.get("msg")))
+
+
+def _untextual_key_as_unknown(error: dict[str, Any]) -> dict[str, Any]:
+    """A key that is not text (a lone surrogate, JSON ``"\\ud800"``) as the
+    unknown key it is: pydantic names the object holding it, with the key as
+    the input, in its own words."""
+    location = tuple(error.get("loc", ()))
+    key = error.get("input")
+    if (
+        error.get("type") == "string_unicode"
+        and isinstance(key, str)
+        and (len(location) <= 1 or isinstance(location[-1], int))
+    ):
+        return {"type": "extra_forbidden", "loc": (*location, key), "input": None}
+    return error
 
 
 def _unknown_key(key: str) -> str:
