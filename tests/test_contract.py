@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from customer_purchase_prediction.columns import (
+    ID_COLUMN,
+    PAGES_VIEWED,
+    example_record,
+)
 from customer_purchase_prediction.contract import (
     REJECT_COLUMNS,
     SessionsSchema,
@@ -214,3 +223,66 @@ def test_rows_in_equal_rows_kept_plus_rows_rejected(
     rejected_rows = set(result.rejects["source_row"])
     assert len(rejected_rows) == len(result.rejects)
     assert rejected_rows <= set(range(1, len(raw) + 1))
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "4503599627370497.5",  # the float 4503599627370498.0
+        Decimal("4503599627370497.5"),
+        Fraction(9007199254740995, 2),
+        Decimal("1.00000000000000001"),  # the float 1.0
+        " 2.50000000000000001e0 ",
+    ],
+)
+@pytest.mark.parametrize("name", [ID_COLUMN, PAGES_VIEWED])
+def test_a_fraction_a_float_rounds_away_is_not_whole(name: str, given: Any) -> None:
+    # Text, a Decimal or a Fraction says more than its float: a whole-number
+    # column refuses the fraction, showing it as given.
+    sessions = pd.DataFrame([{**example_record(), name: given}]).astype(
+        {name: "object"}
+    )
+    result = validate_sessions(sessions, labelled=False)
+    assert result.valid.empty
+    assert result.rejects["reject_rule"].tolist() == [f"{name}:not_whole"]
+    shown = given.strip() if isinstance(given, str) else str(given)
+    assert result.rejects["reject_reason"].iloc[0] == (
+        f"{name} must be a whole number; got {shown}"
+    )
+
+
+@pytest.mark.parametrize(
+    "given", ["3.0", " 3 ", "3e0", "+3.000", Decimal("3.000"), Fraction(6, 2), 3.0]
+)
+def test_a_whole_number_written_otherwise_stays_whole(given: Any) -> None:
+    sessions = pd.DataFrame([{**example_record(), PAGES_VIEWED: given}]).astype(
+        {PAGES_VIEWED: "object"}
+    )
+    as_text = isinstance(given, str)
+    for column in [sessions, *([sessions.astype("string")] if as_text else [])]:
+        result = validate_sessions(column, labelled=False)
+        assert result.rejects.empty, result.rejects
+        assert result.valid[PAGES_VIEWED].tolist() == [3]
+
+
+def test_a_float_holds_no_fraction_it_does_not_show() -> None:
+    # 4503599627370498.0 as a float (a float column) is whole as given.
+    sessions = pd.DataFrame([{**example_record(), PAGES_VIEWED: 4503599627370498.0}])
+    result = validate_sessions(sessions, labelled=False)
+    assert result.rejects.empty, result.rejects
+
+
+def test_text_columns_find_hidden_fractions_too() -> None:
+    text = pd.DataFrame(
+        [
+            {**example_record(), ID_COLUMN: "1", PAGES_VIEWED: "4503599627370497.5"},
+            {**example_record(), ID_COLUMN: "4503599627370497.5", PAGES_VIEWED: "7"},
+            {**example_record(), ID_COLUMN: "3", PAGES_VIEWED: "1e1"},
+        ]
+    ).astype("string")
+    result = validate_sessions(text, labelled=False)
+    assert result.rejects["reject_rule"].tolist() == [
+        f"{PAGES_VIEWED}:not_whole",
+        f"{ID_COLUMN}:not_whole",
+    ]
+    assert result.valid[PAGES_VIEWED].tolist() == [10]

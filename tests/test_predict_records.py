@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customer_purchase_prediction.columns import (
+    BASKET_VALUE,
+    CATEGORICAL_COLUMNS,
     ID_COLUMN,
     PAGES_VIEWED,
     SESSION_COLUMNS,
@@ -70,7 +72,7 @@ def test_the_columns_hold_each_value_as_one_value_holds_it_alone(
 ) -> None:
     columns = column_arrays(batch)
     for name in SESSION_COLUMNS:
-        alone = [one_value(record.get(name)) for record in batch]
+        alone = [one_value(name, record.get(name)) for record in batch]
         column = columns[name]
         plain = all(part.dtype == float for part in alone)
         assert column.dtype == (float if plain else object)
@@ -198,3 +200,24 @@ def test_in_one_batch_every_copy_of_an_id_is_a_duplicate(
     assert isinstance(answers[2], InvalidRecordError)
     assert [rule for rule, _ in answers[0].problems] == [f"{ID_COLUMN}:duplicated"]
     assert answers[1] == predictor.predict(other, return_probabilities=True)
+
+
+@pytest.mark.parametrize("number", [10**15, -(10**15), 2**53 - 1, 2**53 + 1])
+def test_a_large_whole_number_reads_alike_in_a_record_and_a_frame(
+    predictor: PurchasePredictor, number: int
+) -> None:
+    # An int in a label column stays as sent; in a number column it becomes a
+    # float, which a reason shows as the same integer (to 2**53).
+    record = {
+        **example_record(),
+        ID_COLUMN: None,
+        BASKET_VALUE: -abs(number),
+        CATEGORICAL_COLUMNS[0]: number,
+    }
+    (answer,) = predictor.predict_records([record], one_batch=True)
+    assert isinstance(answer, InvalidRecordError)
+    wanted = frame_answers(predictor, [record])[0]
+    rules = ";".join(rule for rule, _ in answer.problems)
+    reasons = "; ".join(reason for _, reason in answer.problems)
+    assert (rules, reasons) == wanted
+    assert f"got {number}" in reasons

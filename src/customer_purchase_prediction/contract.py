@@ -50,6 +50,7 @@ from customer_purchase_prediction.values import (
     ArrayLike,
     column_values,
     exact_integers,
+    hidden_fractions,
     label_codes,
     labels_from_codes,
     parse_numbers,
@@ -394,6 +395,9 @@ _MINIMUMS = np.array(
         for name in NUMBER_COLUMNS
     ]
 )
+_WHOLE_ROWS = tuple(
+    row for row, name in enumerate(NUMBER_COLUMNS) if name in INTEGER_COLUMNS
+)
 _REQUIRED_NUMBERS = tuple(
     row for row, name in enumerate(NUMBER_COLUMNS) if BY_NAME[name].required
 )
@@ -486,6 +490,14 @@ def check_columns(
             columns[name], numbers[row], too_large[row]
         )
         fractional[row] |= not_whole
+    # A fraction float64 rounded away (4503599627370497.5 given as text or a
+    # Decimal) is not whole; a float column holds none (values.hidden_fractions).
+    for row in _WHOLE_ROWS:
+        raw = columns[names[row]]
+        if not (isinstance(raw, np.ndarray) and raw.dtype.kind in "iuf"):
+            fractional[row] |= hidden_fractions(
+                raw, finite[row] & ~fractional[row] & ~too_large[row]
+            )
     for row in _REQUIRED_NUMBERS:
         report(
             missing[row],

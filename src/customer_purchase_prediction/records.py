@@ -17,6 +17,7 @@ import pandas as pd
 
 from customer_purchase_prediction.columns import (
     ID_COLUMN,
+    NUMBER_COLUMNS,
     SESSION_COLUMNS,
     TRAINING_COLUMNS,
     example_record,
@@ -32,6 +33,7 @@ from customer_purchase_prediction.values import MAX_INTEGER, shorten
 
 Record = Mapping[str, Any]
 
+_NUMBER_NAMES = frozenset(NUMBER_COLUMNS)
 # Keys a record may hold as they are; any other key is normalised and checked.
 CONTRACT_KEYS = frozenset(TRAINING_COLUMNS)
 # Columns predict writes: a passthrough key of the same name would be overwritten.
@@ -47,10 +49,11 @@ _EXPECTED = (
 )
 
 
-def one_value(value: Any) -> np.ndarray:
-    """A record's value as a one-element column, as a DataFrame would hold it:
-    float for a plain number (the contract's fast path), else an object."""
-    if _plain_number(value):
+def one_value(name: str, value: Any) -> np.ndarray:
+    """A record's value of column ``name`` as a one-element column, as a
+    DataFrame would hold it: float for a plain number in a number column (the
+    contract's fast path), else an object (a label column's number as sent)."""
+    if name in _NUMBER_NAMES and _plain_number(value):
         return np.array([value], dtype=float)
     column = np.empty(1, dtype=object)
     column[0] = value  # a list or a tuple stays one value, not a row of them
@@ -63,19 +66,24 @@ def _plain_number(value: Any) -> bool:
 
 def column_arrays(records: Sequence[Record]) -> dict[str, np.ndarray]:
     """Independent records' contract columns, one array each, every value as
-    ``one_value`` holds it alone: a float column when all are plain numbers,
-    else an object column of the same values, a plain number in it as the
-    float64 ``one_value`` gives (so the contract reads each record as it would
-    read it by itself)."""
+    ``one_value`` holds it alone: a number column is a float column when all
+    are plain numbers, else an object column of the same values, a plain
+    number in it as the float64 ``one_value`` gives (so the contract reads
+    each record as it would read it by itself); a label column holds its
+    values as given (a reason shows ``10**15`` as sent, as a frame's does)."""
     columns: dict[str, np.ndarray] = {}
     for name in SESSION_COLUMNS:
         values = [record.get(name) for record in records]
-        if all(map(_plain_number, values)):
+        numbers = name in _NUMBER_NAMES
+        if numbers and all(map(_plain_number, values)):
             columns[name] = np.array(values, dtype=float)
             continue
         column = np.empty(len(values), dtype=object)
         for row, value in enumerate(values):  # a list stays one value
-            column[row] = np.float64(value) if _plain_number(value) else value
+            # A label column's values stay as given: a reason shows each so.
+            column[row] = (
+                np.float64(value) if numbers and _plain_number(value) else value
+            )
         columns[name] = column
     return columns
 

@@ -212,6 +212,42 @@ def exact_integers(
 
 
 _NO = np.zeros(1, dtype=bool)
+# Text written as a whole number (after trimming): digits, maybe a point and zeros.
+_WHOLE_TEXT = r"^[+-]?\d+(\.0*)?$"
+
+
+def hidden_fractions(values: ArrayLike, whole: np.ndarray) -> np.ndarray:
+    """Among the values whose float is whole (``whole``), those whose exact
+    value has a fraction that float64 rounded away.
+
+    ``4503599627370497.5`` as text, a ``Decimal`` or a ``Fraction`` reads as
+    the float ``4503599627370498.0`` (from 2**52 on every float is whole), and
+    ``1.00000000000000001`` as ``1.0``: a whole-number column must not take
+    either as whole. A float holds no more than it shows, so a float (a float
+    column) is whole as given; a number column has no such values.
+    """
+    found = np.zeros(len(whole), dtype=bool)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+        return found
+    indices = np.flatnonzero(whole)
+    if not len(indices):
+        return found
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        plain = (float, int)
+        for index, value in zip(
+            indices.tolist(), values[indices].tolist(), strict=True
+        ):
+            if type(value) not in plain:
+                found[index] = _exact_integer(value) is None
+        return found
+    if pd.api.types.is_string_dtype(getattr(values, "dtype", None)):
+        text = pc.utf8_trim_whitespace(
+            pa.array(values, type=pa.large_string(), from_pandas=True)
+        )
+        written = pc.fill_null(pc.match_substring_regex(text, _WHOLE_TEXT), True)
+        for index in np.flatnonzero(whole & ~_bools(written)).tolist():
+            found[index] = _exact_integer(values[index]) is None  # 1e3, 7.000001
+    return found  # numeric extension arrays hold no fractions they do not show
 
 
 def _exact_integer(value: Any) -> int | None:
@@ -225,6 +261,8 @@ def _exact_integer(value: Any) -> int | None:
             return None
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else None
+    if isinstance(value, numbers.Rational):  # a Fraction: whole or not, exactly
+        return int(value) if value.denominator == 1 else None
     number = float(value)
     return int(number) if number.is_integer() else None
 
@@ -339,7 +377,9 @@ def show_value(value: Any) -> str:
     if isinstance(value, np.timedelta64 | dt.timedelta):
         return f"{shorten(_as_text(value, pd.Timedelta))} (a duration)"
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return str(int(value)) if abs(value) < 1e15 else str(value)  # noqa: PLR2004
+        # As the integer it is, where a float holds every integer (an int and
+        # its float read the same, whichever way a record or a frame held it).
+        return str(int(value)) if abs(value) <= MAX_INTEGER else str(value)
     return shorten(str(value))
 
 
