@@ -431,7 +431,10 @@ def test_numbers_are_formatted_exactly_as_python_formats_them(
 ) -> None:
     for many in (values, np.resize(values, 64)):  # a few, and a table's worth
         texts = formatted(np.array(many), decimals, prefix="x ")
-        assert texts.tolist() == [f"x {value:.{decimals}f}" for value in many]
+        assert texts.tolist() == [
+            f"x {value:.{decimals}f}" if abs(value) < 1e16 else f"x {value:.6g}"
+            for value in many
+        ]
 
 
 @pytest.mark.parametrize("value", [0.125, 0.375, 1.005, 2.675, 0.5, 2.5, -0.0, -1e-9])
@@ -507,3 +510,12 @@ def test_a_text_is_made_per_distinct_value_and_effect_as_per_row(
                 assert text.startswith(f"time spent {value + 0.0:.2f} minutes, ")
                 assert not text.startswith("time spent -")
                 assert text.endswith(effect)
+
+
+def test_a_huge_number_reads_in_scientific_notation() -> None:
+    # 1.8e308 minutes would otherwise read as its 309 digits.
+    values = [1.7976931348623157e308, 1e16, 9.9e15, 12.5]
+    expected = ["x 1.79769e+308", "x 1e+16", "x 9900000000000000.00", "x 12.50"]
+    for many in (np.array(values), np.resize(values, 64)):  # direct, a table
+        texts = formatted(many, 2, prefix="x ")
+        assert texts.tolist()[:4] == expected

@@ -358,7 +358,8 @@ _FEW_NUMBERS = 16
 
 
 def formatted(values: np.ndarray, decimals: int, *, prefix: str = "") -> np.ndarray:
-    """Each value as ``f"{prefix}{value:.{decimals}f}"`` (object array of texts).
+    """Each value as ``f"{prefix}{value:.{decimals}f}"`` (object array of texts;
+    a value of 1e16 or more with six significant digits, ``1.79769e+308``).
 
     Values are rounded to their shown digits with numpy (half to even, as
     Python's formatting rounds) and each distinct rounded value is formatted
@@ -387,14 +388,24 @@ def formatted(values: np.ndarray, decimals: int, *, prefix: str = "") -> np.ndar
     )
     texts = table[inverse.reshape(-1)]
     for row in np.flatnonzero(odd).tolist():
-        texts[row] = f"{prefix}{values[row]:.{decimals}f}"
+        texts[row] = prefix + _number_text(float(values[row]), decimals)
     return texts
 
 
 def _python_formatted(values: np.ndarray, decimals: int, prefix: str) -> np.ndarray:
     texts = np.empty(len(values), dtype=object)
-    texts[:] = [f"{prefix}{value:.{decimals}f}" for value in values.tolist()]
+    texts[:] = [prefix + _number_text(value, decimals) for value in values.tolist()]
     return texts
+
+
+# From here on a number reads in scientific notation (1.79769e+308), not as
+# its 309 digits; every value the contract takes as a whole number is below.
+_HUGE = 1e16
+
+
+def _number_text(value: float, decimals: int) -> str:
+    """``f"{value:.{decimals}f}"``, or six significant digits for a huge value."""
+    return f"{value:.{decimals}f}" if abs(value) < _HUGE else f"{value:.6g}"
 
 
 def _label_table(name: str, features: object | None) -> np.ndarray:

@@ -34,6 +34,7 @@ from customer_purchase_prediction.pipelines.inference.nodes import score_session
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.serving import create_app, routes
 from customer_purchase_prediction.serving.config import ServiceSettings
+from customer_purchase_prediction.serving.errors import MAX_PROBLEMS
 from customer_purchase_prediction.serving.routes import NOT_EXPLAINED, install_api
 from customer_purchase_prediction.serving.schemas import (
     CASEFOLD_EXTRAS,
@@ -791,3 +792,120 @@ def test_a_trailing_slash_is_404_not_a_redirect_to_the_clients_host(
     )
     assert response.status_code == 404
     assert "location" not in response.headers
+
+
+def test_a_422_lists_at_most_max_problems_and_says_how_many_more(
+    client: TestClient,
+) -> None:
+    # A body of 100,000 unknown keys (under 1 MB) gets a short answer.
+    body = {ID_COLUMN: 1, **{f"{n:x}": 0 for n in range(100_000)}}
+    response = client.post("/v1/predict", json=body)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert len(detail) == MAX_PROBLEMS + 1
+    assert detail[0]["field"] == "0"
+    assert detail[-1] == {
+        "field": None,
+        "value": None,
+        "rule": f"and more: {100_000 - MAX_PROBLEMS} further errors are not listed "
+        f"(at most {MAX_PROBLEMS} problems are); fix these and send again",
+    }
+    assert len(response.content) < 20_000
+
+
+def test_a_batch_over_the_limit_is_refused_before_its_rows_are_read(
+    client: TestClient,
+) -> None:
+    body = '{"sessions": [' + ",".join(["[]"] * 30_000) + "]}"
+    response = client.post(
+        "/v1/predict/batch", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {
+            "field": "sessions",
+            "value": 30_000,
+            "rule": f"a batch holds at most {MAX_BATCH} sessions; got 30000: send "
+            "them in several requests",
+        }
+    ]
+
+
+def test_a_long_key_is_named_shortened(client: TestClient) -> None:
+    response = client.post("/v1/predict", json={ID_COLUMN: 1, "k" * 100_000: 1})
+    (problem,) = response.json()["detail"]
+    assert problem["field"].startswith("kkk")
+    assert problem["field"].endswith("...")
+    assert len(problem["field"]) < 100
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "rule"),
+    [
+        ("/v1/predict", {ID_COLUMN: 1, "": 1}, "", None),
+        (
+            "/v1/predict/batch",
+            {"sessions": {}},
+            "sessions",
+            "sessions must be a JSON array; got {}",
+        ),
+        (
+            "/v1/predict/batch",
+            {"sessions": [None]},
+            "sessions[0]",
+            "sessions[0] must be a JSON object; got null",
+        ),
+        (
+            "/v1/predict/batch",
+            {"sessions": [[1]]},
+            "sessions[0]",
+            "sessions[0] must be a JSON object; got an array",
+        ),
+        (
+            "/v1/predict?explain=maybe",
+            {ID_COLUMN: 1},
+            "explain",
+            'explain must be true or false; got "maybe"',
+        ),
+        (
+            "/v1/predict/batch?explain=2",
+            {"sessions": []},
+            "explain",
+            'explain must be true or false; got "2"',
+        ),
+    ],
+)
+def test_each_refusal_names_its_field_and_says_what_was_got(
+    client: TestClient, path: str, body: Any, field: str, rule: str | None
+) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["field"] == field  # an empty key is "", not null (the body)
+    if rule is not None:
+        assert problem["rule"] == rule
+
+
+@pytest.mark.parametrize(
+    ("query", "name", "hint"),
+    [
+        ("?Explain=true", "Explain", "; did you mean 'explain'?"),
+        ("?explian=true", "explian", "; did you mean 'explain'?"),
+        ("?explain=true&foo=1", "foo", ""),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/predict", "/v1/predict/batch"])
+def test_an_unknown_query_parameter_is_refused_not_ignored(
+    client: TestClient, path: str, query: str, name: str, hint: str
+) -> None:
+    # A misspelt explain would answer without the reasons asked for.
+    body = (
+        {"sessions": [example_record()]} if path.endswith("batch") else example_record()
+    )
+    response = client.post(f"{path}{query}", json=body)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert problem["field"] == name
+    assert problem["rule"] == (
+        f"unknown query parameter '{name}'; this endpoint takes: explain{hint}"
+    )

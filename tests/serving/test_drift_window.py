@@ -79,6 +79,31 @@ def test_single_predictions_and_refusals_enter_the_window(
     assert client.get("/v1/monitoring/drift").json()["window"]["sessions"] == 2
 
 
+def test_sessions_refused_for_their_id_count_as_rejects_not_as_scores(
+    client: TestClient,
+) -> None:
+    # The window numbers its sessions itself, which would mend an id that
+    # broke a rule: such sessions count by the rule they broke, and with none
+    # scored the window is not judged (no score of 0 is invented).
+    sessions = _sessions(150, 21)
+    for position, session in enumerate(sessions):
+        bad = {**session, "customer_id": -1 - position}
+        assert client.post("/v1/predict", json=bad).status_code == 422
+    report = client.get("/v1/monitoring/drift").json()
+    assert report["window"]["sessions"] == 150
+    assert report["status"] == "not_judged", report
+    twice = {"sessions": [dict(sessions[0])] * 200}  # every copy a duplicate
+    answer = client.post("/v1/predict/batch", json=twice).json()
+    assert len(answer["rejects"]) == 200
+    assert client.post("/v1/predict/batch", json={"sessions": sessions}).is_success
+    report = client.get("/v1/monitoring/drift").json()
+    assert report["window"]["sessions"] == 400  # 50 refused alone, 200, 150
+    rate = report["reject_rate"]
+    assert rate["status"] == "alert", rate
+    assert "62.5% here" in " ".join(rate["reasons"]), rate  # 250 of 400
+    assert report["score"]["status"] != "alert", report["score"]  # no zeros
+
+
 def test_a_customer_scored_twice_is_no_duplicate(trained_model: Any) -> None:
     window = DriftWindow(500)
     sessions = _sessions(150, 8)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import math
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from customer_purchase_prediction.serving import create_app
 from customer_purchase_prediction.serving.config import ServiceSettings
 from customer_purchase_prediction.serving.json_reader import (
     DuplicateKeyError,
+    as_sent,
     read_json,
 )
 
@@ -113,7 +115,21 @@ def test_a_whole_float_above_2_53_keeps_its_digits(text: str, expected: int) -> 
 
 
 @pytest.mark.parametrize(
-    "text", ["12.5", "9007199254740991.0", "9007199254740993.5", "1e300", "1e400"]
+    "text",
+    ["4503599627370497.5", "9007199254740993.5", "1.00000000000000001", "1e-400"],
+)
+def test_a_fraction_a_float_would_round_away_is_kept(text: str) -> None:
+    # Each reads as a whole float (4503599627370498.0, 1.0, 0.0): a whole-number
+    # field would take it; as a Decimal the contract sees its fraction.
+    found = read_json(text.encode())
+    assert float(json.loads(text)).is_integer()
+    assert found == Decimal(text)
+    assert type(found) is Decimal
+    assert as_sent(found) == json.loads(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["12.5", "9007199254740991.0", "4503599627370498.0", "1e300", "1e400"]
 )
 def test_other_floats_are_pythons(text: str) -> None:
     found = read_json(text.encode())
@@ -188,3 +204,37 @@ def test_a_refused_exact_id_is_shown_as_read(client: TestClient) -> None:
             "rule": f"{ID_COLUMN} must be >= 0; got -{BIG}",
         }
     ]
+
+
+@pytest.mark.parametrize("query", ["", "?explain=1"])  # plain path, FastAPI's
+def test_an_id_with_a_fraction_a_float_rounds_away_is_not_whole(
+    client: TestClient, query: str, trained_model: Any
+) -> None:
+    text = "4503599627370497.5"  # the float 4503599627370498.0: another id
+    record = json.dumps({**example_record(), ID_COLUMN: 0}).replace(
+        f'"{ID_COLUMN}": 0', f'"{ID_COLUMN}": {text}'
+    )
+    response = client.post(f"/v1/predict{query}", content=record, headers=JSON)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == [
+        {
+            "field": ID_COLUMN,
+            "value": float(text),  # the float JSON reads
+            "rule": f"{ID_COLUMN} must be a whole number; got {text}",
+        }
+    ]
+    batch = f'{{"sessions": [{record}]}}'
+    response = client.post("/v1/predict/batch", content=batch, headers=JSON)
+    (reject,) = response.json()["rejects"]
+    assert reject[ID_COLUMN] == float(text)
+    assert reject["reject_rule"] == f"{ID_COLUMN}:not_whole"
+    # A number field takes such a fraction as the float it is.
+    timed = json.dumps(example_record()).replace(
+        f'"{TIME_SPENT}": {example_record()[TIME_SPENT]}', f'"{TIME_SPENT}": {text}'
+    )
+    response = client.post(f"/v1/predict{query}", content=timed, headers=JSON)
+    assert response.status_code == 200, response.text
+    alone = PurchasePredictor(trained_model).predict(
+        {**example_record(), TIME_SPENT: float(text)}, return_probabilities=True
+    )
+    assert response.json()["purchase_probability"] == alone["purchase_probability"]

@@ -102,6 +102,25 @@ def test_unknown_paths_share_one_series(client: TestClient) -> None:
     )
 
 
+def test_the_documentation_routes_are_counted_by_their_path(
+    client: TestClient,
+) -> None:
+    for path in ("/openapi.json", "/docs"):
+        assert client.get(path).status_code == 200
+    found = samples(client)
+    for path in ("/openapi.json", "/docs"):
+        assert (
+            value(
+                found,
+                "purchase_http_requests_total",
+                method="GET",
+                route=path,
+                status="200",
+            )
+            == 1
+        )
+
+
 def test_a_made_up_method_adds_no_series(client: TestClient) -> None:
     # Anyone may call /health/live: a method per request must not grow the
     # metrics without bound.

@@ -170,10 +170,12 @@ def test_a_plain_request_skips_fastapis_dependency_solving(
         response = fast.post(f"/v1/predict{query}", json=RECORD)
         assert response.status_code == 200, response.text
     assert calls == []
-    # What the plain path does not read goes to FastAPI's handler.
+    # What the plain path does not read goes to FastAPI's handler; a body that
+    # fails validation gets the errors that handler would raise, validated
+    # once (the answers are compared in test_every_body_is_answered_...).
     assert fast.post("/v1/predict?explain=yes", json=RECORD).status_code == 200
     assert fast.post("/v1/predict", json={**RECORD, "x": 1}).status_code == 422
-    assert calls == ["explain=yes", ""]
+    assert calls == ["explain=yes"]
 
 
 def plain_app(endpoint: Any) -> FastAPI:

@@ -149,7 +149,7 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(client: TestClient) -> N
     assert response.json() == {
         "detail": [
             {
-                "field": "body",
+                "field": None,  # the body as a whole
                 "value": 5002,
                 "rule": "request body too large: 5,002 bytes, the limit is 4,096 "
                 "bytes (serving.max_body_bytes); send fewer sessions per request",
@@ -168,7 +168,7 @@ def test_a_chunked_body_over_the_limit_is_413(client: TestClient) -> None:
     )
     assert response.status_code == 413
     (problem,) = response.json()["detail"]
-    assert problem["field"] == "body"
+    assert problem["field"] is None  # the body as a whole
     assert problem["value"] > 4096
     assert problem["rule"] == (
         f"request body too large: {problem['value']:,} bytes and more, the limit "
@@ -235,25 +235,51 @@ def test_a_body_that_is_not_json_is_415(
         headers["Content-Type"] = content_type
     response = client.post("/v1/predict", content=b"customer_id=1", headers=headers)
     assert response.status_code == 415
-    shown = content_type or "none"
+    rule = (
+        f"Content-Type must be application/json; got '{content_type}'"
+        if content_type
+        else "the Content-Type header is missing: send Content-Type: application/json"
+    )
     assert response.json() == {
-        "detail": [
-            {
-                "field": "Content-Type",
-                "value": content_type,
-                "rule": f"Content-Type must be application/json; got '{shown}'",
-            }
-        ]
+        "detail": [{"field": "Content-Type", "value": content_type, "rule": rule}]
     }
 
 
-def test_json_with_a_charset_is_accepted(client: TestClient) -> None:
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", '"utf-8"', "utf8"])
+def test_json_with_a_utf8_charset_is_accepted(client: TestClient, charset: str) -> None:
     response = client.post(
         "/v1/predict",
         json=example_record(),
-        headers={"X-API-Key": KEY, "Content-Type": "application/json; charset=utf-8"},
+        headers={
+            "X-API-Key": KEY,
+            "Content-Type": f"application/json; charset={charset}",
+        },
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "UTF-16", "ascii"])
+def test_json_declared_in_another_charset_is_415(
+    client: TestClient, charset: str
+) -> None:
+    # JSON is UTF-8; a body declared otherwise is not read as UTF-8 regardless.
+    response = client.post(
+        "/v1/predict",
+        json=example_record(),
+        headers={
+            "X-API-Key": KEY,
+            "Content-Type": f"application/json; charset={charset}",
+        },
+    )
+    assert response.status_code == 415
+    assert response.json()["detail"] == [
+        {
+            "field": "Content-Type",
+            "value": charset.lower(),
+            "rule": f"charset '{charset.lower()}' is not read: send the body as "
+            "UTF-8 (charset=utf-8, or no charset)",
+        }
+    ]
 
 
 @pytest.mark.parametrize(

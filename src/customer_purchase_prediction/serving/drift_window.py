@@ -2,8 +2,10 @@
 
 Every session a prediction route receives (scored or refused by the contract)
 enters a rolling window of the last ``serving.drift_window`` sessions, with
-its probability when it was scored. ``GET /v1/monitoring/drift`` validates the
-window with the data contract and compares it with the model's reference
+its probability when it was scored and its reject rule when it was refused.
+``GET /v1/monitoring/drift`` validates the window's scored sessions with the
+data contract (its refused ones count as the rejects they were, by their
+rule) and compares them with the model's reference
 profile by the batch pipeline's own function (``drift.drift_report``), with
 the project's ``monitoring`` parameters (``drift.project_monitoring``; the
 defaults outside a project); ``/metrics`` publishes the statuses as
@@ -12,7 +14,8 @@ gauges, computed when scraped.
 Each worker process keeps its own window (and, in ``--workers N`` mode, the
 drift gauges are not summed across workers: read ``/v1/monitoring/drift``).
 Customer ids are not kept: the window numbers its sessions itself, so a
-customer scored twice is not a duplicate.
+customer scored twice is not a duplicate (and a session refused for its id
+alone, which the numbers would mend, counts by the rule it broke).
 """
 
 from __future__ import annotations
@@ -46,24 +49,28 @@ STATUS_VALUES = {NOT_JUDGED: -1, "ok": 0, "warn": 1, "alert": 2}
 router = RouteTable()  # installed on the app by create_app
 
 
+Outcome = float | str  # a scored session's probability, a refused one's reject rule
+
+
 class DriftWindow:
-    """The last ``size`` sessions sent to the service, with their probabilities."""
+    """The last ``size`` sessions sent to the service, with their outcomes."""
 
     def __init__(self, size: int, params: MonitoringParams | None = None) -> None:
         self.size = size
         self.params = params or MonitoringParams()
-        self._sessions: deque[tuple[dict[str, Any], float | None]] = deque(maxlen=size)
+        self._sessions: deque[tuple[dict[str, Any], Outcome]] = deque(maxlen=size)
         self._lock = threading.Lock()
 
     def add(
         self,
         records: Iterable[Mapping[str, Any]],
-        probabilities: Iterable[float | None],
+        outcomes: Iterable[Outcome],
     ) -> None:
-        """Keep sessions (as sent) and their probabilities (``None``: refused)."""
+        """Keep sessions (as sent) and their outcomes: the probability of a
+        scored one, the reject rule of a refused one (``customer_id:negative``)."""
         entries = [
-            ({name: record.get(name) for name in SESSION_COLUMNS}, probability)
-            for record, probability in zip(records, probabilities, strict=True)
+            ({name: record.get(name) for name in SESSION_COLUMNS}, outcome)
+            for record, outcome in zip(records, outcomes, strict=True)
         ]
         with self._lock:
             self._sessions.extend(entries)
@@ -75,6 +82,8 @@ class DriftWindow:
         """The window's drift report against ``model``'s reference profile."""
         with self._lock:
             entries = list(self._sessions)
+        scored = [(r, o) for r, o in entries if not isinstance(o, str)]
+        refused = [o for _, o in entries if isinstance(o, str)]
         # Text as sent, but a lone surrogate (JSON's \uD800) as its escape:
         # pandas, Arrow and the report's JSON take only text UTF-8 encodes.
         records = [
@@ -85,7 +94,7 @@ class DriftWindow:
                 },
                 ID_COLUMN: position + 1,
             }
-            for position, (record, _) in enumerate(entries)
+            for position, (record, _) in enumerate(scored)
         ]
         frame = pd.DataFrame.from_records(records, columns=list(SESSION_COLUMNS))
         result = validate_sessions(
@@ -95,16 +104,21 @@ class DriftWindow:
             allow_empty=True,
         )
         positions = result.valid[ID_COLUMN].to_numpy(dtype=np.int64) - 1
-        scores = np.array([entries[p][1] for p in positions], dtype=np.float64).reshape(
-            -1
+        scores = np.array([scored[p][1] for p in positions], dtype=np.float64)
+        rejects = pd.concat(
+            [
+                result.rejects[["reject_rule"]],
+                pd.DataFrame({"reject_rule": pd.Series(refused, dtype="str")}),
+            ],
+            ignore_index=True,
         )
         report = drift_report(
             result.valid,
-            np.nan_to_num(scores),
+            scores.reshape(-1),
             getattr(model, "reference_profile", None),
             self.params,
             rows_in=len(entries),
-            rejects=result.rejects,
+            rejects=rejects,
         )
         return {"window": {"size": self.size, "sessions": len(entries)}, **report}
 
@@ -194,9 +208,10 @@ def install_drift_window(app: FastAPI, size: int) -> None:
 def observe_sessions(
     app: FastAPI,
     records: Sequence[Mapping[str, Any]],
-    probabilities: Sequence[float | None],
+    outcomes: Sequence[Outcome],
 ) -> None:
-    """Add a request's sessions to the window (a no-op for an app without one)."""
+    """Add a request's sessions and their outcomes (a probability, or a
+    refused session's reject rule) to the window (a no-op without one)."""
     window: DriftWindow | None = getattr(app.state, "drift_window", None)
     if window is not None:
-        window.add(records, probabilities)
+        window.add(records, outcomes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -27,8 +28,13 @@ from customer_purchase_prediction.values import shorten
 logger = logging.getLogger(__name__)
 
 _MAX_ECHO_CHARS = 200
+# A 422 lists at most this many problems, then says how many errors are left.
+MAX_PROBLEMS = 50
 # The members of a field's union type, which pydantic adds to an error's location.
+# pydantic's names of a union's members, at the end of an error's location
+# (``Decimal``'s is json-or-python[json=decimal,python=is-instance[Decimal]]).
 _UNION_TAGS = frozenset(("int", "float", "str"))
+_DECIMAL_TAG = "is-instance[Decimal]"
 # Where FastAPI says a value came from; the field's name is enough.
 _PLACES = frozenset(("body", "query", "path", "header", "cookie"))
 
@@ -61,6 +67,8 @@ def echo(value: Any) -> Any:
         return value if len(value) <= _MAX_ECHO_CHARS else shorten(value)
     if value is None or isinstance(value, bool | int | float):
         return value
+    if isinstance(value, Decimal):  # a fraction the JSON reader kept
+        return float(value)
     return None
 
 
@@ -77,13 +85,17 @@ def field_name(location: Sequence[int | str]) -> str | None:
     """A location (body, sessions, 2, time_spent) as ``sessions[2].time_spent``,
     (query, explain) as ``explain``."""
     parts = list(location[1:] if location and location[0] in _PLACES else location)
+    if not parts:
+        return None  # the body as a whole
     name = ""
     for part in parts:
         if isinstance(part, int):
             name += f"[{part}]"
         else:
             name += f".{part}" if name else str(part)
-    return name or None
+    # A key of a million characters is not echoed back whole either.
+    # An empty key is named "", not null (which is the body as a whole).
+    return shorten(name) if len(name) > _MAX_ECHO_CHARS else name
 
 
 def _json_kind(name: str) -> str:
@@ -105,7 +117,9 @@ def request_problem(
     """
     error = _untextual_key_as_unknown(error)
     location = tuple(error.get("loc", ()))
-    if len(location) > 1 and location[-1] in _UNION_TAGS:  # int | float
+    if len(location) > 1 and (
+        location[-1] in _UNION_TAGS or _DECIMAL_TAG in str(location[-1])
+    ):  # int | float | Decimal
         location = location[:-1]
     field = field_name(location)
     key = location[-1] if location else None
@@ -130,23 +144,29 @@ def request_problem(
     if kind == "missing":  # a field, or with no field the body itself
         rule = (
             f"{field} is required"
-            if field
+            if field is not None
             else "the body is missing: send a JSON object"
         )
         return ErrorDetail(field=field, value=None, rule=rule)
-    if key in SESSION_COLUMNS and kind.endswith("_type"):
-        return ErrorDetail(
-            field=field,
-            value=echo(value),
-            rule=f"{key} must be {_json_kind(str(key))}; got {shown(value)}",
-        )
-    if field is None and kind in ("model_attributes_type", "dict_type"):
-        return ErrorDetail(
-            field=None,
-            value=None,
-            rule=f"the body must be a JSON object; got {_json_type(value)}",
-        )
-    return ErrorDetail(field=field, value=echo(value), rule=str(error.get("msg")))
+    rule = _type_rule(kind, location, value) or str(error.get("msg"))
+    return ErrorDetail(field=field, value=echo(value), rule=rule)
+
+
+def _type_rule(kind: str, location: tuple[Any, ...], value: Any) -> str | None:
+    """The rule of a value of the wrong JSON type, in the service's words
+    (None: not such an error)."""
+    field = field_name(location)
+    key = location[-1] if location else None
+    if key in SESSION_COLUMNS and (kind.endswith("_type") or kind == "is_instance_of"):
+        return f"{key} must be {_json_kind(str(key))}; got {shown(value)}"
+    if kind in ("model_attributes_type", "dict_type"):
+        what = "the body" if field is None else field
+        return f"{what} must be a JSON object; got {_json_type(value)}"
+    if kind == "list_type":
+        return f"{field} must be a JSON array; got {_json_type(value)}"
+    if kind in ("bool_parsing", "bool_type") and location[:1] == ("query",):
+        return f"{field} must be true or false; got {shown(value)}"
+    return None
 
 
 def _untextual_key_as_unknown(error: dict[str, Any]) -> dict[str, Any]:
@@ -197,10 +217,30 @@ def _body_keys(request: Request) -> list[str] | None:
 
 async def _validation_error(request: Request, exc: Exception) -> ServiceJSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it
-    problems = [request_problem(error, _body_keys(request)) for error in exc.errors()]
+    errors = exc.errors()
+    keys = _body_keys(request)
     # One problem per field: a union type reports each member's refusal.
-    unique = {(problem.field, problem.rule): problem for problem in problems}
-    return error_response(422, list(unique.values()))
+    unique: dict[tuple[str | None, str], ErrorDetail] = {}
+    read = 0
+    for error in errors:
+        if len(unique) == MAX_PROBLEMS:
+            break
+        problem = request_problem(error, keys)
+        unique.setdefault((problem.field, problem.rule), problem)
+        read += 1
+    details = list(unique.values())
+    if read < len(errors):  # a body of 100,000 bad keys gets no 20 MB answer
+        details.append(
+            ErrorDetail(
+                field=None,
+                value=None,
+                rule=(
+                    f"and more: {len(errors) - read} further errors are not listed "
+                    f"(at most {MAX_PROBLEMS} problems are); fix these and send again"
+                ),
+            )
+        )
+    return error_response(422, details)
 
 
 async def _http_error(request: Request, exc: Exception) -> ServiceJSONResponse:

@@ -10,7 +10,15 @@
   ``9007199254740993.0`` is an integer to JSON Schema (the published
   ``customer_id`` is one); read as a float it would arrive as
   ``9007199254740992``, another customer. Such a number (up to 2**64 in
-  size) is read exactly, as an int; every other float as Python reads it.
+  size) is read exactly, as an int.
+- **A fraction that a float would round away is kept**, as a ``Decimal``:
+  ``4503599627370497.5`` reads as the float ``4503599627370498.0`` (from
+  2**52 on every float is whole), and ``1.00000000000000001`` as ``1.0``; a
+  whole-number field must refuse both, as it refuses ``12.5``, and the
+  contract reads a ``Decimal`` exactly (``values.hidden_fractions``). A
+  number field takes it as the float it is. Where the service writes such a
+  value back (a reject's echo, an error's ``value``) it is that float
+  (``as_sent``). Every other float is read as Python reads it.
 
 ``StrictJSONRoute`` reads each request's body with it and leaves the result
 where Starlette's ``Request.json()`` caches its own (``request._json``), so
@@ -33,7 +41,13 @@ from customer_purchase_prediction.serving.errors import APIError, field_name
 from customer_purchase_prediction.serving.schemas import ErrorDetail
 from customer_purchase_prediction.values import MAX_INTEGER, shorten
 
-__all__ = ["DuplicateKeyError", "StrictJSONRoute", "read_json", "read_request"]
+__all__ = [
+    "DuplicateKeyError",
+    "StrictJSONRoute",
+    "as_sent",
+    "read_json",
+    "read_request",
+]
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -97,13 +111,20 @@ def _first_repeated(value: Any, location: tuple[str | int, ...] = ()) -> Any:
     return None
 
 
-def _float(text: str) -> float | int:
+def _float(text: str) -> float | int | Decimal:
     number = float(text)
-    if MAX_INTEGER < abs(number) <= _EXACT_LIMIT and number.is_integer():
+    if number.is_integer():  # finite and whole: is the text whole too?
         exact = Decimal(text)
-        if exact == exact.to_integral_value():
+        if exact != exact.to_integral_value():
+            return exact  # a fraction the float rounded away
+        if MAX_INTEGER < abs(number) <= _EXACT_LIMIT:
             return int(exact)
     return number
+
+
+def as_sent(value: Any) -> Any:
+    """A value the reader read as a ``Decimal`` as the float JSON writes back."""
+    return float(value) if isinstance(value, Decimal) else value
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_float)

@@ -214,7 +214,10 @@ class RequestObserver:
         Every route of the service is a fixed path, so the path is its template;
         any other path is ``unmatched`` (a fuzzer's paths add no series).
         """
-        if self.templates is None:
-            self.templates = {*self.owner.openapi().get("paths", {}), METRICS_PATH}
+        if self.templates is None:  # every route's path, /docs and /openapi.json too
+            self.templates = {
+                *(getattr(route, "path", None) for route in self.owner.routes),
+                METRICS_PATH,
+            } - {None}
         path = scope.get("path", "")
         return path if path in self.templates else UNMATCHED

@@ -8,6 +8,7 @@ reject, and the other sessions are scored.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,7 +35,12 @@ from customer_purchase_prediction.serving.errors import (
     echo,
     install_error_handlers,
 )
-from customer_purchase_prediction.serving.json_reader import StrictJSONRoute
+from customer_purchase_prediction.serving.json_reader import (
+    Handler,
+    StrictJSONRoute,
+    as_sent,
+    read_request,
+)
 from customer_purchase_prediction.serving.observability import record_scores
 from customer_purchase_prediction.serving.plain_route import PlainJSONRoute
 from customer_purchase_prediction.serving.route_table import RouteTable
@@ -48,6 +54,7 @@ from customer_purchase_prediction.serving.schemas import (
     Session,
     SessionRow,
 )
+from customer_purchase_prediction.values import shorten
 
 __all__ = ["install_api", "router"]
 
@@ -114,6 +121,30 @@ def model_info(request: Request) -> dict[str, Any]:
     return plain(request.app.state.predictor.get_model_info())
 
 
+class BatchJSONRoute(StrictJSONRoute):
+    """The batch route, read strictly (``serving/json_reader.py``), whose
+    length limit is checked before a single row is validated: 300,000 rows of
+    ``[]`` get one 422 naming the limit, not 300,000 problems."""
+
+    def get_route_handler(self) -> Handler:
+        """The strict handler, after the length check."""
+        standard = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                document = await read_request(request)
+            except HTTPException:
+                raise
+            except Exception:  # unreadable: the strict handler answers (a 400)
+                document = None
+            sessions = document.get("sessions") if isinstance(document, dict) else None
+            if isinstance(sessions, list):
+                check_batch_length(request, len(sessions))
+            return await standard(request)
+
+        return handler
+
+
 @router.post(
     "/v1/predict",
     response_model=Prediction,
@@ -128,6 +159,7 @@ async def predict(
     request: Request, session: Session, explain: bool = _EXPLAIN
 ) -> Response:
     """Score one session."""
+    check_query(request)
     record = session.model_dump()
     try:
         # The predictor's predict(record), shared with the requests that
@@ -136,9 +168,9 @@ async def predict(
     except ExplanationError as exc:
         raise _not_explained() from exc
     except InvalidRecordError as exc:
-        details, rules = contract_problems(record, str(exc))
-        record_scores(request.app, [], rules)
-        observe_sessions(request.app, [record], [None])
+        details, rule = contract_problems(record, str(exc))
+        record_scores(request.app, [], count_rules([rule] if rule else []))
+        observe_sessions(request.app, [record], [rule])
         raise APIError(422, details) from exc
     record_scores(request.app, [result["purchase_probability"]], {})
     observe_sessions(request.app, [record], [result["purchase_probability"]])
@@ -157,27 +189,14 @@ async def predict(
         "reject_rule and reject_reason; the answer is 200 all the same. The "
         f"service's max_batch limits the number of sessions.\n\n{_RULES}"
     ),
-    route_class_override=StrictJSONRoute,  # serving/json_reader.py
+    route_class_override=BatchJSONRoute,
 )
 def predict_batch(
     request: Request, batch: BatchRequest, explain: bool = _EXPLAIN
 ) -> Response:
     """Score a batch of sessions."""
-    limit = request.app.state.settings.max_batch
-    if len(batch.sessions) > limit:
-        raise APIError(
-            422,
-            [
-                ErrorDetail(
-                    field="sessions",
-                    value=len(batch.sessions),
-                    rule=(
-                        f"a batch holds at most {limit} sessions; got "
-                        f"{len(batch.sessions)}: send them in several requests"
-                    ),
-                )
-            ],
-        )
+    check_query(request)
+    check_batch_length(request, len(batch.sessions))
     records = [session.model_dump() for session in batch.sessions]
     try:
         # The sessions are one batch: an id sent twice is a duplicate (both
@@ -189,22 +208,77 @@ def predict_batch(
         raise _not_explained() from exc
     predictions: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
-    scores: list[float | None] = []
+    outcomes: list[float | str] = []  # a probability, or a reject rule
     for row, answer in enumerate(answers):
         if isinstance(answer, InvalidRecordError):
             rejects.append(batch_reject(records[row], row, answer))
-            scores.append(None)
+            outcomes.append(rejects[-1]["reject_rule"])
         else:
             predictions.append(with_reasons(answer) if explain else answer)
-            scores.append(answer["purchase_probability"])
-    rules = pd.DataFrame({"reject_rule": [r["reject_rule"] for r in rejects]})
+            outcomes.append(answer["purchase_probability"])
     record_scores(
         request.app,
         [p["purchase_probability"] for p in predictions],
-        count_reject_rules(rules.astype("str")) if rejects else {},
+        count_rules([r["reject_rule"] for r in rejects]),
     )
-    observe_sessions(request.app, records, scores)
+    observe_sessions(request.app, records, outcomes)
     return json_answer({"predictions": predictions, "rejects": rejects})
+
+
+def check_query(request: Request) -> None:
+    """Refuse a query parameter the route does not take: a misspelt
+    ``Explain=true`` would otherwise be ignored, and the answer come without
+    the reasons asked for.
+
+    Raises:
+        APIError: a 422 naming the parameter, and the route's own.
+    """
+    if not request.scope.get("query_string"):
+        return
+    route = request.scope.get("route")
+    known = [field.alias for field in getattr(route, "dependant", route).query_params]
+    for name, value in request.query_params.multi_items():
+        if name in known:
+            continue
+        nearest = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean '{nearest[0]}'?" if nearest else ""
+        takes = ", ".join(known) or "none"
+        raise APIError(
+            422,
+            [
+                ErrorDetail(
+                    field=shorten(name),
+                    value=echo(value),
+                    rule=(
+                        f"unknown query parameter '{shorten(name)}'; this endpoint "
+                        f"takes: {takes}{hint}"
+                    ),
+                )
+            ],
+        )
+
+
+def check_batch_length(request: Request, length: int) -> None:
+    """Refuse a batch of more than the service's ``max_batch`` sessions.
+
+    Raises:
+        APIError: a 422 naming the limit.
+    """
+    limit = request.app.state.settings.max_batch
+    if length > limit:
+        raise APIError(
+            422,
+            [
+                ErrorDetail(
+                    field="sessions",
+                    value=length,
+                    rule=(
+                        f"a batch holds at most {limit} sessions; got {length}: "
+                        "send them in several requests"
+                    ),
+                )
+            ],
+        )
 
 
 def batch_reject(
@@ -218,7 +292,7 @@ def batch_reject(
             422, [ErrorDetail(field=f"sessions[{row}]", value=None, rule=str(error))]
         )
     return {
-        **record,
+        **{name: as_sent(value) for name, value in record.items()},
         "source_row": row + 1,
         "reject_rule": reject_rule(error.problems),
         "reject_reason": reject_reason(error.problems),
@@ -253,19 +327,27 @@ def _not_explained() -> APIError:
     return APIError(501, [ErrorDetail(field="explain", value=True, rule=NOT_EXPLAINED)])
 
 
+def count_rules(rules: Sequence[str]) -> dict[str, int]:
+    """Reject rules (``a:x;b:y``) counted one by one, as the batch pipeline counts."""
+    if not rules:
+        return {}
+    return count_reject_rules(pd.DataFrame({"reject_rule": rules}).astype("str"))
+
+
 def contract_problems(
     record: Mapping[str, Any], message: str
-) -> tuple[list[ErrorDetail], dict[str, int]]:
-    """What the contract says of a refused record, field by field, and its rules.
+) -> tuple[list[ErrorDetail], str]:
+    """What the contract says of a refused record, field by field, and its
+    reject rule (``customer_id:negative``; empty when no rule of a row broke).
 
     The contract's own check (``check_columns``, as ``PurchasePredictor`` runs
     it), so each rule reads exactly as the contract words it.
     """
-    columns = {name: one_value(record.get(name)) for name in SESSION_COLUMNS}
+    columns = {name: one_value(name, record.get(name)) for name in SESSION_COLUMNS}
     _, problems = check_columns(columns, labelled=False)
     pairs = problems.get(0, [])
     if not pairs:  # not a rule of a row: the predictor's message as it is
-        return [ErrorDetail(field=None, value=None, rule=message)], {}
+        return [ErrorDetail(field=None, value=None, rule=message)], ""
     details = [
         ErrorDetail(
             field=(field := rule.split(":", 1)[0]),
@@ -274,8 +356,7 @@ def contract_problems(
         )
         for rule, reason in pairs
     ]
-    rejects = pd.DataFrame({"reject_rule": [reject_rule(pairs)]})
-    return details, count_reject_rules(rejects.astype("str"))
+    return details, reject_rule(pairs)
 
 
 def plain(value: Any) -> Any:

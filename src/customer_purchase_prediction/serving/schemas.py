@@ -19,12 +19,14 @@ service does:
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    InstanceOf,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -203,7 +205,8 @@ def _python_type(column: Column) -> Any:
     # every field defaults to None here and the schema says which are required.
     if column.kind == "label":
         return StrictStr | None
-    return StrictInt | StrictFloat | None
+    # A Decimal: a fraction the JSON reader kept (serving/json_reader.py).
+    return StrictInt | StrictFloat | InstanceOf[Decimal] | None
 
 
 def _session_model(name: str, *, with_rules: bool, doc: str) -> type[BaseModel]:

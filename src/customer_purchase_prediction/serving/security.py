@@ -30,6 +30,52 @@ API_KEY_HEADER = "X-API-Key"
 PROTECTED_PREFIX = "/v1/"
 SECURITY_SCHEME = "APIKeyHeader"
 JSON_TYPES = ("application/json",)
+# JSON is UTF-8 (RFC 8259): a body declared in another charset is refused,
+# not read as UTF-8 regardless.
+_UTF8 = frozenset(("utf-8", "utf8"))
+
+
+def _charset(parameters: list[bytes]) -> str | None:
+    """The ``charset`` of a Content-Type's parameters (lowercase, unquoted)."""
+    for parameter in parameters:
+        name, _, value = parameter.partition(b"=")
+        if name.strip().lower() == b"charset":
+            return value.strip().strip(b'"').decode("latin-1").lower()
+    return None
+
+
+def _media_refusal(
+    headers: dict[bytes, bytes],
+) -> tuple[int, str | None, Any, str] | None:
+    """A POST body's 415 (not JSON, or not UTF-8), or None."""
+    given = headers.get(b"content-type")
+    media, *parameters = (given or b"").split(b";")
+    media = media.strip().lower()
+    if media.decode("latin-1") not in JSON_TYPES:
+        shown = media.decode("latin-1")[:60]
+        return (
+            415,
+            "Content-Type",
+            shown or None,
+            (
+                f"Content-Type must be application/json; got {shown!r}"
+                if given is not None
+                else "the Content-Type header is missing: send "
+                "Content-Type: application/json"
+            ),
+        )
+    charset = _charset(parameters)
+    if charset is not None and charset not in _UTF8:
+        shown = charset[:60]
+        return (
+            415,
+            "Content-Type",
+            shown,
+            f"charset {shown!r} is not read: send the body as UTF-8 "
+            "(charset=utf-8, or no charset)",
+        )
+    return None
+
 
 # The responses this middleware gives, for the OpenAPI document of each route.
 SECURITY_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -123,7 +169,7 @@ class RequestGuard:
 
     def _refusal(
         self, scope: Scope, headers: dict[bytes, bytes]
-    ) -> tuple[int, str, Any, str] | None:
+    ) -> tuple[int, str | None, Any, str] | None:
         path: str = scope.get("path", "")
         protected = path.startswith(PROTECTED_PREFIX)
         if protected and self.api_key is not None:
@@ -151,7 +197,7 @@ class RequestGuard:
                     ("Content-Length must be a whole number of bytes"),
                 )
             if int(length) > self.max_body_bytes:
-                return 413, "body", int(length), self._too_large(int(length))
+                return 413, None, int(length), self._too_large(int(length))
         if protected and scope.get("method") == "POST":
             coding = _content_coding(scope)
             if coding is not None:
@@ -163,15 +209,7 @@ class RequestGuard:
                     f"Content-Encoding {shown!r} is not supported: send the body "
                     "uncompressed",
                 )
-            media = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-            if media.decode("latin-1") not in JSON_TYPES:
-                shown = media.decode("latin-1")[:60]
-                return (
-                    415,
-                    "Content-Type",
-                    shown or None,
-                    (f"Content-Type must be application/json; got {shown or 'none'!r}"),
-                )
+            return _media_refusal(headers)
         return None
 
     def _too_large(self, size: int, *, more: bool = False) -> str:
@@ -203,7 +241,7 @@ class RequestGuard:
                     await _send_json(
                         send,
                         413,
-                        "body",
+                        None,
                         received,
                         self._too_large(received, more=True),
                     )
@@ -237,7 +275,7 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
 
 
 async def _send_json(
-    send: Send, status: int, field: str, value: Any, rule: str
+    send: Send, status: int, field: str | None, value: Any, rule: str
 ) -> None:
     """Answer in the service's one error shape, without reaching the app."""
     problem = {"field": field, "value": value, "rule": rule}
