@@ -807,10 +807,31 @@ def test_a_422_lists_at_most_max_problems_and_says_how_many_more(
     assert detail[-1] == {
         "field": None,
         "value": None,
-        "rule": f"and more: {100_000 - MAX_PROBLEMS} further errors are not listed "
-        f"(at most {MAX_PROBLEMS} problems are); fix these and send again",
+        "rule": f"and more: {100_000 - MAX_PROBLEMS} further problems are not "
+        f"listed (at most {MAX_PROBLEMS} are); fix these and send again",
     }
     assert len(response.content) < 20_000
+
+
+@pytest.mark.parametrize(
+    ("rows", "left"), [(MAX_PROBLEMS // 2, 0), (MAX_PROBLEMS // 2 + 1, 2)]
+)
+def test_the_cap_counts_problems_not_pydantic_errors(
+    client: TestClient, rows: int, left: int
+) -> None:
+    # A wrongly typed number is three pydantic errors (int, float, Decimal):
+    # one problem; two long keys alike in their first characters are two.
+    sessions = [{ID_COLUMN: row, TIME_SPENT: "x", DEVICE: 1} for row in range(rows)]
+    body = json.dumps({"sessions": sessions})
+    response = client.post(
+        "/v1/predict/batch", content=body, headers={"Content-Type": "application/json"}
+    )
+    detail = response.json()["detail"]
+    assert len(detail) == min(2 * rows, MAX_PROBLEMS) + (left > 0)
+    if left:
+        assert detail[-1]["rule"].startswith(f"and more: {left} further problems are")
+    twins = {ID_COLUMN: 1, "a" * 1000 + "x": 1, "a" * 1000 + "y": 2}
+    assert len(client.post("/v1/predict", json=twins).json()["detail"]) == 2
 
 
 def test_a_batch_over_the_limit_is_refused_before_its_rows_are_read(
@@ -909,3 +930,48 @@ def test_an_unknown_query_parameter_is_refused_not_ignored(
     assert problem["rule"] == (
         f"unknown query parameter '{name}'; this endpoint takes: explain{hint}"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field", "rule"),
+    [
+        (
+            "/v1/predict/batch",
+            '{"sessions": [1.5e-400, {"customer_id": 1}]}',
+            "sessions[0]",
+            "sessions[0] must be a JSON object; got 1.5E-400",
+        ),
+        (
+            "/v1/predict",
+            "4503599627370497.5",
+            None,
+            "the body must be a JSON object; got 4503599627370497.5",
+        ),
+        (
+            "/v1/predict/batch",
+            "4503599627370497.5",
+            None,
+            "the body must be a JSON object; got 4503599627370497.5",
+        ),
+    ],
+)
+def test_a_kept_fraction_where_an_object_belongs_is_no_empty_session(
+    client: TestClient, path: str, body: str, field: str | None, rule: str
+) -> None:
+    # FastAPI validates with from_attributes, under which a Decimal would read
+    # as a session whose every field is absent.
+    response = client.post(
+        path, content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    assert (problem["field"], problem["rule"]) == (field, rule)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [("/v1/model", 405), ("/v1/nope", 404), ("/v1/predict/", 404)]
+)
+def test_a_post_without_a_route_is_404_or_405_not_415(
+    client: TestClient, path: str, status: int
+) -> None:
+    assert client.post(path).status_code == status

@@ -162,3 +162,20 @@ def test_a_bad_monitoring_parameter_of_the_project_is_named(
 def test_without_a_project_the_window_takes_the_defaults(trained_model: Any) -> None:
     app = create_app(PurchasePredictor(trained_model), settings=ServiceSettings())
     assert app.state.drift_window.params == MonitoringParams()
+
+
+def test_a_row_breaking_two_rules_of_a_column_is_one_reject_of_it(
+    client: TestClient,
+) -> None:
+    # pages_viewed -1.5 is both not_whole and negative: one rejected row.
+    sessions = _sessions(1000, 31)
+    rows = [
+        {**session, "pages_viewed": -1.5} if position < 900 else session
+        for position, session in enumerate(sessions)
+    ]
+    assert client.post("/v1/predict/batch", json={"sessions": rows}).is_success
+    report = client.get("/v1/monitoring/drift").json()
+    reasons = " ".join(report["columns"]["pages_viewed"]["reasons"])
+    assert "% here" in reasons
+    rate = float(reasons.split("% here")[0].rsplit(" ", 1)[-1])
+    assert rate <= 100.0, reasons

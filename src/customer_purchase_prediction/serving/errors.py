@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -217,30 +217,44 @@ def _body_keys(request: Request) -> list[str] | None:
 
 async def _validation_error(request: Request, exc: Exception) -> ServiceJSONResponse:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it
-    errors = exc.errors()
     keys = _body_keys(request)
-    # One problem per field: a union type reports each member's refusal.
-    unique: dict[tuple[str | None, str], ErrorDetail] = {}
-    read = 0
-    for error in errors:
-        if len(unique) == MAX_PROBLEMS:
-            break
-        problem = request_problem(error, keys)
-        unique.setdefault((problem.field, problem.rule), problem)
-        read += 1
-    details = list(unique.values())
-    if read < len(errors):  # a body of 100,000 bad keys gets no 20 MB answer
+    # One problem per place: a union type reports each member's refusal there.
+    details: list[ErrorDetail] = []
+    seen: set[tuple[Any, ...]] = set()
+    for error in exc.errors():
+        place = _place(error)
+        if place in seen:
+            continue
+        seen.add(place)
+        if len(details) < MAX_PROBLEMS:
+            details.append(request_problem(error, keys))
+    left = len(seen) - len(details)
+    if left:  # a body of 100,000 bad keys gets no 20 MB answer
+        problems = "problem is" if left == 1 else "problems are"
         details.append(
             ErrorDetail(
                 field=None,
                 value=None,
                 rule=(
-                    f"and more: {len(errors) - read} further errors are not listed "
-                    f"(at most {MAX_PROBLEMS} problems are); fix these and send again"
+                    f"and more: {left} further {problems} not listed (at most "
+                    f"{MAX_PROBLEMS} are); fix these and send again"
                 ),
             )
         )
     return error_response(422, details)
+
+
+def _place(error: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Where an error is, a union member's tag left out (a key that is not
+    text is a place of its own)."""
+    location = tuple(error.get("loc", ()))
+    if len(location) > 1 and (
+        location[-1] in _UNION_TAGS or _DECIMAL_TAG in str(location[-1])
+    ):
+        location = location[:-1]
+    if error.get("type") == "string_unicode":
+        location = (*location, error.get("input"))
+    return location
 
 
 async def _http_error(request: Request, exc: Exception) -> ServiceJSONResponse:

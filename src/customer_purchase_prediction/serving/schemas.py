@@ -32,7 +32,9 @@ from pydantic import (
     StrictStr,
     WithJsonSchema,
     create_model,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from customer_purchase_prediction.columns import (
     BY_NAME,
@@ -232,8 +234,18 @@ def _session_model(name: str, *, with_rules: bool, doc: str) -> type[BaseModel]:
         name,
         __config__=ConfigDict(extra="forbid", json_schema_extra=schema_extra),
         __doc__=doc,
+        __validators__={"objects_only": model_validator(mode="before")(_objects_only)},
         **fields,
     )
+
+
+def _objects_only(data: Any) -> Any:
+    """Refuse anything but a JSON object: FastAPI validates bodies with
+    ``from_attributes``, under which a ``Decimal`` (a number the JSON reader
+    keeps exactly) would read as a session whose every field is absent."""
+    if not isinstance(data, dict | BaseModel):
+        raise PydanticCustomError("dict_type", "Input should be a valid dictionary")
+    return data
 
 
 Session = _session_model(
@@ -339,6 +351,8 @@ class BatchRequest(BaseModel):
     )
 
     sessions: list[SessionRow]  # type: ignore[valid-type]
+
+    _objects_only = model_validator(mode="before")(_objects_only)
 
 
 class BatchResponse(BaseModel):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI
@@ -91,8 +92,9 @@ SECURITY_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: {
         "model": ErrorResponse,
         "description": (
-            "The body is not sent as JSON (Content-Type application/json), or "
-            "is compressed (Content-Encoding)."
+            "The body is not sent as JSON (Content-Type application/json, "
+            "missing, or declaring a charset other than UTF-8), or is "
+            "compressed (Content-Encoding)."
         ),
     },
 }
@@ -114,6 +116,7 @@ def install_security(app: FastAPI, settings: ServiceSettings) -> None:
         RequestGuard,
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         max_body_bytes=settings.max_body_bytes,
+        routes=lambda: app.routes,
     )
 
 
@@ -149,11 +152,30 @@ class RequestGuard:
     """Refuses unauthorised, oversized and non-JSON requests with a clear 4xx."""
 
     def __init__(
-        self, app: ASGIApp, *, api_key: str | None, max_body_bytes: int
+        self,
+        app: ASGIApp,
+        *,
+        api_key: str | None,
+        max_body_bytes: int,
+        routes: Callable[[], Iterable[Any]] = tuple,
     ) -> None:
         self.app = app
         self.api_key = api_key.encode() if api_key else None
         self.max_body_bytes = max_body_bytes
+        self.routes = routes
+        self.post_paths: frozenset[str] | None = None
+
+    def _posts(self, path: str) -> bool:
+        """Whether a route takes ``POST`` at ``path``: only a body a route
+        reads is checked for its type (a POST to ``/v1/model`` is a 405, to
+        ``/v1/nope`` a 404, not a 415)."""
+        if self.post_paths is None:
+            self.post_paths = frozenset(
+                route.path
+                for route in self.routes()
+                if "POST" in (getattr(route, "methods", None) or ())
+            )
+        return path in self.post_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the request, then pass it on with its body size watched."""
@@ -198,7 +220,7 @@ class RequestGuard:
                 )
             if int(length) > self.max_body_bytes:
                 return 413, None, int(length), self._too_large(int(length))
-        if protected and scope.get("method") == "POST":
+        if protected and scope.get("method") == "POST" and self._posts(path):
             coding = _content_coding(scope)
             if coding is not None:
                 shown = coding.decode("latin-1")[:60]
