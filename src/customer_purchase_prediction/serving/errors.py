@@ -116,11 +116,7 @@ def request_problem(
     ``sessions``), so an unknown key at its top is named as the request's.
     """
     error = _untextual_key_as_unknown(error)
-    location = tuple(error.get("loc", ()))
-    if len(location) > 1 and (
-        location[-1] in _UNION_TAGS or _DECIMAL_TAG in str(location[-1])
-    ):  # int | float | Decimal
-        location = location[:-1]
+    location = _untagged(tuple(error.get("loc", ())))
     field = field_name(location)
     key = location[-1] if location else None
     value = error.get("input")
@@ -244,14 +240,19 @@ async def _validation_error(request: Request, exc: Exception) -> ServiceJSONResp
     return error_response(422, details)
 
 
-def _place(error: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Where an error is, a union member's tag left out (a key that is not
-    text is a place of its own)."""
-    location = tuple(error.get("loc", ()))
+def _untagged(location: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A location without the union member's tag at its end (int | float | Decimal)."""
     if len(location) > 1 and (
         location[-1] in _UNION_TAGS or _DECIMAL_TAG in str(location[-1])
     ):
-        location = location[:-1]
+        return location[:-1]
+    return location
+
+
+def _place(error: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Where an error is, a union member's tag left out (a key that is not
+    text is a place of its own)."""
+    location = _untagged(tuple(error.get("loc", ())))
     if error.get("type") == "string_unicode":
         location = (*location, error.get("input"))
     return location
