@@ -14,7 +14,10 @@ from pydantic import ValidationError
 from scipy import stats
 
 from customer_purchase_prediction.columns import FEATURE_COLUMNS, SESSION_COLUMNS
-from customer_purchase_prediction.contract import count_reject_rules, validate_sessions
+from customer_purchase_prediction.contract import (
+    count_reject_columns,
+    validate_sessions,
+)
 from customer_purchase_prediction.drift import (
     NOT_JUDGED,
     MonitoringParams,
@@ -45,7 +48,7 @@ def _profile(scores: Any = None) -> dict[str, Any]:
         rng.beta(2, 5, 150) if scores is None else scores,
         rows_in=len(raw),
         rejected=len(result.rejects),
-        rejects_by_rule=count_reject_rules(result.rejects),
+        rejects_by_column=count_reject_columns(result.rejects),
     )
 
 
@@ -133,6 +136,51 @@ def test_a_new_device_label_shows_as_the_column_s_reject_rate(
     assert part["status"] == "alert"
     assert part["batch"] == pytest.approx(0.2, abs=0.03)
     assert report["reject_rate"]["status"] == "alert"
+
+
+def test_a_training_row_breaking_two_rules_of_a_column_is_one_reject_of_it() -> None:
+    # pages_viewed -1.5 is both not_whole and negative: one rejected row of
+    # pages_viewed in the training profile, as in a batch's report.
+    raw, _ = generate_sessions(200, 5)
+    raw["pages_viewed"] = raw["pages_viewed"].astype("object")
+    raw.loc[:49, "pages_viewed"] = -1.5
+    result = validate_sessions(raw, labelled=True)
+    broken = result.rejects["reject_rule"].str.count("pages_viewed:") >= 2
+    assert broken.sum() == 50
+    profile = build_profile(
+        result.valid,
+        np.full(10, 0.5),
+        rows_in=len(raw),
+        rejected=len(result.rejects),
+        rejects_by_column=count_reject_columns(result.rejects),
+    )
+    rejected_here = result.rejects["reject_rule"].str.contains("pages_viewed:").sum()
+    assert profile["reject_rate"]["columns"]["pages_viewed"] == pytest.approx(
+        rejected_here / len(raw)
+    )
+    assert (
+        profile["reject_rate"]["columns"]["pages_viewed"]
+        <= (profile["reject_rate"]["batch"])
+    )
+
+
+def test_reject_columns_count_each_row_once_per_column() -> None:
+    rejects = pd.DataFrame(
+        {
+            "reject_rule": [
+                "pages_viewed:not_whole;pages_viewed:negative",
+                "pages_viewed:negative;time_spent:missing",
+                "customer_id:duplicated",
+            ]
+        },
+        index=[7, 7, 3],  # a rejects frame's index need not be unique
+    )
+    assert count_reject_columns(rejects) == {
+        "pages_viewed": 2,
+        "time_spent": 1,
+        "customer_id": 1,
+    }
+    assert count_reject_columns(rejects.iloc[:0]) == {}
 
 
 def test_a_changed_purchase_rule_leaves_the_inputs_as_they_were(

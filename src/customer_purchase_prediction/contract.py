@@ -366,6 +366,20 @@ def count_reject_rules(rejects: pd.DataFrame) -> dict[str, int]:
     return {str(rule): int(count) for rule, count in rules.value_counts().items()}
 
 
+def count_reject_columns(rejects: pd.DataFrame) -> dict[str, int]:
+    """How many rejected rows broke a rule of each column, each row once per
+    column (a row that is both ``pages_viewed:not_whole`` and
+    ``pages_viewed:negative`` is one rejected row of ``pages_viewed``, so a
+    column's reject rate stays at most 100%)."""
+    rules = (
+        rejects["reject_rule"].astype(str).reset_index(drop=True).str.split(";")
+    ).explode()
+    columns = rules.str.split(":", n=1).str[0]
+    rows = pd.DataFrame({"row": columns.index, "column": columns.to_numpy()})
+    counts = rows.drop_duplicates()["column"].value_counts()
+    return {str(column): int(count) for column, count in counts.items()}
+
+
 def build_valid_frame(typed: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """Assemble typed column arrays (labels as codes) into a contract-typed frame."""
     return pd.DataFrame(

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from scipy import stats
 
 from customer_purchase_prediction.columns import BY_NAME, FEATURES
+from customer_purchase_prediction.contract import count_reject_columns
 from customer_purchase_prediction.errors import RunParameterError
 
 PROFILE_FORMAT = 1
@@ -208,7 +209,7 @@ def build_profile(
     *,
     rows_in: int,
     rejected: int,
-    rejects_by_rule: Mapping[str, int],
+    rejects_by_column: Mapping[str, int],
 ) -> dict[str, Any]:
     """The reference profile of validated training sessions and test-part scores.
 
@@ -217,8 +218,9 @@ def build_profile(
         scores: The model's probabilities on the test part.
         rows_in: Rows of the training file, rejected ones included.
         rejected: Rows of the training file the contract rejected.
-        rejects_by_rule: The training file's rejected rows by rule
-            (``contract.count_reject_rules``).
+        rejects_by_column: The training file's rejected rows by the column
+            their rules name, each row once per column
+            (``contract.count_reject_columns``), as a batch's are counted.
     """
     columns = {
         column.name: (
@@ -228,7 +230,6 @@ def build_profile(
         )
         for column in FEATURES
     }
-    by_column = _rejects_by_column(rejects_by_rule)
     return {
         "format": PROFILE_FORMAT,
         "rows": len(sessions),
@@ -238,7 +239,9 @@ def build_profile(
             "rows_in": int(rows_in),
             "batch": _share(rejected, int(rows_in)),
             "columns": {
-                column.name: _share(by_column.get(column.name, 0), int(rows_in))
+                column.name: _share(
+                    int(rejects_by_column.get(column.name, 0)), int(rows_in)
+                )
                 for column in FEATURES
             },
         },
@@ -258,26 +261,6 @@ def _bin_shares(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     below = np.searchsorted(sorted_values, edges, side="right")
     counts = np.diff(np.concatenate(([0], below, [len(sorted_values)])))
     return counts / max(len(sorted_values), 1)
-
-
-def _rejects_by_column(rejects_by_rule: Mapping[str, int]) -> dict[str, int]:
-    """Rejected rows by the column their rule names (``column:rule``)."""
-    counts: dict[str, int] = {}
-    for rule, count in rejects_by_rule.items():
-        column = str(rule).split(":", 1)[0]
-        counts[column] = counts.get(column, 0) + int(count)
-    return counts
-
-
-def _rejected_rows_by_column(rejects: pd.DataFrame) -> dict[str, int]:
-    """Rejected rows by the column their rules name, each row once per column
-    (a row that is both ``pages_viewed:not_whole`` and ``:negative`` is one
-    rejected row of ``pages_viewed``, so a rate stays at most 100%)."""
-    counts: dict[str, int] = {}
-    for rule in rejects["reject_rule"].astype(str).tolist():
-        for column in {part.split(":", 1)[0] for part in rule.split(";")}:
-            counts[column] = counts.get(column, 0) + 1
-    return counts
 
 
 # ---------------------------------------------------------------- statistics
@@ -380,7 +363,7 @@ def drift_report(
             f"{params.min_rows} needed (monitoring.min_rows)",
         )
     by_column = (
-        _rejected_rows_by_column(rejects) if rejected and rejects is not None else {}
+        count_reject_columns(rejects) if rejected and rejects is not None else {}
     )
     reference_rejects = profile["reject_rate"]
     columns = {

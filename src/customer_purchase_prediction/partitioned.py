@@ -56,6 +56,7 @@ from customer_purchase_prediction.columns import (
 )
 from customer_purchase_prediction.contract import (
     REJECT_COLUMNS,
+    count_reject_columns,
     count_reject_rules,
     normalise_header,
     unique_values,
@@ -675,10 +676,9 @@ def build_data_quality_report(
     numeric = list(skeleton["outliers"]["columns"])
     label = LABEL_COLUMN
     rules = [
-        dask.delayed(count_reject_rules)(part)
-        for part in rejected_sessions.to_delayed()
+        dask.delayed(_reject_counts)(part) for part in rejected_sessions.to_delayed()
     ]
-    kept, rejected, missing, quartiles, rate, rate_by, rule_counts = dask.compute(
+    kept, rejected, missing, quartiles, rate, rate_by, reject_counts = dask.compute(
         _rows(sessions),
         _rows(rejected_sessions),
         sessions[list(skeleton["missing_values"])].isna().sum(),
@@ -693,12 +693,15 @@ def build_data_quality_report(
         },
         rules,
     )
-    total: Counter[str] = Counter()
-    for counted in rule_counts:
-        total.update(counted)
+    by_rule: Counter[str] = Counter()
+    by_column: Counter[str] = Counter()
+    for rule_counts, column_counts in reject_counts:
+        by_rule.update(rule_counts)
+        by_column.update(column_counts)  # partitions hold different rows
     report = dict(skeleton)
     report["rows"] = {**skeleton["rows"], "kept": int(kept), "rejected": int(rejected)}
-    report["rejects_by_rule"] = dict(total.most_common())
+    report["rejects_by_rule"] = dict(by_rule.most_common())
+    report["rejects_by_column"] = dict(by_column.most_common())
     report["missing_values"] = {
         name: _count_share(int(missing[name]), int(kept)) for name in missing.index
     }
@@ -718,6 +721,11 @@ def build_data_quality_report(
 def _count_share(count: int, total: int) -> dict[str, Any]:
     # As the pandas report counts (data_processing.nodes).
     return {"count": count, "share": round(count / total, 4) if total else 0.0}
+
+
+def _reject_counts(rejects: pd.DataFrame) -> tuple[dict[str, int], dict[str, int]]:
+    """One partition's rejected rows by rule and by column."""
+    return count_reject_rules(rejects), count_reject_columns(rejects)
 
 
 def _partitioned_outliers(

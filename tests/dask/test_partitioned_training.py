@@ -53,7 +53,12 @@ def test_the_report_over_partitions_is_the_report_over_their_concatenation() -> 
     expected, got, rejected = _reports()
     assert got["rows"] == expected["rows"]
     assert got["rows"]["in"] == got["rows"]["kept"] + got["rows"]["rejected"]
-    for key in ("rejects_by_rule", "missing_values", "purchase_rate"):
+    for key in (
+        "rejects_by_rule",
+        "rejects_by_column",
+        "missing_values",
+        "purchase_rate",
+    ):
         assert got[key] == expected[key], key
     assert got["purchase_rate_by"] == expected["purchase_rate_by"]
     assert set(got["outliers"]["columns"]) == set(expected["outliers"]["columns"])

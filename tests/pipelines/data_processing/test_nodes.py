@@ -62,6 +62,7 @@ def test_quality_report_counts_rows_missing_outliers_and_rate(
         "time_spent:negative": 1,
         "customer_type:unknown_label": 1,
     }
+    assert report["rejects_by_column"] == {"time_spent": 1, "customer_type": 1}
     assert report["missing_values"]["time_spent"] == {"count": 1, "share": 0.25}
     assert report["missing_values"]["device_type"] == {"count": 1, "share": 0.25}
     # time_spent of kept rows: 10, 12, 11 -> Q1 10.5, Q3 11.5, fences 9 and 13.

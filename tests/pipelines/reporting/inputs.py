@@ -28,6 +28,7 @@ QUALITY_REPORT = {
     "source": "memory",
     "rows": {"in": 603, "kept": 600, "rejected": 3},
     "rejects_by_rule": {"time_spent:negative": 2, "customer_id:duplicated": 1},
+    "rejects_by_column": {"time_spent": 2, "customer_id": 1},
     "missing_values": {"time_spent": {"count": 12, "share": 0.02}},
     "purchase_rate": 0.3,
 }

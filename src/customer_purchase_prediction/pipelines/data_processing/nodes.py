@@ -15,6 +15,7 @@ from customer_purchase_prediction.contract import (
     LABEL_COLUMN,
     NUMERIC_COLUMNS,
     TRAINING_COLUMNS,
+    count_reject_columns,
     count_reject_rules,
     normalise_header,
     validate_sessions,
@@ -71,6 +72,7 @@ def build_data_quality_report(
             "rejected": len(rejected_sessions),
         },
         "rejects_by_rule": count_reject_rules(rejected_sessions),
+        "rejects_by_column": count_reject_columns(rejected_sessions),
         "ignored_columns": validation_summary["ignored_columns"],
         "missing_values": {
             column: _count_share(int(sessions[column].isna().sum()), len(sessions))

@@ -51,7 +51,7 @@ def build_reference_profile(
         selected["probability"].to_numpy(dtype=np.float64),
         rows_in=int(rows["in"]),
         rejected=int(rows["rejected"]),
-        rejects_by_rule=data_quality_report.get("rejects_by_rule", {}),
+        rejects_by_column=data_quality_report["rejects_by_column"],
     )
 
 
