@@ -165,6 +165,29 @@ def test_a_number_must_be_a_json_number(client: TestClient, value: Any) -> None:
     assert json.dumps(value) in found[0]["rule"]
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("[4503599627370497.5]", "[4503599627370497.5]"),
+        ('{"a": [1, 1.00000000000000001]}', '{"a": [1, 1.00000000000000001]}'),
+    ],
+)
+def test_a_container_holding_a_kept_fraction_is_shown_as_json(
+    client: TestClient, text: str, shown: str
+) -> None:
+    others = {k: v for k, v in example_record().items() if k != TIME_SPENT}
+    body = json.dumps(others)[:-1] + f', "{TIME_SPENT}": {text}}}'
+    response = client.post(
+        "/v1/predict", content=body, headers={"content-type": "application/json"}
+    )
+    (problem,) = problems(response)
+    assert problem["field"] == TIME_SPENT
+    assert problem["rule"] == (
+        f"{TIME_SPENT} must be a JSON number or null; got {shown}"
+    )
+    assert "Decimal" not in response.text
+
+
 def test_a_label_must_be_text(client: TestClient) -> None:
     found = problems(client.post("/v1/predict", json={**example_record(), DEVICE: 3}))
     assert found == [

@@ -77,8 +77,34 @@ def shown(value: Any) -> str:
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=True)
     except (TypeError, ValueError):
-        text = str(value)
+        try:
+            text = _json_text(value)
+        except RecursionError:  # pragma: no cover - deeper than the reader reads
+            text = str(value)
     return shorten(text)
+
+
+def _json_text(value: Any) -> str:
+    """JSON text of a document holding a fraction the reader kept (a
+    ``Decimal``, written as its number: ``[4503599627370497.5]``, not
+    Python's ``[Decimal('4503599627370497.5')]``)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_json_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(
+                f"{json.dumps(str(key), ensure_ascii=False)}: {_json_text(item)}"
+                for key, item in value.items()
+            )
+            + "}"
+        )
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def field_name(location: Sequence[int | str]) -> str | None:
