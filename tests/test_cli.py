@@ -41,7 +41,7 @@ def kedro_run(project: Path, *arguments: str) -> tuple[int, str]:
         ("", "{file} is not a readable CSV file (the file is empty)"),
         (
             "customer_id,time_spent,purchase\n1,2,0\n",
-            "column 'pages_viewed', 'basket_value', 'device_type', 'customer_type' are "
+            "columns 'pages_viewed', 'basket_value', 'device_type', 'customer_type' are "
             "missing from {file}",
         ),
         (

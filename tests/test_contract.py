@@ -151,7 +151,7 @@ def test_header_names_are_normalised_for_case_and_spaces() -> None:
         (
             frame({}).drop(columns=["time_spent", "pages_viewed"]),
             False,
-            "'time_spent', 'pages_viewed' are missing",
+            "columns 'time_spent', 'pages_viewed' are missing from f.csv",
         ),
     ],
 )

@@ -273,7 +273,8 @@ def check_sessions_frame(
     if missing:
         found = ", ".join(shorten(str(column)) for column in raw.columns) or "none"
         raise SessionsFileError(
-            f"column {_quoted(missing)} missing from {source}; expected columns: "
+            f"{'column' if len(missing) == 1 else 'columns'} {_quoted(missing)} "
+            f"missing from {source}; expected columns: "
             f"{', '.join(expected)}; found: {found}"
         )
     if raw.empty and not allow_empty:
