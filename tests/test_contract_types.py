@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from customer_purchase_prediction import contract
 from customer_purchase_prediction.columns import (
     BASKET_VALUE,
     ID_COLUMN,
@@ -264,6 +265,54 @@ def test_an_id_beyond_int64_or_with_a_fraction_is_rejected_as_given(
 ) -> None:
     column = np.array([value, 5], dtype=object)
     assert reasons(sessions(2, customer_id=column)) == [reason]
+
+
+@pytest.mark.parametrize("name", [ID_COLUMN, PAGES_VIEWED, TIME_SPENT])
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (" -9007199254740993 ", "-9007199254740993"),  # not -9007199254740992.0
+        ("-2.5e300", "-2.5e300"),
+        (-(2**70), str(-(2**70))),
+        ("-1e2", "-1e2"),
+    ],
+)
+def test_a_negative_beyond_the_exact_range_is_one_reject_shown_as_given(
+    name: str, value: Any, shown: str
+) -> None:
+    column = np.array([value, 5], dtype=object)
+    result = validate_sessions(sessions(2, **{name: column}), labelled=False)
+    assert result.rejects["reject_rule"].tolist() == [f"{name}:negative"]
+    assert result.rejects["reject_reason"].tolist() == [
+        f"{name} must be >= 0; got {shown}"
+    ]
+
+
+def test_a_fraction_beyond_the_exact_range_breaks_both_rules() -> None:
+    column = np.array([f"{BIG}.5", 5], dtype=object)
+    result = validate_sessions(sessions(2, **{PAGES_VIEWED: column}), labelled=False)
+    assert result.rejects["reject_rule"].tolist() == [
+        f"{PAGES_VIEWED}:not_whole;{PAGES_VIEWED}:too_large"
+    ]
+    assert result.rejects["reject_reason"].tolist() == [
+        f"{PAGES_VIEWED} must be a whole number; got {BIG}.5; "
+        f"{PAGES_VIEWED} must be at most {2**53 - 1}; got {BIG}.5"
+    ]
+
+
+def test_without_a_minimum_a_large_negative_is_too_large_below(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No column of the spec lacks a minimum today; the rule is worded for one.
+    unbounded = contract._MINIMUMS.astype(np.float64)
+    unbounded[contract.NUMBER_COLUMNS.index(PAGES_VIEWED)] = -np.inf
+    monkeypatch.setattr(contract, "_MINIMUMS", unbounded)
+    column = np.array(["-1e20", "-3", 5], dtype=object)
+    result = validate_sessions(sessions(3, **{PAGES_VIEWED: column}), labelled=False)
+    assert result.rejects["reject_reason"].tolist() == [
+        f"{PAGES_VIEWED} must be at least -{2**53 - 1}; got -1e20"
+    ]
+    assert result.valid[PAGES_VIEWED].tolist() == [-3, 5]
 
 
 def test_a_csv_file_keeps_large_ids_exactly(tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ def test_a_file_that_is_not_sessions_stops_with_its_name(
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"customer_id": [1]}).to_csv(bad, index=False)
     with pytest.raises(
-        SessionsFileError, match=f"column 'time_spent'.* missing from {bad}"
+        SessionsFileError, match=f"columns 'time_spent'.* missing from {bad}"
     ):
         predictor.predict_from_csv(bad)
     with pytest.raises(SessionsFileError, match="does not exist"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import numbers
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -447,6 +447,78 @@ def _integers_as_given(
     return shown
 
 
+def _report_numbers(
+    report: Callable[[np.ndarray, str, Any, ArrayLike], None],
+    columns: Mapping[str, ArrayLike],
+    numbers: np.ndarray,
+    masks: Mapping[str, np.ndarray],
+) -> None:
+    """Report each number rule a row breaks, the value shown as given.
+
+    ``masks`` are the rules' 2-D masks (``not_number``, ``infinite``,
+    ``fractional``, ``too_large``, ``negative``), one row per column of
+    ``NUMBER_COLUMNS``, as ``numbers``.
+    """
+    not_number, infinite, fractional, too_large, negative = (
+        masks[rule]
+        for rule in ("not_number", "infinite", "fractional", "too_large", "negative")
+    )
+    broken = not_number | infinite | fractional | too_large | negative
+    names = NUMBER_COLUMNS
+    for row in np.flatnonzero(broken.any(axis=1)):
+        name, raw, values = names[row], columns[names[row]], numbers[row]
+        kind = "a whole number" if name in INTEGER_COLUMNS else "a number"
+        report(
+            not_number[row],
+            f"{name}:not_a_number",
+            lambda value, name=name, kind=kind: (
+                f"{name} must be {kind}; got {show_value(value)}"
+            ),
+            raw,
+        )
+        report(
+            infinite[row],
+            f"{name}:not_finite",
+            lambda value, name=name: f"{name} must be finite; got {show_value(value)}",
+            _integers_as_given(raw, values, infinite[row]),
+        )
+        report(
+            fractional[row],
+            f"{name}:not_whole",
+            lambda value, name=name: (
+                f"{name} must be a whole number; got {show_number(value)}"
+            ),
+            raw,
+        )
+        # Beyond the exact range on the low side: a column with a minimum
+        # says so once (``negative``), not also "too large".
+        beyond = too_large[row] & ~negative[row]
+        report(
+            beyond & (values > 0),
+            f"{name}:too_large",
+            lambda value, name=name: (
+                f"{name} must be at most {_LIMITS[name]}; got {show_number(value)}"
+            ),
+            raw,
+        )
+        report(
+            beyond & ~(values > 0),
+            f"{name}:too_large",
+            lambda value, name=name: (
+                f"{name} must be at least -{_LIMITS[name]}; got {show_number(value)}"
+            ),
+            raw,
+        )
+        report(
+            negative[row],
+            f"{name}:negative",
+            lambda value, name=name: (
+                f"{name} must be >= {BY_NAME[name].minimum:g}; got {show_number(value)}"
+            ),
+            raw,
+        )
+
+
 def check_columns(
     columns: Mapping[str, ArrayLike],
     *,
@@ -510,9 +582,7 @@ def check_columns(
     for row in _WHOLE_ROWS:
         raw = columns[names[row]]
         if not (isinstance(raw, np.ndarray) and raw.dtype.kind in "iuf"):
-            fractional[row] |= hidden_fractions(
-                raw, finite[row] & ~fractional[row] & ~too_large[row]
-            )
+            fractional[row] |= hidden_fractions(raw, finite[row] & ~fractional[row])
     for row in _REQUIRED_NUMBERS:
         report(
             missing[row],
@@ -520,48 +590,18 @@ def check_columns(
             lambda _, name=names[row]: f"{name} is missing",
             missing[row],
         )
-    broken = not_number | infinite | fractional | too_large | negative
-    for row in np.flatnonzero(broken.any(axis=1)):
-        name, raw, values = names[row], columns[names[row]], numbers[row]
-        kind = "a whole number" if name in INTEGER_COLUMNS else "a number"
-        report(
-            not_number[row],
-            f"{name}:not_a_number",
-            lambda value, name=name, kind=kind: (
-                f"{name} must be {kind}; got {show_value(value)}"
-            ),
-            raw,
-        )
-        report(
-            infinite[row],
-            f"{name}:not_finite",
-            lambda value, name=name: f"{name} must be finite; got {show_value(value)}",
-            _integers_as_given(raw, values, infinite[row]),
-        )
-        report(
-            fractional[row],
-            f"{name}:not_whole",
-            lambda value, name=name: (
-                f"{name} must be a whole number; got {show_number(value)}"
-            ),
-            raw,
-        )
-        report(
-            too_large[row],
-            f"{name}:too_large",
-            lambda value, name=name: (
-                f"{name} must be at most {_LIMITS[name]}; got {show_number(value)}"
-            ),
-            raw,
-        )
-        report(
-            negative[row],
-            f"{name}:negative",
-            lambda value, name=name: (
-                f"{name} must be >= {BY_NAME[name].minimum:g}; got {show_value(value)}"
-            ),
-            _integers_as_given(raw, values, negative[row]),
-        )
+    _report_numbers(
+        report,
+        columns,
+        numbers,
+        {
+            "not_number": not_number,
+            "infinite": infinite,
+            "fractional": fractional,
+            "too_large": too_large,
+            "negative": negative,
+        },
+    )
     typed: dict[str, np.ndarray] = dict(zip(names, numbers, strict=True))
     typed.update(exact)
 
