@@ -73,6 +73,7 @@ def test_missing_feature_values_are_kept_as_missing_for_the_transformer() -> Non
         ({"time_spent": "-3.5"}, "time_spent must be >= 0; got -3.5"),
         ({"time_spent": "12 min"}, "time_spent must be a number; got '12 min'"),
         ({"time_spent": "inf"}, "time_spent must be finite; got inf"),
+        ({"time_spent": " 1e400 "}, "time_spent must be finite; got 1e400"),
         ({"pages_viewed": "3.5"}, "pages_viewed must be a whole number; got 3.5"),
         ({"basket_value": "-1"}, "basket_value must be >= 0; got -1"),
         ({"basket_value": "abc"}, "basket_value must be a number; got 'abc'"),

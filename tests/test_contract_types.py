@@ -79,7 +79,7 @@ def test_python_decimals_are_numbers() -> None:
     ("value", "reason"),
     [
         (Decimal("-1.5"), "basket_value must be >= 0; got -1.5"),
-        (Decimal("Infinity"), "basket_value must be finite; got inf"),
+        (Decimal("Infinity"), "basket_value must be finite; got Infinity"),
         (Decimal("NaN"), None),  # missing: imputed, not rejected
     ],
 )

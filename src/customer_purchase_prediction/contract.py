@@ -12,7 +12,6 @@ The checks work on plain column arrays so that a single record (the
 from __future__ import annotations
 
 import difflib
-import numbers
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -430,23 +429,6 @@ _LIMITS = {
 }
 
 
-def _integers_as_given(
-    raw: ArrayLike, values: np.ndarray, broken: np.ndarray
-) -> np.ndarray:
-    """The ``values`` to show for the ``broken`` rows, each integer as it was
-    given: one beyond any float (a JSON ``1`` followed by 309 zeros, read as
-    inf) or beyond a float's exact range (-9007199254740993, read as
-    -9007199254740992.0)."""
-    if not (isinstance(raw, np.ndarray) and raw.dtype == object):
-        return values
-    shown = values.astype(object)
-    for index in np.flatnonzero(broken):
-        given = raw[index]
-        if isinstance(given, numbers.Integral) and not isinstance(given, bool):
-            shown[index] = given
-    return shown
-
-
 def _report_numbers(
     report: Callable[[np.ndarray, str, Any, ArrayLike], None],
     columns: Mapping[str, ArrayLike],
@@ -479,8 +461,8 @@ def _report_numbers(
         report(
             infinite[row],
             f"{name}:not_finite",
-            lambda value, name=name: f"{name} must be finite; got {show_value(value)}",
-            _integers_as_given(raw, values, infinite[row]),
+            lambda value, name=name: f"{name} must be finite; got {show_number(value)}",
+            raw,
         )
         report(
             fractional[row],
