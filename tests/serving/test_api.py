@@ -962,7 +962,7 @@ def test_an_unknown_query_parameter_is_refused_not_ignored(
             "/v1/predict/batch",
             '{"sessions": [1.5e-400, {"customer_id": 1}]}',
             "sessions[0]",
-            "sessions[0] must be a JSON object; got 1.5E-400",
+            "sessions[0] must be a JSON object; got 1.5e-400",
         ),
         (
             "/v1/predict",

@@ -15,7 +15,8 @@
   ``4503599627370497.5`` reads as the float ``4503599627370498.0`` (from
   2**52 on every float is whole), and ``1.00000000000000001`` as ``1.0``; a
   whole-number field must refuse both, as it refuses ``12.5``, and the
-  contract reads a ``Decimal`` exactly (``values.hidden_fractions``). A
+  contract reads a ``Decimal`` exactly (``values.hidden_fractions``); a rule
+  shows it as it was sent (``SentNumber``). A
   number field takes it as the float it is. Where the service writes such a
   value back (a reject's echo, an error's ``value``) it is that float
   (``as_sent``). Every other float is read as Python reads it.
@@ -111,10 +112,26 @@ def _first_repeated(value: Any, location: tuple[str | int, ...] = ()) -> Any:
     return None
 
 
+class SentNumber(Decimal):
+    """A JSON number read exactly, that writes itself as it was sent
+    (``1e-400``, not ``Decimal``'s ``1E-400``) in a rule's words."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> SentNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def _float(text: str) -> float | int | Decimal:
     number = float(text)
     if number.is_integer():  # finite and whole: is the text whole too?
-        exact = Decimal(text)
+        exact = SentNumber(text)
         if exact != exact.to_integral_value():
             return exact  # a fraction the float rounded away
         if MAX_INTEGER < abs(number) <= _EXACT_LIMIT:
