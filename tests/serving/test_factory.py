@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from customer_purchase_prediction.columns import example_record
+from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.serving import create_app
-from customer_purchase_prediction.serving.config import VARIABLES
+from customer_purchase_prediction.serving.config import VARIABLES, ServiceSettings
+from customer_purchase_prediction.serving.observability import SERVICE_LOGGERS
 
 KEY = "a-key-only-in-conf-local"
 
@@ -61,3 +69,58 @@ def test_a_variable_takes_precedence_over_the_project(
             "/v1/predict", json=example_record(), headers={"X-API-Key": KEY}
         )
         assert refused.status_code == 401
+
+
+@contextmanager
+def unconfigured_logging() -> Iterator[None]:
+    """Logging as ``uvicorn --factory`` leaves it: no handler on the root or on
+    the service's loggers (pytest's own capture handlers set aside, in the
+    test's body, where pytest has added them)."""
+    root = logging.getLogger()
+    loggers = [logging.getLogger(name) for name in SERVICE_LOGGERS]
+    saved = [(found, found.handlers, found.propagate, found.level) for found in loggers]
+    root_handlers = root.handlers[:]
+    root.handlers.clear()
+    for found in loggers:
+        found.handlers = []
+        found.propagate = True
+        found.setLevel(logging.NOTSET)
+    try:
+        yield
+    finally:
+        root.handlers[:] = root_handlers
+        for found, handlers, propagate, level in saved:
+            found.handlers = handlers
+            found.propagate = propagate
+            found.setLevel(level)
+
+
+def test_under_uvicorn_the_service_still_writes_its_access_lines(
+    trained_model: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with unconfigured_logging():
+        app = create_app(PurchasePredictor(trained_model), settings=ServiceSettings())
+        with TestClient(app) as client:
+            response = client.post("/v1/predict", json=example_record())
+            assert response.status_code == 200
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+        ("POST", "/v1/predict", 200)
+    ]
+    assert lines[0]["model_version"] == trained_model.version
+    assert f"Serving {trained_model.name} version {trained_model.version}" in (
+        captured.err
+    )
+
+
+def test_logging_an_application_configured_is_left_as_it_is(
+    trained_model: Any,
+) -> None:
+    kept = logging.StreamHandler(io.StringIO())
+    with unconfigured_logging():
+        logging.getLogger().addHandler(kept)
+        create_app(PurchasePredictor(trained_model), settings=ServiceSettings())
+        for name in SERVICE_LOGGERS:
+            assert logging.getLogger(name).handlers == []
+        assert logging.getLogger().handlers == [kept]

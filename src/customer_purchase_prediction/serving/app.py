@@ -25,6 +25,7 @@ from customer_purchase_prediction.serving.drift_window import (
 )
 from customer_purchase_prediction.serving.drift_window import router as drift_router
 from customer_purchase_prediction.serving.observability import (
+    ensure_service_logging,
     install_observability,
     record_model,
 )
@@ -51,6 +52,7 @@ def create_app(
     (``artifact.py``).
     """
     settings = settings or factory_settings()
+    ensure_service_logging()  # under ``uvicorn --factory``, nothing else does
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

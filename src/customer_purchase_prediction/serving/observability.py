@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,10 +38,49 @@ from prometheus_client import (
     multiprocess,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.logging import DefaultFormatter
 
 from customer_purchase_prediction.serving.config import ServiceSettings
 
-access_logger = logging.getLogger("customer_purchase_prediction.serving.access")
+PACKAGE_LOGGER = "customer_purchase_prediction"
+ACCESS_LOGGER = "customer_purchase_prediction.serving.access"
+access_logger = logging.getLogger(ACCESS_LOGGER)
+
+
+def package_handler() -> logging.Handler:
+    """The package's logs on stderr, worded as uvicorn's own (``INFO:  ...``)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    return handler
+
+
+def access_handler() -> logging.Handler:
+    """The access lines on stdout, each line the JSON alone."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
+# Each of the service's loggers, at INFO, to its own handler (not the root's).
+SERVICE_LOGGERS = {PACKAGE_LOGGER: package_handler, ACCESS_LOGGER: access_handler}
+
+
+def ensure_service_logging() -> None:
+    """Give the service's loggers their handlers when nothing else has.
+
+    ``kedro serve`` configures them (``server.log_config``); ``uvicorn
+    --factory`` configures only its own, so the service's start-up line and
+    access lines would go nowhere. Logging an application already configured
+    (a handler on these loggers or the root's) is left as it is.
+    """
+    if logging.getLogger(PACKAGE_LOGGER).hasHandlers():
+        return
+    for name, make in SERVICE_LOGGERS.items():
+        found = logging.getLogger(name)
+        found.addHandler(make())
+        found.setLevel(logging.INFO)
+        found.propagate = False
+
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_PATH = "/metrics"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,6 +24,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from customer_purchase_prediction.serving.config import ServiceSettings
+from customer_purchase_prediction.serving.encoding import json_bytes
 from customer_purchase_prediction.serving.schemas import ErrorResponse
 
 API_KEY_HEADER = "X-API-Key"
@@ -301,7 +301,7 @@ async def _send_json(
 ) -> None:
     """Answer in the service's one error shape, without reaching the app."""
     problem = {"field": field, "value": value, "rule": rule}
-    body = json.dumps({"detail": [problem]}).encode()
+    body = json_bytes({"detail": [problem]})  # as every other answer is written
     await send(
         {
             "type": "http.response.start",

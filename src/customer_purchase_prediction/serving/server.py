@@ -29,14 +29,15 @@ from customer_purchase_prediction.serving.config import (
     ServiceSettings,
     project_settings,
 )
-from customer_purchase_prediction.serving.observability import MULTIPROCESS_VARIABLE
+from customer_purchase_prediction.serving.observability import (
+    MULTIPROCESS_VARIABLE,
+    SERVICE_LOGGERS,
+)
 from customer_purchase_prediction.serving.security import is_loopback
 
 logger = logging.getLogger(__name__)
 
 APP_FACTORY = "customer_purchase_prediction.serving:create_app"
-PACKAGE_LOGGER = "customer_purchase_prediction"
-ACCESS_LOGGER = "customer_purchase_prediction.serving.access"
 
 
 def check_binding(host: str, settings: ServiceSettings, *, insecure: bool) -> None:
@@ -60,22 +61,13 @@ def check_binding(host: str, settings: ServiceSettings, *, insecure: bool) -> No
 def log_config() -> dict[str, Any]:
     """uvicorn's logging, plus the package's logs and the JSON access lines."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["formatters"]["line"] = {"format": "%(message)s"}
-    config["handlers"]["access_line"] = {
-        "formatter": "line",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stdout",
-    }
-    config["loggers"][PACKAGE_LOGGER] = {
-        "handlers": ["default"],
-        "level": "INFO",
-        "propagate": False,
-    }
-    config["loggers"][ACCESS_LOGGER] = {
-        "handlers": ["access_line"],
-        "level": "INFO",
-        "propagate": False,
-    }
+    for name, make in SERVICE_LOGGERS.items():
+        config["handlers"][name] = {"()": f"{make.__module__}.{make.__name__}"}
+        config["loggers"][name] = {
+            "handlers": [name],
+            "level": "INFO",
+            "propagate": False,
+        }
     return config
 
 
