@@ -502,6 +502,12 @@ def load_artifact_file(
     return model
 
 
+def is_recorded_artifact(path: str | Path) -> bool:
+    """Whether a training run recorded the file at ``path`` in the manifest of
+    its project (so loading it checks its hash without being told one)."""
+    return _recorded_entry(Path(path))[1] is not None
+
+
 def _recorded_entry(
     file: Path,
 ) -> tuple[Path | None, ArtifactEntry | None, str | None]:

@@ -265,6 +265,13 @@ def _model_dataset(metadata: Any) -> ModelArtifactDataset:
     "default: the champion.",
 )
 @click.option(
+    "--sha256",
+    "sha256",
+    default=None,
+    help="With --model PATH: the SHA-256 the file must have (required for an "
+    "artifact no model manifest records).",
+)
+@click.option(
     "--env", "-e", default=None, help="Configuration environment (default local)."
 )
 @click.option(
@@ -288,6 +295,7 @@ def serve_command(  # noqa: PLR0913, PLR0917 - one parameter per option
     port: int,
     workers: int,
     model: str | None,
+    sha256: str | None,
     env: str | None,
     insecure: bool,
     loop: str,
@@ -302,8 +310,15 @@ def serve_command(  # noqa: PLR0913, PLR0917 - one parameter per option
     from customer_purchase_prediction.serving import server  # noqa: PLC0415
 
     root = Path(getattr(metadata, "project_path", None) or Path.cwd())
+    if sha256 is not None and (model is None or server.is_model_reference(model)):
+        raise click.UsageError(
+            "--sha256 checks an artifact given by path: use it with --model PATH "
+            "(a registered or Kedro version is checked against its manifest)"
+        )
     try:
-        settings = server.project_settings(root, env=env, model=model)
+        settings = server.project_settings(
+            root, env=env, model=model, model_sha256=sha256
+        )
         server.serve(
             settings,
             host=host,

@@ -13,10 +13,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from customer_purchase_prediction.artifact import dumps, sha256
 from customer_purchase_prediction.columns import example_record
+from customer_purchase_prediction.errors import ModelArtifactError
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.serving import create_app
-from customer_purchase_prediction.serving.config import VARIABLES, ServiceSettings
+from customer_purchase_prediction.serving.app import load_predictor
+from customer_purchase_prediction.serving.config import (
+    VARIABLES,
+    ServiceConfigError,
+    ServiceSettings,
+)
 from customer_purchase_prediction.serving.observability import SERVICE_LOGGERS
 
 KEY = "a-key-only-in-conf-local"
@@ -124,3 +131,18 @@ def test_logging_an_application_configured_is_left_as_it_is(
         for name in SERVICE_LOGGERS:
             assert logging.getLogger(name).handlers == []
         assert logging.getLogger().handlers == [kept]
+
+
+def test_an_artifact_no_manifest_records_is_served_only_with_its_hash(
+    trained_model: Any, tmp_path: Path
+) -> None:
+    data = dumps(trained_model)
+    path = tmp_path / "elsewhere.skops"
+    path.write_bytes(data)
+    with pytest.raises(ServiceConfigError, match="not recorded in a model manifest"):
+        load_predictor(ServiceSettings(model=str(path)))
+    served = load_predictor(ServiceSettings(model=str(path), model_sha256=sha256(data)))
+    assert served.model.name == trained_model.name
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit changed
+    with pytest.raises(ModelArtifactError, match="is not the expected artifact"):
+        load_predictor(ServiceSettings(model=str(path), model_sha256=sha256(data)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from customer_purchase_prediction.serving.config import (
     ServiceSettings,
     ServingParameters,
     configured_api_key,
+    project_settings,
     serving_parameters,
 )
 from customer_purchase_prediction.serving.security import is_loopback
@@ -377,6 +379,55 @@ def test_a_key_in_conf_base_is_refused(tmp_path: Path) -> None:
     assert KEY not in message
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("serving:\n  api_key: [a, b]\n", "must be text; got list"),
+        ("serving:\n  api_key: 0\n", "must be text; got int"),
+        ("serving:\n  api_key: false\n", "must be text; got bool"),
+        ("serving:\n  api_key: '   '\n", "is blank"),
+        ("serving:\n  - api_key\n", "serving in the credentials must be a mapping"),
+        ("serving: {api_key: abc\n", "the credentials of"),
+    ],
+)
+def test_a_key_that_is_no_sendable_text_is_refused(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    loader = _project(tmp_path, {"local/credentials.yml": text})
+    with pytest.raises(ServiceConfigError, match=re.escape(problem)):
+        configured_api_key(loader, environ={})
+
+
+@pytest.mark.parametrize("given", ["   ", "\t"])
+def test_a_blank_key_variable_is_refused(tmp_path: Path, given: str) -> None:
+    with pytest.raises(ServiceConfigError, match="PURCHASE_API_KEY is blank"):
+        configured_api_key(_project(tmp_path, {}), environ={"PURCHASE_API_KEY": given})
+    with pytest.raises(ServiceConfigError, match="the API key is blank"):
+        ServiceSettings.from_environment({"PURCHASE_API_KEY": given})
+
+
+def test_a_key_is_kept_without_the_spaces_around_it(tmp_path: Path) -> None:
+    loader = _project(
+        tmp_path, {"local/credentials.yml": f"serving:\n  api_key: ' {KEY}\t'\n"}
+    )
+    key = configured_api_key(loader, environ={})
+    assert key is not None
+    assert key.get_secret_value() == KEY
+    key = configured_api_key(loader, environ={"PURCHASE_API_KEY": f" {KEY} "})
+    assert key is not None
+    assert key.get_secret_value() == KEY
+
+
+@pytest.mark.parametrize("sent", [f"{KEY}   ", f"{KEY}\t", f"  {KEY}"])
+def test_spaces_around_the_key_header_are_not_part_of_it(
+    client: TestClient, sent: str
+) -> None:
+    response = client.get("/v1/model", headers={"X-API-Key": sent})
+    assert response.status_code == 200, response.text
+    inside = client.get("/v1/model", headers={"X-API-Key": f"{KEY[:3]} {KEY[3:]}"})
+    assert inside.status_code == 401
+
+
 # ----------------------------------------------------------------- parameters
 
 
@@ -403,6 +454,50 @@ def test_a_bad_serving_parameter_names_its_key(tmp_path: Path) -> None:
         ServiceConfigError, match=r"^serving\.max_batch: Input should be"
     ):
         serving_parameters(loader)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "serving: [1]\n",
+            "serving in the parameters must be a mapping of settings; got list",
+        ),
+        (
+            "serving: 5\n",
+            "serving in the parameters must be a mapping of settings; got int",
+        ),
+        ("serving: {max_batch: 5\n", "the parameters of"),
+    ],
+)
+def test_a_serving_section_that_cannot_be_read_is_named(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    loader = _project(tmp_path, {"local/parameters.yml": text})
+    with pytest.raises(ServiceConfigError, match=re.escape(problem)):
+        serving_parameters(loader)
+
+
+def test_kedro_serve_takes_every_serving_parameter(tmp_path: Path) -> None:
+    _project(
+        tmp_path,
+        {
+            "base/parameters_serving.yml": (
+                PROJECT_ROOT / "conf/base/parameters_serving.yml"
+            ).read_text(),
+            "prod/parameters.yml": "serving:\n  worker_timeout: 7\n  shutdown_timeout: 3\n",
+        },
+    )
+    settings = project_settings(
+        tmp_path, env="prod", model="m.skops", model_sha256="ab"
+    )
+    limits = ServingParameters.model_validate(
+        {"worker_timeout": 7, "shutdown_timeout": 3}
+    )
+    assert settings.model_dump(include=set(ServingParameters.model_fields)) == (
+        limits.model_dump()
+    )
+    assert (settings.model, settings.model_sha256) == ("m.skops", "ab")
 
 
 def test_settings_reach_the_workers_through_the_environment() -> None:

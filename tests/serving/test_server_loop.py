@@ -50,6 +50,14 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     return recorded
 
 
+def test_in_flight_requests_get_the_shutdown_timeout(recorder: Recorder) -> None:
+    # A stalled client held SIGTERM up for ever; now it is given this long.
+    server.serve(ServiceSettings(shutdown_timeout=3), port=0)
+    server.serve(ServiceSettings(shutdown_timeout=4), port=0, workers=2)
+    assert recorder.calls[0]["timeout_graceful_shutdown"] == 3
+    assert recorder.calls[1]["config"].timeout_graceful_shutdown == 4
+
+
 def test_one_worker_runs_on_the_loop_asked_for(recorder: Recorder) -> None:
     settings = ServiceSettings()
     server.serve(settings, port=0)
@@ -83,3 +91,18 @@ def test_kedro_serve_refuses_an_unknown_loop(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "'tokio' is not one of 'uvloop', 'asyncio'" in result.output
+
+
+@pytest.mark.parametrize("model", [[], ["--model", "3"], ["--model", "champion"]])
+def test_sha256_is_only_for_an_artifact_given_by_path(
+    tmp_path: Path, model: list[str]
+) -> None:
+    from customer_purchase_prediction.cli import cli
+
+    result = CliRunner().invoke(
+        cli,
+        ["serve", *model, "--sha256", "ab" * 32],
+        obj=SimpleNamespace(project_path=tmp_path),
+    )
+    assert result.exit_code == 2
+    assert "--sha256 checks an artifact given by path" in result.output

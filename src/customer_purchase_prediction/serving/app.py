@@ -6,17 +6,21 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
 from customer_purchase_prediction import __version__
+from customer_purchase_prediction.artifact import is_recorded_artifact
 from customer_purchase_prediction.predictor import (
     PurchasePredictor,
     is_model_reference,
 )
 from customer_purchase_prediction.serving.coalescing import Coalescer
 from customer_purchase_prediction.serving.config import (
+    VARIABLES,
+    ServiceConfigError,
     ServiceSettings,
     factory_settings,
 )
@@ -114,5 +118,15 @@ def load_predictor(settings: ServiceSettings) -> PurchasePredictor:
     if model and is_model_reference(model):
         return PurchasePredictor(model, project_path=settings.project_path)
     if model:
+        file = Path(model)
+        if settings.model_sha256 is None and file.is_file():
+            if not is_recorded_artifact(file):
+                # The library loads it with a warning; a service checks its hash.
+                raise ServiceConfigError(
+                    f"{file} is not recorded in a model manifest, so its hash "
+                    "cannot be checked: give the SHA-256 it must have "
+                    f"(kedro serve --sha256 HASH, or {VARIABLES['model_sha256']}) "
+                    "to serve it"
+                )
         return PurchasePredictor(model, sha256=settings.model_sha256)
     return PurchasePredictor(project_path=settings.project_path)

@@ -22,7 +22,14 @@ from typing import Any
 
 import yaml
 from kedro.config import MissingConfigException, OmegaConfigLoader
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from customer_purchase_prediction.errors import (
     ModelNotFoundError,
@@ -70,6 +77,10 @@ class ServingParameters(BaseModel):
     # project, load the model) and, once serving, to answer its supervisor's
     # health check before it is replaced.
     worker_timeout: int = Field(60, ge=1)
+    # On SIGTERM or Ctrl-C: seconds the requests in flight may take to finish
+    # before the connections still open are closed (a stalled client cannot
+    # hold the service up for ever).
+    shutdown_timeout: int = Field(30, ge=1)
 
 
 class ServiceSettings(ServingParameters):
@@ -82,6 +93,17 @@ class ServiceSettings(ServingParameters):
     model_sha256: str | None = None
     project_path: Path | None = None
     api_key: SecretStr | None = None
+
+    @field_validator("api_key")
+    @classmethod
+    def _sendable(cls, key: SecretStr | None) -> SecretStr | None:
+        """The key as a header can carry it: no spaces around it, not blank."""
+        if key is None:
+            return None
+        text = key.get_secret_value().strip(" \t\r\n")
+        if not text:
+            raise ValueError("the API key is blank")
+        return SecretStr(text)
 
     @classmethod
     def from_environment(
@@ -140,12 +162,9 @@ def serving_parameters(loader: Any) -> ServingParameters:
     Raises:
         ServiceConfigError: naming the key, as ``kedro run`` would.
     """
+    section = _section(loader, "parameters")
     try:
-        section = loader["parameters"].get(SECTION) or {}
-    except MissingConfigException:  # no parameters at all: the defaults
-        section = {}
-    try:
-        return ServingParameters.model_validate(dict(section))
+        return ServingParameters.model_validate(section)
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join([SECTION, *(str(part) for part in error["loc"])])
@@ -164,14 +183,61 @@ def configured_api_key(
     """
     environ = os.environ if environ is None else environ
     refuse_base_key(loader)
-    if environ.get(API_KEY_VARIABLE):
-        return SecretStr(environ[API_KEY_VARIABLE])
-    try:
-        credentials = loader["credentials"]
-    except MissingConfigException:  # no credentials files: no key
+    if API_KEY_VARIABLE in environ and environ[API_KEY_VARIABLE] != "":
+        return api_key(environ[API_KEY_VARIABLE], API_KEY_VARIABLE)
+    where = f"{SECTION}.{KEY_FIELD} in the credentials (conf/{loader.env or 'local'})"
+    credentials = _section(loader, "credentials")
+    if KEY_FIELD not in credentials or credentials[KEY_FIELD] is None:
         return None
-    key = (credentials.get(SECTION) or {}).get(KEY_FIELD)
-    return SecretStr(str(key)) if key else None
+    key = credentials[KEY_FIELD]
+    if not isinstance(key, str):
+        raise ServiceConfigError(
+            f"{where} must be text; got {type(key).__name__} (quote it: "
+            f'{KEY_FIELD}: "...")'
+        )
+    return api_key(key, where)
+
+
+def api_key(text: str, where: str) -> SecretStr:
+    """A configured key, without the spaces or tabs around it (which no HTTP
+    header carries: a client could never send them).
+
+    Raises:
+        ServiceConfigError: the key is blank.
+    """
+    key = text.strip(" \t\r\n")
+    if not key:
+        raise ServiceConfigError(
+            f"{where} is blank: set a key, or leave it unset to serve without one"
+        )
+    return SecretStr(key)
+
+
+def _section(loader: Any, kind: str) -> dict[str, Any]:
+    """The ``serving`` section of the ``kind`` files ({} if none), readable.
+
+    Raises:
+        ServiceConfigError: the files cannot be read, or the section is no
+            mapping.
+    """
+    try:
+        content = loader[kind]
+    except MissingConfigException:  # no such files: nothing configured
+        return {}
+    except Exception as exc:  # a YAML error, environments that cannot merge
+        raise ServiceConfigError(
+            f"the {kind} of {loader.conf_source} cannot be read: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    section = content.get(SECTION) if isinstance(content, Mapping) else None
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise ServiceConfigError(
+            f"{SECTION} in the {kind} must be a mapping of settings; "
+            f"got {type(section).__name__}"
+        )
+    return dict(section)
 
 
 def refuse_base_key(loader: Any) -> None:
@@ -193,7 +259,11 @@ def refuse_base_key(loader: Any) -> None:
 
 
 def project_settings(
-    project_path: Path, *, env: str | None = None, model: str | None = None
+    project_path: Path,
+    *,
+    env: str | None = None,
+    model: str | None = None,
+    model_sha256: str | None = None,
 ) -> ServiceSettings:
     """The settings ``kedro serve`` runs with: the project's ``serving``
     parameters and API key (environment ``env``), and the model to serve.
@@ -212,13 +282,10 @@ def project_settings(
     limits = serving_parameters(loader)
     return ServiceSettings(
         model=model,
+        model_sha256=model_sha256,
         project_path=project_path,
-        max_batch=limits.max_batch,
-        max_body_bytes=limits.max_body_bytes,
-        drift_window=limits.drift_window,
-        coalesce=limits.coalesce,
-        opentelemetry=limits.opentelemetry,
         api_key=configured_api_key(loader),
+        **limits.model_dump(),  # every parameter, as validated
     )
 
 

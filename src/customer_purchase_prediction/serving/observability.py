@@ -73,11 +73,15 @@ def ensure_service_logging() -> None:
     access lines would go nowhere. Logging an application already configured
     (a handler on these loggers or the root's) is left as it is.
     """
-    if logging.getLogger(PACKAGE_LOGGER).hasHandlers():
-        return
+    if not logging.getLogger(PACKAGE_LOGGER).hasHandlers():
+        use_service_logging()
+
+
+def use_service_logging() -> None:
+    """The service's loggers at INFO, each to its own handler only."""
     for name, make in SERVICE_LOGGERS.items():
         found = logging.getLogger(name)
-        found.addHandler(make())
+        found.handlers = [make()]
         found.setLevel(logging.INFO)
         found.propagate = False
 

@@ -195,7 +195,9 @@ class RequestGuard:
         path: str = scope.get("path", "")
         protected = path.startswith(PROTECTED_PREFIX)
         if protected and self.api_key is not None:
-            given = headers.get(API_KEY_HEADER.lower().encode(), b"")
+            # Spaces and tabs around a header's value are not part of it
+            # (RFC 9110 5.5); the parser leaves the trailing ones.
+            given = headers.get(API_KEY_HEADER.lower().encode(), b"").strip(b" \t")
             if not hmac.compare_digest(given, self.api_key):
                 what = "wrong" if given else "missing"
                 # The value given is never echoed: it may be a real key.

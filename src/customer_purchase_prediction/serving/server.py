@@ -32,6 +32,7 @@ from customer_purchase_prediction.serving.config import (
 from customer_purchase_prediction.serving.observability import (
     MULTIPROCESS_VARIABLE,
     SERVICE_LOGGERS,
+    use_service_logging,
 )
 from customer_purchase_prediction.serving.security import is_loopback
 
@@ -95,6 +96,9 @@ def serve(
     # would pass the loopback check and then fail in uvicorn.
     host = host.strip().removeprefix("[").removesuffix("]")
     check_binding(host, settings, insecure=insecure)
+    # From here on, the package's lines go where uvicorn's will (stderr), not
+    # through the command line's handler to stdout, which holds access lines.
+    use_service_logging()
     predictor = load_predictor(settings)
     model = predictor.model
     logger.info(
@@ -110,6 +114,7 @@ def serve(
         "access_log": False,  # the app writes its own access lines
         "server_header": False,
         "loop": loop,
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
     }
     if workers == 1:
         uvicorn.run(create_app(predictor, settings=settings), **options)
