@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -172,6 +174,57 @@ def test_two_workers_serve_the_same_bits_and_sum_their_metrics(
     ]
     # One series, whichever worker answered each request.
     assert counted == [calls], metrics
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started that still run (Linux ``/proc``)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in found.read_text().split()] if found.exists() else []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a zombie has ended
+
+
+def _supervisor(port: int) -> int:
+    """The process id of the ``kedro serve`` listening on ``port``."""
+    wanted = f"--port\0{port}\0".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"serve" in command and wanted in command:
+                return int(entry.name)
+    raise AssertionError(f"no kedro serve on port {port}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's prctl")
+def test_workers_end_when_their_supervisor_is_killed(trained_copy: Path) -> None:
+    with kedro_serve(trained_copy, "--workers", "2") as url:
+        port = int(url.rsplit(":", 1)[1])
+        supervisor = _supervisor(port)
+        workers = [
+            pid
+            for pid in _children(supervisor)
+            if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(workers) >= 2, workers
+        os.kill(supervisor, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        orphans = [pid for pid in workers if _alive(pid)]
+        for pid in orphans:  # the test leaves no server behind, even failing
+            os.kill(pid, signal.SIGKILL)
+        assert not orphans
+        assert not listening(port)
 
 
 def test_workers_get_the_configured_time_to_start(

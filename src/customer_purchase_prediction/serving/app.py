@@ -39,6 +39,7 @@ from customer_purchase_prediction.serving.security import (
     document_api_key,
     install_security,
 )
+from customer_purchase_prediction.serving.supervision import follow_supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def create_app(
     version, or an artifact path). Its hash is checked as on every load
     (``artifact.py``).
     """
+    if settings is None:  # as uvicorn's factory: maybe a worker of kedro serve
+        follow_supervisor()
     settings = settings or factory_settings()
     ensure_service_logging()  # under ``uvicorn --factory``, nothing else does
 

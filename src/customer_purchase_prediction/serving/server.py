@@ -35,6 +35,7 @@ from customer_purchase_prediction.serving.observability import (
     use_service_logging,
 )
 from customer_purchase_prediction.serving.security import is_loopback
+from customer_purchase_prediction.serving.supervision import SUPERVISOR_VARIABLE
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ def serve(
     metrics_dir = tempfile.mkdtemp(prefix="purchase-metrics-")
     os.environ.update(pinned.to_environment())
     os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
+    os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())  # workers end with it
     try:
         # uvicorn's default of 5 s killed workers still importing the project
         # on a busy machine, and their replacements, over and over.
