@@ -17,7 +17,10 @@ from customer_purchase_prediction.columns import ID_COLUMN, example_record
 from customer_purchase_prediction.predictor import PurchasePredictor
 from customer_purchase_prediction.serving import create_app
 from customer_purchase_prediction.serving.config import ServiceSettings
-from customer_purchase_prediction.serving.observability import record_scores
+from customer_purchase_prediction.serving.observability import (
+    MAX_LOGGED_PATH,
+    record_scores,
+)
 
 ACCESS = "customer_purchase_prediction.serving.access"
 KEY = "k-observability-test-key"
@@ -264,6 +267,17 @@ def test_one_access_line_per_request_without_session_contents(
     assert KEY not in text
     assert "987654" not in text
     assert "explain" not in text
+
+
+def test_a_very_long_path_is_cut_in_the_access_line(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS)
+    path = "/" + "a" * 60_000
+    assert client.get(path).status_code == 404
+    (line,) = [r.getMessage() for r in caplog.records if r.name == ACCESS]
+    logged = json.loads(line)["path"]
+    assert logged == f"{path[:MAX_LOGGED_PATH]}... (60,001 characters)"
 
 
 def test_a_scraper_may_probe_metrics_with_head(client: TestClient) -> None:

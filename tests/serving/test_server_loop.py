@@ -106,3 +106,31 @@ def test_sha256_is_only_for_an_artifact_given_by_path(
     )
     assert result.exit_code == 2
     assert "--sha256 checks an artifact given by path" in result.output
+
+
+def test_a_port_in_use_is_refused_before_the_model_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(settings: Any) -> Any:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(server, "load_predictor", never)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(
+            server.ServiceConfigError,
+            match=f"cannot listen on 127.0.0.1:{port}: the address is already in use",
+        ):
+            server.serve(ServiceSettings(), port=port)
+
+
+def test_an_unknown_environment_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "conf/base").mkdir(parents=True)
+    (tmp_path / "conf/local").mkdir()
+    with pytest.raises(
+        server.ServiceConfigError,
+        match=r"no configuration environment 'nosuchenv': .* \(environments: base, local\)",
+    ):
+        server.project_settings(tmp_path, env="nosuchenv")

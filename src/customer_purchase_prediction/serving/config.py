@@ -271,8 +271,15 @@ def project_settings(
     Raises:
         ServiceConfigError: a parameter is invalid, or a key is in conf/base.
     """
+    conf = project_path / "conf"
+    if env is not None and not (conf / env).is_dir():
+        known = sorted(path.name for path in conf.iterdir() if path.is_dir())
+        raise ServiceConfigError(
+            f"no configuration environment {env!r}: {conf / env} is no folder "
+            f"(environments: {', '.join(known) or 'none'})"
+        )
     loader = OmegaConfigLoader(
-        conf_source=str(project_path / "conf"),
+        conf_source=str(conf),
         env=env,
         base_env="base",
         default_run_env="local",

@@ -47,6 +47,15 @@ ACCESS_LOGGER = "customer_purchase_prediction.serving.access"
 access_logger = logging.getLogger(ACCESS_LOGGER)
 
 
+MAX_LOGGED_PATH = 2048  # a 60 kB path is not written whole to every line
+
+
+def _logged(path: str) -> str:
+    if len(path) <= MAX_LOGGED_PATH:
+        return path
+    return f"{path[:MAX_LOGGED_PATH]}... ({len(path):,} characters)"
+
+
 def package_handler() -> logging.Handler:
     """The package's logs on stderr, worded as uvicorn's own (``INFO:  ...``)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -238,7 +247,7 @@ class RequestObserver:
             line = json.dumps(
                 {
                     "method": method,
-                    "path": scope.get("path", ""),
+                    "path": _logged(scope.get("path", "")),
                     "status": status,
                     "latency_ms": round(seconds * 1000, 3),
                     "model_version": version,

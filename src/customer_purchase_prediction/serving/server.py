@@ -11,6 +11,7 @@ starts, and every worker is pinned to that same version.
 from __future__ import annotations
 
 import copy
+import errno
 import logging
 import os
 import shutil
@@ -73,6 +74,28 @@ def log_config() -> dict[str, Any]:
     return config
 
 
+def check_port(host: str, port: int) -> None:
+    """Stop if ``host:port`` cannot be listened on (another server has it).
+
+    Raises:
+        ServiceConfigError: naming the address and the system's reason.
+    """
+    if port == 0:  # any free port
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            return  # any other fault uvicorn reports as it binds
+        raise ServiceConfigError(
+            f"cannot listen on {host}:{port}: the address is already in use "
+            "(another server has it; choose another --port)"
+        ) from None
+
+
 def serve(
     settings: ServiceSettings,
     *,
@@ -97,6 +120,7 @@ def serve(
     # would pass the loopback check and then fail in uvicorn.
     host = host.strip().removeprefix("[").removesuffix("]")
     check_binding(host, settings, insecure=insecure)
+    check_port(host, port)  # before the model loads, not after
     # From here on, the package's lines go where uvicorn's will (stderr), not
     # through the command line's handler to stdout, which holds access lines.
     use_service_logging()
