@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -134,3 +135,23 @@ def test_an_unknown_environment_is_refused(tmp_path: Path) -> None:
         match=r"no configuration environment 'nosuchenv': .* \(environments: base, local\)",
     ):
         server.project_settings(tmp_path, env="nosuchenv")
+
+
+def test_a_killed_supervisor_s_metrics_folder_is_removed_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    gone = tmp_path / f"{server.METRICS_PREFIX}{_ended_pid()}-abc"
+    alive = tmp_path / f"{server.METRICS_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "purchase-metrics-xyz"  # not ours to judge
+    for folder in (gone, alive, other):
+        folder.mkdir()
+    server.remove_stale_metrics(str(tmp_path))
+    assert not gone.exists()
+    assert alive.exists()
+    assert other.exists()
+
+
+def _ended_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid

@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -72,6 +73,28 @@ def log_config() -> dict[str, Any]:
             "propagate": False,
         }
     return config
+
+
+METRICS_PREFIX = "purchase-metrics-"  # then the supervisor's process id
+
+
+def remove_stale_metrics(folder: str | None = None) -> None:
+    """Remove the metrics folders of supervisors that no longer run (one
+    killed outright cannot remove its own)."""
+    for path in Path(folder or tempfile.gettempdir()).glob(f"{METRICS_PREFIX}*-*"):
+        owner = path.name.removeprefix(METRICS_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and path.is_dir() and not _running(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def check_port(host: str, port: int) -> None:
@@ -149,7 +172,8 @@ def serve(
     # serves the version loaded here, even if another is promoted meanwhile.
     if settings.model is None or is_model_reference(settings.model):
         pinned = settings.model_copy(update={"model": model.version})
-    metrics_dir = tempfile.mkdtemp(prefix="purchase-metrics-")
+    remove_stale_metrics()
+    metrics_dir = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
     os.environ.update(pinned.to_environment())
     os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
     os.environ[SUPERVISOR_VARIABLE] = str(os.getpid())  # workers end with it
