@@ -530,7 +530,7 @@ HUGE = "1" + "0" * 309  # a JSON integer beyond any float
         (
             "/v1/predict/batch",
             f'{{"sessions": [{{"customer_id": 1, "{LONE_SURROGATE}": 1}}]}}',
-            "sessions[0].\ud800",
+            'sessions[0]["\ud800"]',
         ),
         ("/v1/predict/batch", f'{{"sessions": [], "{LONE_SURROGATE}": 1}}', "\ud800"),
     ],
@@ -640,6 +640,21 @@ def test_a_row_of_the_wrong_json_type_names_its_place(client: TestClient) -> Non
     (found,) = problems(client.post("/v1/predict/batch", json={"sessions": records}))
     assert found["field"] == f"sessions[1].{TIME_SPENT}"
     assert found["value"] == "12.5"
+
+
+@pytest.mark.parametrize(
+    ("key", "field"),
+    [("", 'sessions[0][""]'), (" ", 'sessions[0][" "]'), ("a.b", 'sessions[0]["a.b"]')],
+)
+def test_an_unknown_key_that_is_not_a_name_is_quoted_in_its_place(
+    client: TestClient, key: str, field: str
+) -> None:
+    # "sessions[0]." would read as a path cut short; the key is quoted instead.
+    records = [{**example_record(), key: 3}]
+    (found,) = problems(client.post("/v1/predict/batch", json={"sessions": records}))
+    assert found["field"] == field
+    assert found["value"] == 3
+    assert f"unknown key {key!r}" in found["rule"]
 
 
 def test_scores_and_rejects_reach_the_metrics(

@@ -109,7 +109,8 @@ def _json_text(value: Any) -> str:
 
 def field_name(location: Sequence[int | str]) -> str | None:
     """A location (body, sessions, 2, time_spent) as ``sessions[2].time_spent``,
-    (query, explain) as ``explain``."""
+    (query, explain) as ``explain``; a nested key that is not a name (empty,
+    with spaces or dots) in brackets: ``sessions[0][" "]``."""
     parts = list(location[1:] if location and location[0] in _PLACES else location)
     if not parts:
         return None  # the body as a whole
@@ -117,8 +118,12 @@ def field_name(location: Sequence[int | str]) -> str | None:
     for part in parts:
         if isinstance(part, int):
             name += f"[{part}]"
-        else:
-            name += f".{part}" if name else str(part)
+        elif not name:
+            name = str(part)  # the top-level key exactly as sent
+        elif str(part).isidentifier():
+            name += f".{part}"
+        else:  # an empty key, or one with spaces or dots: quoted, as in JavaScript
+            name += f"[{json.dumps(str(part), ensure_ascii=False)}]"
     # A key of a million characters is not echoed back whole either.
     # An empty key is named "", not null (which is the body as a whole).
     return shorten(name) if len(name) > _MAX_ECHO_CHARS else name
