@@ -597,6 +597,34 @@ def test_an_integer_beyond_any_float_is_refused_not_a_500(
     assert [r["reject_rule"] for r in answer["rejects"]] == [f"{name}:not_finite"]
 
 
+@pytest.mark.parametrize("name", [ID_COLUMN, TIME_SPENT, PAGES_VIEWED])
+@pytest.mark.parametrize("sent", ["1e400", "-2e308"])
+def test_a_float_beyond_float64_is_refused_as_sent(
+    client: TestClient, openapi: dict[str, Any], name: str, sent: str
+) -> None:
+    # A finite JSON number that no float64 holds: the rule shows it as sent
+    # (not "got inf"), the echo is null as for any value JSON cannot write
+    # back, and the published schema refuses it too (its maximum).
+    other = "" if name == ID_COLUMN else '"customer_id": 1, '
+    body = f'{{{other}"{name}": {sent}}}'
+    headers = {"Content-Type": "application/json"}
+    (problem,) = problems(client.post("/v1/predict", content=body, headers=headers))
+    assert problem == {
+        "field": name,
+        "value": None,
+        "rule": f"{name} must be finite; got {sent}",
+    }
+    batch = f'{{"sessions": [{body}, {{"customer_id": 2}}]}}'
+    response = client.post("/v1/predict/batch", content=batch, headers=headers)
+    assert response.status_code == 200, response.text
+    (reject,) = response.json()["rejects"]
+    assert reject[name] is None
+    assert reject["reject_reason"] == f"{name} must be finite; got {sent}"
+    session = {**openapi["components"]["schemas"]["Session"], **openapi}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(json.loads(body), session)
+
+
 @pytest.mark.parametrize("path", ["/v1/predict", "/v1/predict/batch"])
 @pytest.mark.parametrize(
     ("body", "rule"),
@@ -708,7 +736,9 @@ def test_the_session_schema_is_the_column_spec(openapi: dict[str, Any]) -> None:
         assert prop["examples"] == [column.example]
         assert column.description.capitalize() in prop["description"]
         assert prop.get("minimum") == column.minimum
-        assert prop.get("maximum") == maximum(column)
+        # a float field's maximum is float64's: 1e400 is a JSON number, no float
+        largest = sys.float_info.max if column.kind == "float" else maximum(column)
+        assert prop.get("maximum") == largest
         if column.unit:
             assert prop["x-unit"] == column.unit
             assert column.unit in prop["description"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -67,9 +68,21 @@ def echo(value: Any) -> Any:
         return value if len(value) <= _MAX_ECHO_CHARS else shorten(value)
     if value is None or isinstance(value, bool | int | float):
         return value
-    if isinstance(value, Decimal):  # a fraction the JSON reader kept
-        return float(value)
+    if isinstance(value, Decimal):  # a number the JSON reader kept exactly
+        return kept_number(value)
     return None
+
+
+def kept_number(value: Decimal) -> float | None:
+    """A number the JSON reader kept as a ``Decimal``, as JSON writes it back.
+
+    A fraction float64 rounds away is its float (JSON has no other number to
+    write); one beyond float64 (``1e400``) is null, as ``Infinity`` is, not its
+    exact digits: six bytes sent must not become 400 written back. The rule
+    shows either as it was sent.
+    """
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def shown(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""The service's one JSON reader: Python's, stricter in three places.
+"""The service's one JSON reader: Python's, stricter in the places below.
 
 - **Text is UTF-8 (or UTF-16, -32, as ``json.loads`` detects) strictly**: bytes
   that encode a lone surrogate are a 400, as other bytes that are no text.
@@ -19,7 +19,12 @@
   shows it as it was sent (``SentNumber``). A
   number field takes it as the float it is. Where the service writes such a
   value back (a reject's echo, an error's ``value``) it is that float
-  (``as_sent``). Every other float is read as Python reads it.
+  (``as_sent``).
+- **A finite number beyond float64 is kept**, as a ``SentNumber``: Python
+  reads ``1e400`` as ``inf``, and the contract's rule would say "got inf" of a
+  number that was sent finite; kept, it is refused as not finite in the
+  words it was sent with, and echoed as null. Every other float is read as
+  Python reads it.
 
 ``StrictJSONRoute`` reads each request's body with it and leaves the result
 where Starlette's ``Request.json()`` caches its own (``request._json``), so
@@ -31,6 +36,7 @@ a Starlette upgrade stops reading that cache.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from typing import Any
@@ -38,7 +44,11 @@ from typing import Any
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
 
-from customer_purchase_prediction.serving.errors import APIError, field_name
+from customer_purchase_prediction.serving.errors import (
+    APIError,
+    field_name,
+    kept_number,
+)
 from customer_purchase_prediction.serving.schemas import ErrorDetail
 from customer_purchase_prediction.values import MAX_INTEGER, shorten
 
@@ -130,6 +140,8 @@ class SentNumber(Decimal):
 
 def _float(text: str) -> float | int | Decimal:
     number = float(text)
+    if math.isinf(number):  # finite as JSON, beyond float64: kept as sent
+        return SentNumber(text)
     if number.is_integer():  # finite and whole: is the text whole too?
         exact = SentNumber(text)
         if exact != exact.to_integral_value():
@@ -140,8 +152,9 @@ def _float(text: str) -> float | int | Decimal:
 
 
 def as_sent(value: Any) -> Any:
-    """A value the reader read as a ``Decimal`` as the float JSON writes back."""
-    return float(value) if isinstance(value, Decimal) else value
+    """A value the reader read as a ``Decimal`` as JSON writes it back
+    (``errors.kept_number``)."""
+    return kept_number(value) if isinstance(value, Decimal) else value
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_float=_float)

@@ -19,6 +19,7 @@ service does:
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -196,6 +197,8 @@ def _property(column: Column, *, with_rules: bool) -> dict[str, Any]:
             schema["minimum"] = column.minimum
         if (limit := maximum(column)) is not None:
             schema["maximum"] = limit
+        elif column.kind == "float":  # finite: 1e400 is a JSON number, no float
+            schema["maximum"] = sys.float_info.max
         if column.levels:
             schema["pattern"] = label_pattern(column)
     return schema
